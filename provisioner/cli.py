@@ -1,0 +1,268 @@
+"""The `provision` command line: parse, build the context, call the engine, render. Nothing else.
+
+`main()` turns every failure into one clear line and an exit code (DESIGN.md); `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from provisioner import engine, render
+from provisioner.aws.errors import CloudError
+from provisioner.context import Context
+from provisioner.design.config import TEMPLATE, Config, ConfigError
+from provisioner.errors import ExitStatus, UsageError
+from provisioner.settings import DEFAULT_CONFIG, DEFAULT_STATE_DIR, fingerprint, load_config
+from provisioner.state import State, StateError, load, locked
+from provisioner.steps import all_steps
+from provisioner.steps.base import Step
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Stand up Databricks on AWS behind a hub-and-spoke data-exfiltration firewall.")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", envvar="PROVISION_CONFIG", show_default=False,
+                                                help=f"Settings file [default: {DEFAULT_CONFIG}]")]
+StateDirOpt = Annotated[Path, typer.Option("--state-dir", envvar="PROVISION_STATE_DIR",
+                                           help="Where state files live")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=32, help="Steps run at once")]
+
+
+@dataclass
+class Options:
+    config_path: Path
+    config_explicit: bool
+    state_dir: Path
+    debug: bool = False
+
+
+_options = Options(Path(DEFAULT_CONFIG), False, Path(DEFAULT_STATE_DIR))
+
+
+def _set_options(config: Path | None, state_dir: Path, debug: bool) -> Options:
+    _options.config_path = config or Path(DEFAULT_CONFIG)
+    _options.config_explicit = config is not None
+    _options.state_dir = state_dir
+    _options.debug = debug
+    return _options
+
+
+def _config(opts: Options) -> Config:
+    return load_config(opts.config_path, opts.config_explicit, opts.state_dir)
+
+
+def _require_account(config: Config) -> None:
+    if not config.databricks_account_id:
+        raise ConfigError("databricks_account_id is not set; set it in the config file or export "
+                          "DATABRICKS_ACCOUNT_ID (your account ID, a UUID from the account console)")
+
+
+def _aws_factory(config: Config) -> Callable[[], Any]:
+    """Check that AWS credentials exist (no call is made), and return the client factory."""
+    from provisioner.aws.clients import Aws, new_session
+
+    session = new_session(config.region)
+    if session.get_credentials() is None:
+        raise UsageError("no AWS credentials found; set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                         "(boto3's usual chain is used)")
+    return lambda: Aws(config.region, session=session)
+
+
+def _databricks_factory(config: Config) -> Callable[[], Any] | None:
+    """The Databricks account client factory, checked before any AWS call (None while no step needs it)."""
+    try:
+        from provisioner.databricks.client import account_client_factory
+    except ImportError:
+        return None
+    return account_client_factory(config)  # type: ignore[no-any-return]
+
+
+def _steps(config: Config) -> list[Step]:
+    return all_steps(config)
+
+
+@contextmanager
+def _session(opts: Options, config: Config, *, databricks: bool = True) -> Iterator[tuple[Context, list[Step]]]:
+    """Lock the deployment, load its state and build the context for a command that talks to the clouds."""
+    _require_account(config)
+    aws_factory = _aws_factory(config)
+    db_factory = _databricks_factory(config) if databricks else None
+    with locked(opts.state_dir, config.deployment):
+        state = load(opts.state_dir, config.deployment)
+        ctx = Context(config=config, state=state, aws_factory=aws_factory, databricks_factory=db_factory)
+        yield ctx, _steps(config)
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+@app.command()
+def init(config: ConfigOpt = None, force: Annotated[bool, typer.Option("--force", help="Overwrite")] = False) -> None:
+    """Write a commented provision.toml with every setting and its default."""
+    path = config or Path(DEFAULT_CONFIG)
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists; edit it, or pass --force to overwrite it")
+    path.write_text(TEMPLATE)
+    out.print(f"Wrote {path}. Set databricks_account_id (or export DATABRICKS_ACCOUNT_ID), then run `provision plan`.")
+
+
+@app.command()
+def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), as_json: JsonOpt = False,
+         debug: DebugOpt = False) -> None:
+    """Show what `up` would do, from the config and the state file: no network call, no credentials."""
+    opts = _set_options(config, state_dir, debug)
+    cfg = _config(opts)
+    state = load(opts.state_dir, cfg.deployment)
+    items = engine.plan(_steps(cfg), state)
+    if as_json:
+        doc = render.plan_json(items, cfg.deployment)
+        doc["deployment_name_generated"] = cfg.deployment_generated and not state.exists
+        print(json.dumps(doc, indent=2))
+        return
+    out.print(render.plan_table(items, cfg.deployment))
+    if cfg.deployment_generated and not state.exists:
+        out.print(f"[dim]Deployment name {cfg.deployment} was generated just now; `up` generates and keeps its own "
+                  "in the state file. Set `deployment` in the config to fix it in advance.[/]")
+    out.print(render.plan_summary(items))
+
+
+@app.command()
+def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), workers: WorkersOpt = 8,
+       debug: DebugOpt = False) -> None:
+    """Create everything, or finish what an earlier run left; never makes a duplicate."""
+    opts = _set_options(config, state_dir, debug)
+    cfg = _config(opts)
+    with _session(opts, cfg) as (ctx, steps):
+        ctx.state.set_meta(generated_name=cfg.deployment_generated or ctx.state.get_meta("generated_name"),
+                           config_fingerprint=fingerprint(cfg))
+        with render.ProgressView(out, [s.key for s in steps]) as view:
+            ctx.report = view.report
+            result = engine.up(ctx, steps, workers=workers)
+    _finish(result, "up")
+
+
+@app.command()
+def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR),
+         yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
+         delete_data: Annotated[bool, typer.Option("--delete-data", help="Also delete objects in root buckets")] = False,
+         workers: WorkersOpt = 8, debug: DebugOpt = False) -> None:
+    """Delete what `up` made, in a safe order, and nothing it did not make."""
+    opts = _set_options(config, state_dir, debug)
+    cfg = _config(opts)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("down needs confirmation; pass --yes to delete without asking")
+        typer.confirm(f"Delete every resource of deployment {cfg.deployment} in {cfg.region}?", abort=True)
+    with _session(opts, cfg) as (ctx, steps):
+        ctx.delete_data = delete_data
+        with render.ProgressView(out, [s.key for s in reversed(steps)]) as view:
+            ctx.report = view.report
+            result = engine.down(ctx, steps, workers=workers)
+    for kept in result.of("kept"):
+        out.print(f"[yellow]kept[/] {kept.key}: {kept.message}")
+    _finish(result, "down")
+
+
+@app.command()
+def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), as_json: JsonOpt = False,
+           workers: WorkersOpt = 8, debug: DebugOpt = False) -> None:
+    """Read the cloud: what exists, what drifted. Exit 3 if anything is missing or drifted."""
+    opts = _set_options(config, state_dir, debug)
+    cfg = _config(opts)
+    with _session(opts, cfg) as (ctx, steps):
+        items = engine.status(ctx, steps, workers=workers)
+    healthy = all(i.status == "present" for i in items)
+    if as_json:
+        print(json.dumps({"deployment": cfg.deployment, "healthy": healthy,
+                          "resources": [i.__dict__ for i in items]}, indent=2))
+    else:
+        out.print(render.status_table(items, cfg.deployment))
+        bad = [i for i in items if i.status != "present"]
+        out.print("All resources present and as configured." if healthy else
+                  f"{len(bad)} of {len(items)} resources missing or drifted.")
+    if not healthy:
+        raise typer.Exit(ExitStatus.NOT_HEALTHY)
+
+
+@app.command()
+def output(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), as_json: JsonOpt = False,
+           show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Print tokens")] = False,
+           debug: DebugOpt = False) -> None:
+    """Print the deployment's outputs (workspace URLs, tokens hidden unless --show-secrets)."""
+    opts = _set_options(config, state_dir, debug)
+    cfg = _config(opts)
+    state = load(opts.state_dir, cfg.deployment)
+    doc = _outputs(state, show_secrets)
+    if as_json:
+        print(json.dumps(doc, indent=2))
+        return
+    for key, value in doc["outputs"].items():
+        out.print(f"{key} = {value}")
+    for key, value in doc["secrets"].items():
+        out.print(f"{key} = {value}")
+
+
+def _outputs(state: State, show_secrets: bool) -> dict[str, Any]:
+    snap = state.snapshot()
+    secrets = {k: (v if show_secrets else "(hidden: --show-secrets prints it)") for k, v in snap["secrets"].items()}
+    return {"deployment": snap["deployment"], "outputs": snap["outputs"], "secrets": secrets}
+
+
+def _finish(result: engine.RunResult, command: str) -> None:
+    for line in render.run_summary(result):
+        out.print(line)
+    if result.failures:
+        for f in result.failures:
+            err.print(f"[red]error:[/] {f.key}: {f.message}")
+        err.print(f"{command} did not finish; the state file keeps what was created: rerun `provision {command}` "
+                  "to resume.")
+        raise typer.Exit(ExitStatus.CLOUD_FAILED)
+
+
+# -- entry point --------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every error becomes one line on stderr and an exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        app(args=argv, standalone_mode=False)
+        return ExitStatus.OK
+    except typer.Exit as e:
+        return int(e.exit_code)
+    except typer.Abort:
+        err.print("Aborted.")
+        return ExitStatus.BAD_INPUT
+    except (ConfigError, UsageError, StateError, engine.PlanError) as e:
+        if debug:
+            raise
+        err.print(f"error: {e}", soft_wrap=True, markup=False)
+        return ExitStatus.BAD_INPUT
+    except CloudError as e:
+        if debug:
+            raise
+        err.print(f"error: {e}", soft_wrap=True, markup=False)
+        return ExitStatus.CLOUD_FAILED
+    except KeyboardInterrupt:
+        err.print("Interrupted; the state file keeps what was created: rerun to resume.")
+        return ExitStatus.INTERRUPTED
+    except Exception as e:  # click's own usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return ExitStatus.BAD_INPUT
+        raise
+

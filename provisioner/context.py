@@ -1,0 +1,101 @@
+"""What a step runs with: the config and its layout, the state file, cloud clients, and the injectable
+things (clock, DNS resolver, progress reporting) that let tests and the sandbox control time and the world.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from provisioner.design.config import Config
+from provisioner.design.layout import Layout, layout
+from provisioner.design.naming import tags
+from provisioner.state import State
+
+if TYPE_CHECKING:
+    from provisioner.aws.clients import Aws
+    from provisioner.steps.base import Resource, Step
+
+
+class Clock:
+    """Wall-clock time; tests substitute a fake that advances instead of sleeping."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def resolve_ipv4(host: str) -> list[str]:
+    """The host's current IPv4 addresses, sorted (used to pin the legacy metastore's 3306 rule)."""
+    infos = socket.getaddrinfo(host, 3306, family=socket.AF_INET, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+Reporter = Callable[[str, str, str], None]  # (step key, state, message)
+
+
+def _no_report(key: str, status: str, message: str) -> None:
+    return None
+
+
+@dataclass
+class Context:
+    config: Config
+    state: State
+    aws_factory: Callable[[], Aws] | None = None
+    databricks_factory: Callable[[], Any] | None = None
+    clock: Clock = field(default_factory=Clock)
+    resolver: Callable[[str], list[str]] = resolve_ipv4
+    report: Reporter = _no_report
+    # Multiplies every polling interval: 1.0 against AWS, smaller in the sandbox, 0 in unit tests.
+    poll_scale: float = 1.0
+    delete_data: bool = False
+    _aws: Aws | None = None
+    _databricks: Any = None
+
+    @property
+    def layout(self) -> Layout:
+        return layout(self.config)
+
+    @property
+    def deployment(self) -> str:
+        return self.config.deployment
+
+    @property
+    def aws(self) -> Aws:
+        if self._aws is None:
+            if self.aws_factory is None:
+                raise RuntimeError("this command runs without AWS access")
+            self._aws = self.aws_factory()
+        return self._aws
+
+    @property
+    def databricks(self) -> Any:
+        """The Databricks account client (built on first use, so AWS-only work never needs its auth)."""
+        if self._databricks is None:
+            if self.databricks_factory is None:
+                raise RuntimeError("this command runs without Databricks access")
+            self._databricks = self.databricks_factory()
+        return self._databricks
+
+    def tags(self, step: Step, name: str | None = None) -> dict[str, str]:
+        return tags(self.deployment, step.key, name or step.name, self.config.tags)
+
+    def record(self, step: Step, res: Resource) -> None:
+        """Save a resource's ID (and outputs) the moment it is known."""
+        self.state.record(step.key, res.id, spec=step.spec_hash(), outputs=res.outputs)
+
+    def output(self, key: str, name: str = "id") -> Any:
+        """Another step's ID or output, as recorded in this run (the engine runs `needs` first)."""
+        entry = self.state.resource(key)
+        if entry is None:
+            raise RuntimeError(f"{key} has not been created yet")
+        return entry["id"] if name == "id" else entry.get("outputs", {}).get(name)
+
+    def poll_delay(self, seconds: float) -> float:
+        return seconds * self.poll_scale

@@ -1,0 +1,245 @@
+"""plan / up / down / status over the step graph.
+
+`up` runs each step once everything it needs is done, several at a time (the long waits, NAT gateways,
+Transit Gateway attachments, the firewall, the workspace, overlap); `down` runs the graph in reverse: a
+step is deleted once everything that needs it is gone. A failed step stops its dependants, lets running
+steps finish, and the run ends with every failure reported; the state file has every ID created so far.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner.aws.errors import CloudError
+from provisioner.context import Context
+from provisioner.state import State
+from provisioner.steps.base import Kept, Resource, Step
+
+DEFAULT_WORKERS = 8
+
+
+class PlanError(Exception):
+    """`up` cannot do what the config asks without deleting something first."""
+
+
+@dataclass
+class PlanItem:
+    key: str
+    kind: str
+    name: str
+    action: str  # create | nothing | update | recreate
+    details: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+
+@dataclass
+class StatusItem:
+    key: str
+    kind: str
+    name: str
+    status: str  # present | missing | drifted
+    id: str | None = None
+    drift: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    key: str
+    result: str  # created | updated | unchanged | deleted | absent | kept | failed | skipped
+    message: str = ""
+
+
+@dataclass
+class RunResult:
+    outcomes: list[Outcome]
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.result == "failed"]
+
+    def of(self, result: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.result == result]
+
+
+def check_graph(steps: Sequence[Step]) -> None:
+    keys = {s.key for s in steps}
+    if len(keys) != len(steps):
+        raise ValueError("duplicate step keys")
+    for s in steps:
+        for need in s.needs:
+            if need not in keys:
+                raise ValueError(f"{s.key} needs unknown step {need}")
+
+
+def plan(steps: Sequence[Step], state: State) -> list[PlanItem]:
+    """What `up` would do, from the config and the state file alone: no network, no credentials."""
+    items = []
+    for step in steps:
+        entry = state.resource(step.key)
+        spec = step.spec()
+        if entry is None:
+            action, reason = "create", ""
+        elif entry.get("spec") == step.spec_hash():
+            action, reason = "nothing", ""
+        else:
+            recorded = entry.get("spec_values") or {}
+            changed = [k for k in step.replace_on if recorded.get(k) != spec.get(k)] if recorded else []
+            action = "recreate" if changed else "update"
+            reason = f"{', '.join(changed)} changed" if changed else "settings changed"
+        items.append(PlanItem(step.key, step.kind, step.name, action, step.details(), reason))
+    return items
+
+
+def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome], reverse: bool, workers: int) -> RunResult:
+    """Run `fn` over the steps in dependency order (or reverse), in parallel where the graph allows."""
+    by_key = {s.key: s for s in steps}
+    if reverse:
+        blockers = {s.key: {o.key for o in steps if s.key in o.needs} for s in steps}
+    else:
+        blockers = {s.key: set(s.needs) for s in steps}
+    # Going down, a dependant that was kept (a bucket holding data, say) keeps what it stands on too.
+    stop_on = ("failed", "skipped", "kept") if reverse else ("failed", "skipped")
+    done: dict[str, Outcome] = {}
+    running: dict[Future[Outcome], str] = {}
+    order = [s.key for s in steps]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="step") as pool:
+        try:
+            while len(done) < len(steps):
+                settled = len(done)
+                for key in order:
+                    if key in done or key in running.values():
+                        continue
+                    stopped = sorted(b for b in blockers[key] if b in done and done[b].result in stop_on)
+                    if stopped:
+                        done[key] = Outcome(key, "skipped", f"waits for {', '.join(stopped)}")
+                        continue
+                    if all(b in done for b in blockers[key]):
+                        running[pool.submit(fn, by_key[key])] = key
+                if not running:
+                    if len(done) == settled:
+                        raise ValueError(f"dependency cycle among {sorted(set(order) - set(done))}")
+                    continue
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    key = running.pop(fut)
+                    done[key] = fut.result()
+        except BaseException:
+            for fut in running:
+                fut.cancel()
+            raise
+    return RunResult([done[k] for k in order])
+
+
+def up(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> RunResult:
+    check_graph(steps)
+    blocked = [item for item in plan(steps, ctx.state) if item.action == "recreate"]
+    if blocked:
+        first = blocked[0]
+        raise PlanError(f"{first.key}: {first.reason}, which AWS cannot change in place; run `provision down` "
+                        "first, or revert the setting")
+
+    def run(step: Step) -> Outcome:
+        try:
+            ctx.report(step.key, "checking", "")
+            res = step.find(ctx)
+            if res is None:
+                ctx.report(step.key, "creating", "")
+                res = step.create(ctx)
+                ctx.record(step, res)
+                _record_spec(ctx, step)
+                ctx.report(step.key, "waiting", "")
+                res = step.wait(ctx, res)
+                ctx.record(step, res)
+                step.ensure(ctx, res, apply=True)
+                ctx.report(step.key, "done", "created")
+                return Outcome(step.key, "created")
+            res = step.wait(ctx, res)
+            changes = step.ensure(ctx, res, apply=True)
+            ctx.record(step, res)
+            _record_spec(ctx, step)
+            if changes:
+                ctx.report(step.key, "done", "updated: " + "; ".join(changes))
+                return Outcome(step.key, "updated", "; ".join(changes))
+            ctx.report(step.key, "unchanged", "")
+            return Outcome(step.key, "unchanged")
+        except (CloudError, PlanError) as e:
+            ctx.report(step.key, "failed", str(e))
+            return Outcome(step.key, "failed", str(e))
+        except Exception as e:  # noqa: BLE001 - a bug in one step must not hide the state of the others
+            ctx.report(step.key, "failed", f"{type(e).__name__}: {e}")
+            return Outcome(step.key, "failed", f"{type(e).__name__}: {e}")
+
+    return _run_graph(steps, run, reverse=False, workers=workers)
+
+
+def _record_spec(ctx: Context, step: Step) -> None:
+    entry = ctx.state.resource(step.key) or {}
+    if entry.get("spec_values") != step.spec():
+        ctx.state.record(step.key, entry.get("id", ""), spec=step.spec_hash(), spec_values=step.spec())
+
+
+def down(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> RunResult:
+    check_graph(steps)
+
+    def run(step: Step) -> Outcome:
+        try:
+            ctx.report(step.key, "checking", "")
+            res = step.find(ctx)
+            if res is None:
+                ctx.state.forget(step.key)
+                ctx.report(step.key, "absent", "")
+                return Outcome(step.key, "absent")
+            ctx.report(step.key, "deleting", "")
+            try:
+                step.delete(ctx, res)
+            except Kept as e:
+                ctx.report(step.key, "kept", str(e))
+                return Outcome(step.key, "kept", str(e))
+            step.wait_deleted(ctx, res)
+            ctx.state.forget(step.key)
+            ctx.report(step.key, "deleted", "")
+            return Outcome(step.key, "deleted")
+        except CloudError as e:
+            ctx.report(step.key, "failed", str(e))
+            return Outcome(step.key, "failed", str(e))
+        except Exception as e:  # noqa: BLE001
+            ctx.report(step.key, "failed", f"{type(e).__name__}: {e}")
+            return Outcome(step.key, "failed", f"{type(e).__name__}: {e}")
+
+    return _run_graph(steps, run, reverse=True, workers=workers)
+
+
+def status(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> list[StatusItem]:
+    """What exists now, read from the cloud; drift is every aspect `ensure` would change."""
+    check_graph(steps)
+    items: dict[str, StatusItem] = {}
+    lock = threading.Lock()
+
+    def run(step: Step) -> Outcome:
+        try:
+            res: Resource | None = step.find(ctx)
+            if res is None:
+                item = StatusItem(step.key, step.kind, step.name, "missing")
+            else:
+                drift = step.ensure(ctx, res, apply=False)
+                item = StatusItem(step.key, step.kind, step.name, "drifted" if drift else "present", res.id, drift)
+        except CloudError as e:
+            item = StatusItem(step.key, step.kind, step.name, "drifted", None, [f"cannot read: {e}"])
+        with lock:
+            items[step.key] = item
+        return Outcome(step.key, item.status)
+
+    # Reads only: no ordering needed, but the graph runner gives the parallelism for free.
+    _run_graph([_Unordered(s) for s in steps], lambda s: run(s.step), reverse=False,  # type: ignore[attr-defined]
+               workers=workers)
+    return [items[s.key] for s in steps]
+
+
+class _Unordered(Step):
+    def __init__(self, step: Step) -> None:
+        super().__init__(step.key, step.name)
+        self.step = step

@@ -1,0 +1,123 @@
+"""How results look: rich tables for people, JSON for machines, a live line per step while work runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from provisioner.engine import PlanItem, RunResult, StatusItem
+
+ACTION_STYLE = {"create": "green", "nothing": "dim", "update": "yellow", "recreate": "red"}
+STATUS_STYLE = {"present": "green", "missing": "red", "drifted": "yellow", "ok": "green", "failed": "red"}
+STATE_STYLE = {"creating": "cyan", "waiting": "cyan", "deleting": "cyan", "checking": "dim", "retrying": "yellow",
+               "done": "green", "unchanged": "dim", "deleted": "green", "absent": "dim", "kept": "yellow",
+               "failed": "red", "skipped": "yellow"}
+FINAL_STATES = {"done", "unchanged", "deleted", "absent", "kept", "failed"}
+
+
+def _details(details: dict[str, Any]) -> str:
+    return "  ".join(f"{k}={v}" for k, v in details.items())
+
+
+def plan_table(items: Sequence[PlanItem], deployment: str) -> Table:
+    table = Table(title=f"plan for deployment {deployment}", title_justify="left")
+    for col in ("action", "resource", "kind", "name", "details"):
+        table.add_column(col)
+    for it in items:
+        action = it.action + (f" ({it.reason})" if it.reason else "")
+        table.add_row(f"[{ACTION_STYLE[it.action]}]{action}[/]", it.key, it.kind, it.name, _details(it.details))
+    return table
+
+
+def plan_summary(items: Sequence[PlanItem]) -> str:
+    counts = {a: sum(1 for i in items if i.action == a) for a in ("create", "update", "recreate", "nothing")}
+    if not counts["create"] and not counts["update"] and not counts["recreate"]:
+        return f"Nothing to do: all {len(items)} resources are up to date (per the state file; `status` asks the cloud)."
+    return (f"{counts['create']} to create, {counts['update']} to update, {counts['recreate']} to recreate, "
+            f"{counts['nothing']} unchanged.")
+
+
+def plan_json(items: Sequence[PlanItem], deployment: str) -> dict[str, Any]:
+    return {"deployment": deployment, "resources": [asdict(i) for i in items]}
+
+
+def status_table(items: Sequence[StatusItem], deployment: str) -> Table:
+    table = Table(title=f"status of deployment {deployment}", title_justify="left")
+    for col in ("status", "resource", "kind", "id", "drift"):
+        table.add_column(col)
+    for it in items:
+        table.add_row(f"[{STATUS_STYLE.get(it.status, '')}]{it.status}[/]", it.key, it.kind, it.id or "",
+                      "; ".join(it.drift))
+    return table
+
+
+def run_summary(result: RunResult) -> list[str]:
+    lines = []
+    for name in ("created", "updated", "unchanged", "deleted", "absent", "kept", "failed", "skipped"):
+        n = len(result.of(name))
+        if n:
+            lines.append(f"{n} {name}")
+    return [", ".join(lines)]
+
+
+class ProgressView:
+    """One line per step with its state and elapsed time; live on a terminal, plain lines elsewhere."""
+
+    def __init__(self, console: Console, keys: Sequence[str]) -> None:
+        self.console = console
+        self.keys = list(keys)
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
+        self.states: dict[str, tuple[str, str]] = {}
+        self.lock = threading.Lock()
+        self.live: Live | None = None
+
+    def __enter__(self) -> ProgressView:
+        if self.console.is_terminal:
+            self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.update(self._table())
+            self.live.__exit__(None, None, None)
+
+    def report(self, key: str, state: str, message: str) -> None:
+        with self.lock:
+            now = time.monotonic()
+            self.started.setdefault(key, now)
+            if state in FINAL_STATES:
+                self.ended[key] = now
+            previous = self.states.get(key)
+            self.states[key] = (state, message)
+            if self.live is not None:
+                self.live.update(self._table())
+            elif state != "checking" and (state, message) != previous:
+                elapsed = self.ended.get(key, now) - self.started[key]
+                text = f"{key:<40} {state:<10} {elapsed:6.1f}s"
+                self.console.print(f"[{STATE_STYLE.get(state, '')}]{text}[/] {message}".rstrip(),
+                                   highlight=False, soft_wrap=True)
+
+    def _table(self) -> Table:
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column("resource")
+        table.add_column("state")
+        table.add_column("elapsed", justify="right")
+        table.add_column("message", overflow="fold")
+        now = time.monotonic()
+        for key in self.keys:
+            if key not in self.states:
+                table.add_row(key, "[dim]pending[/]", "", "")
+                continue
+            state, message = self.states[key]
+            elapsed = self.ended.get(key, now) - self.started[key]
+            table.add_row(key, f"[{STATE_STYLE.get(state, '')}]{state}[/]", f"{elapsed:.1f}s", message)
+        return table

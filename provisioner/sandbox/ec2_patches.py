@@ -1,0 +1,1154 @@
+"""Patches for moto's EC2 emulation where it differs from AWS in ways the provisioner depends on.
+
+moto 5.2.5 makes every NAT gateway, Transit Gateway, TGW attachment and interface endpoint `available` at once,
+ignores tag filters and idempotency tokens on several describe/create calls, and accepts references and deletions
+that AWS refuses. Code that finds resources by tag, waits for them and tears them down in dependency order would
+therefore pass against moto for the wrong reasons. `install()` monkeypatches moto's classes in place (moto looks
+methods up on every request, so no re-registration is needed) to close those gaps. It works the same with
+`mock_aws()` and with `ThreadedMotoServer`, which runs in-process.
+
+Lifecycle states use moto's `ManagedState`. The default transition for every model in `MODEL_NAMES` is
+`immediate`, so nothing changes unless a test or the sandbox opts in::
+
+    state_manager.set_transition("ec2::nat_gateway", {"progression": "manual", "times": 2})
+    # or set_transition("nat_gateway", times=2) / set_transition("nat_gateway", seconds=30)
+
+With `manual`, a resource moves on after N describe calls that include it (every describe calls `advance()`);
+with `time`, after N seconds. A test can make a NAT gateway fail with `fail_nat_gateway(...)` or by setting
+`backend.nat_gateways[id].state = "failed"`.
+
+Extra state (idempotency tokens) lives in lazily created backend attributes, so moto's reset (`mock_aws` exit,
+`POST /moto-api/reset`) clears it together with moto's own state. Transitions set on `state_manager` are global
+and are not cleared by a reset: call `unset_transitions()`.
+
+The patches reach into moto internals, so moto is pinned; `missing_internals()` reports what no longer exists.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import moto
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.core.responses import ActionResult
+from moto.core.utils import iso_8601_datetime_with_milliseconds, utcnow
+from moto.ec2 import models as ec2_models
+from moto.ec2.exceptions import (
+    DependencyViolationError,
+    DuplicateTransitGatewayAttachmentError,
+    EC2ClientError,
+    InvalidParameter,
+    InvalidRouteTableIdError,
+    InvalidSecurityGroupNotFoundError,
+    InvalidTransitGatewayID,
+)
+from moto.ec2.models.elastic_ip_addresses import ElasticAddressBackend
+from moto.ec2.models.nat_gateways import NatGateway, NatGatewayBackend
+from moto.ec2.models.route_tables import RouteBackend, RouteTable
+from moto.ec2.models.security_groups import SecurityGroupBackend
+from moto.ec2.models.subnets import SubnetBackend
+from moto.ec2.models.transit_gateway import TransitGateway, TransitGatewayBackend
+from moto.ec2.models.transit_gateway_attachments import (
+    TransitGatewayAttachment as TgwAttachmentModel,
+)
+from moto.ec2.models.transit_gateway_attachments import (
+    TransitGatewayAttachmentBackend,
+    TransitGatewayVpcAttachment,
+)
+from moto.ec2.models.transit_gateway_route_tables import (
+    TransitGatewayRelations,
+    TransitGatewayRouteTableBackend,
+)
+from moto.ec2.models.vpcs import VPCBackend, VPCEndPoint
+from moto.ec2.responses.nat_gateways import NatGateways as NatGatewayResponses
+from moto.ec2.responses.route_tables import RouteTables as RouteTableResponses
+from moto.ec2.responses.transit_gateway_attachments import (
+    TransitGatewayAttachment as TgwAttachmentResponses,
+)
+from moto.ec2.responses.transit_gateways import TransitGateways as TransitGatewayResponses
+from moto.ec2.responses.vpcs import VPCs as VpcResponses
+from moto.ec2.utils import add_tag_specification, tag_filter_matches
+from moto.moto_api import state_manager
+from moto.moto_api._internal.managed_state_model import ManagedState
+
+__all__ = [
+    "MODEL_NAMES",
+    "MOTO_VERSION",
+    "fail_nat_gateway",
+    "install",
+    "is_installed",
+    "missing_internals",
+    "set_transition",
+    "unset_transitions",
+]
+
+MOTO_VERSION: Final = "5.2.5"
+
+# ManagedState model names registered by install(). "<x>" covers creation (pending -> available);
+# "<x>_delete" covers deletion (deleting -> deleted), so a test can slow one phase without the other.
+MODEL_NAMES: Final[dict[str, str]] = {
+    "nat_gateway": "ec2::nat_gateway",
+    "nat_gateway_delete": "ec2::nat_gateway_delete",
+    "transit_gateway": "ec2::transit_gateway",
+    "transit_gateway_delete": "ec2::transit_gateway_delete",
+    "transit_gateway_attachment": "ec2::transit_gateway_attachment",
+    "transit_gateway_attachment_delete": "ec2::transit_gateway_attachment_delete",
+    "vpc_endpoint": "ec2::vpc_endpoint",
+    "vpc_endpoint_delete": "ec2::vpc_endpoint_delete",
+}
+
+# States in which a resource no longer holds on to what it used (subnets, EIPs, the VPC, its TGW).
+_GONE: Final = frozenset({"deleted", "failed", "rejected"})
+_STATE_ATTR: Final = "_sandbox_state"
+
+_install_lock = threading.Lock()
+_installed = False
+# "Class.attribute" -> what moto had there before install() (None for instance attributes turned properties).
+_ORIGINALS: dict[str, Any] = {}
+
+
+# --------------------------------------------------------------------------------------------------- public API
+
+
+def install() -> None:
+    """Patch moto's EC2 backend and responses in place. Safe to call more than once: patches apply once."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        missing = missing_internals()
+        if missing:
+            raise RuntimeError(
+                f"moto {moto.__version__} lacks internals the EC2 patches need (written for {MOTO_VERSION}): "
+                + ", ".join(missing)
+            )
+        for model_name in MODEL_NAMES.values():
+            state_manager.register_default_transition(model_name, {"progression": "immediate"})
+        _install_lifecycles()
+        _install_nat_gateways()
+        _install_transit_gateways()
+        _install_tgw_attachments()
+        _install_tgw_route_tables()
+        _install_vpc_endpoints()
+        _install_route_tables()
+        _install_dependency_checks()
+        _installed = True
+
+
+def is_installed() -> bool:
+    return _installed
+
+
+def set_transition(model: str, seconds: float | None = None, *, times: int | None = None) -> None:
+    """Make `model` (a MODEL_NAMES key or value) take `seconds` per phase, or `times` describes per phase.
+
+    With neither, the model goes back to moving through its phases immediately.
+    """
+    name = MODEL_NAMES.get(model, model)
+    if name not in MODEL_NAMES.values():
+        raise ValueError(f"unknown model {model!r}; expected one of {sorted(MODEL_NAMES)}")
+    if seconds is not None and times is not None:
+        raise ValueError("give seconds or times, not both")
+    if seconds is not None:
+        state_manager.set_transition(name, {"progression": "time", "seconds": seconds})
+    elif times is not None:
+        state_manager.set_transition(name, {"progression": "manual", "times": times})
+    else:
+        state_manager.unset_transition(name)
+
+
+def unset_transitions() -> None:
+    """Drop every transition set on the models in MODEL_NAMES (a moto reset does not do this)."""
+    for name in MODEL_NAMES.values():
+        state_manager.unset_transition(name)
+
+
+def fail_nat_gateway(
+    nat_gateway_id: str,
+    *,
+    region: str,
+    account_id: str = DEFAULT_ACCOUNT_ID,
+    failure_code: str = "InternalError",
+    failure_message: str = "The NAT gateway could not be created because of an internal error.",
+) -> None:
+    """Put a NAT gateway in the `failed` state with the failure details AWS reports."""
+    nat: Any = ec2_models.ec2_backends[account_id][region].nat_gateways[nat_gateway_id]
+    nat.failure_code = failure_code
+    nat.failure_message = failure_message
+    nat.state = "failed"
+
+
+def missing_internals() -> list[str]:
+    """Names of moto internals the patches rely on that this moto does not have (empty when all is well)."""
+    missing = [
+        f"{cls.__name__}.{name}"
+        for cls, name in _METHOD_TARGETS
+        if not callable(_ORIGINALS.get(f"{_qualname(cls)}.{name}", cls.__dict__.get(name)))
+    ]
+    # The state properties rely on moto assigning these literals in the model code.
+    for cls, needle in _SOURCE_TARGETS:
+        if needle not in inspect.getsource(cls):
+            missing.append(f"{cls.__name__}: {needle}")
+    return missing
+
+
+# --------------------------------------------------------------------------------------------------- plumbing
+
+_METHOD_TARGETS: Final[list[tuple[type, str]]] = [
+    (NatGatewayBackend, "describe_nat_gateways"),
+    (NatGatewayBackend, "delete_nat_gateway"),
+    (NatGatewayResponses, "create_nat_gateway"),
+    (NatGatewayResponses, "describe_nat_gateways"),
+    (TransitGatewayBackend, "create_transit_gateway"),
+    (TransitGatewayBackend, "describe_transit_gateways"),
+    (TransitGatewayBackend, "delete_transit_gateway"),
+    (TransitGatewayResponses, "describe_transit_gateways"),
+    (TransitGatewayAttachmentBackend, "create_transit_gateway_vpc_attachment"),
+    (TransitGatewayAttachmentBackend, "describe_transit_gateway_attachments"),
+    (TransitGatewayAttachmentBackend, "describe_transit_gateway_vpc_attachments"),
+    (TransitGatewayAttachmentBackend, "delete_transit_gateway_vpc_attachment"),
+    (TgwAttachmentResponses, "create_transit_gateway_vpc_attachment"),
+    (TgwAttachmentResponses, "describe_transit_gateway_attachments"),
+    (TgwAttachmentResponses, "describe_transit_gateway_vpc_attachments"),
+    (TransitGatewayRouteTableBackend, "get_all_transit_gateway_route_tables"),
+    (TransitGatewayRouteTableBackend, "create_transit_gateway_route"),
+    (TransitGatewayRouteTableBackend, "delete_transit_gateway_route"),
+    (TransitGatewayRouteTableBackend, "search_transit_gateway_routes"),
+    (TransitGatewayRouteTableBackend, "associate_transit_gateway_route_table"),
+    (TransitGatewayRouteTableBackend, "disassociate_transit_gateway_route_table"),
+    (TransitGatewayRouteTableBackend, "enable_transit_gateway_route_table_propagation"),
+    (TransitGatewayRouteTableBackend, "disable_transit_gateway_route_table_propagation"),
+    (VPCBackend, "create_vpc_endpoint"),
+    (VPCBackend, "delete_vpc"),
+    (VpcResponses, "describe_vpc_endpoints"),
+    (RouteBackend, "create_route"),
+    (RouteBackend, "replace_route"),
+    (RouteBackend, "associate_route_table"),
+    (RouteTable, "get_filter_value"),
+    (RouteTableResponses, "create_route_table"),
+    (ElasticAddressBackend, "release_address"),
+    (SubnetBackend, "delete_subnet"),
+    (SecurityGroupBackend, "delete_security_group"),
+]
+
+_SOURCE_TARGETS: Final[list[tuple[type, str]]] = [
+    (NatGateway, 'self.state = "available"'),
+    (NatGatewayBackend, 'nat_gw.state = "deleted"'),
+    (TransitGateway, 'self.state = "available"'),
+    (TgwAttachmentModel, 'self.state = "available"'),
+    (TgwAttachmentModel, "self.transit_gateway_route_table = transit_gateway.default_route_table"),
+    (VPCEndPoint, 'self.state = "available"'),
+    (VPCBackend, 'vpc_endpoint.state = "deleted"'),
+    (ec2_models.transit_gateway_route_tables.TransitGatewayRouteTable, "self.routes"),
+    (ec2_models.transit_gateway_route_tables.TransitGatewayRouteTable, "self.route_table_propagation"),
+]
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _patch(cls: type, name: str, new: Any) -> Any:
+    """Replace `cls.name` with `new`; return what was there so wrappers can call it."""
+    key = f"{_qualname(cls)}.{name}"
+    original = cls.__dict__.get(name)
+    _ORIGINALS.setdefault(key, original)
+    setattr(cls, name, new)
+    return original
+
+
+def _error(code: str, message: str) -> EC2ClientError:
+    return EC2ClientError(code, message)
+
+
+def _store(backend: Any, name: str) -> dict[str, Any]:
+    # BaseBackend.reset() replaces __dict__, so this state is cleared along with moto's own.
+    store: dict[str, Any] = backend.__dict__.setdefault(f"_sandbox_{name}", {})
+    return store
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def _split_tag_filters(filters: Any) -> tuple[dict[str, list[str]], dict[str, Any]]:
+    tag_filters: dict[str, list[str]] = {}
+    others: dict[str, Any] = {}
+    for name, values in (filters or {}).items():
+        if name.startswith("tag:") or name in ("tag-key", "tag-value"):
+            tag_filters[name] = list(values) if isinstance(values, list | tuple) else [values]
+        else:
+            others[name] = values
+    return tag_filters, others
+
+
+def _apply_tag_filters(tag_filters: dict[str, list[str]], resources: Iterable[Any]) -> list[Any]:
+    # AWS ANDs filters and ORs the values of one filter; moto's describe_tag_filter handles only `tag:` and
+    # raises ValueError when two tag filters both reject the same resource.
+    return [
+        resource
+        for resource in resources
+        if all(tag_filter_matches(resource, name, values) for name, values in tag_filters.items())
+    ]
+
+
+def _filtering_tags(original: Callable[..., list[Any]], filters_arg: int) -> Callable[..., list[Any]]:
+    """Wrap a backend describe method so tag filters are applied here and never reach moto."""
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        args_list = list(args)
+        if "filters" in kwargs:
+            tag_filters, kwargs["filters"] = _split_tag_filters(kwargs["filters"])
+        elif len(args_list) > filters_arg:
+            tag_filters, args_list[filters_arg] = _split_tag_filters(args_list[filters_arg])
+        else:
+            tag_filters = {}
+        return _apply_tag_filters(tag_filters, original(self, *args_list, **kwargs))
+
+    return wrapper
+
+
+def _advance(resources: Iterable[Any]) -> None:
+    for resource in resources:
+        state = resource.__dict__.get(_STATE_ATTR)
+        if isinstance(state, ManagedState):
+            state.advance()
+
+
+def _selected(collection: dict[str, Any], ids: list[str] | None) -> list[Any]:
+    return [collection[i] for i in ids if i in collection] if ids else list(collection.values())
+
+
+# --------------------------------------------------------------------------------------------------- lifecycles
+
+
+def _lifecycle_state(create_model: str, delete_model: str, managed: Callable[[Any], bool] = lambda _: True) -> property:
+    """A `state` property that turns moto's instant state writes into AWS's pending/deleting phases.
+
+    moto writes "available" in the model's __init__ and "deleted" on delete; those become ManagedStates. Any
+    other value (a test's "failed", moto's "pendingAcceptance" for peering) is stored as is.
+    """
+
+    def fget(self: Any) -> Any:
+        value = self.__dict__.get(_STATE_ATTR)
+        return value.status if isinstance(value, ManagedState) else value
+
+    def fset(self: Any, value: Any) -> None:
+        first_write = _STATE_ATTR not in self.__dict__
+        new: Any = value
+        if value == "available" and first_write and managed(self):
+            new = ManagedState(create_model, [("pending", "available")])
+        elif value == "deleted" and not first_write and managed(self):
+            if fget(self) in ("deleting", "deleted"):
+                return  # a repeated delete does not restart the deletion
+            new = ManagedState(delete_model, [("deleting", "deleted")])
+        elif value == "failed":
+            # AWS explains a failure in FailureCode/FailureMessage (NAT gateways); fail_nat_gateway() sets them.
+            self.__dict__.setdefault("failure_code", "InternalError")
+            self.__dict__.setdefault("failure_message", "The resource failed to provision.")
+        self.__dict__[_STATE_ATTR] = new
+
+    return property(fget, fset)
+
+
+def _install_lifecycles() -> None:
+    _patch(NatGateway, "state", _lifecycle_state(MODEL_NAMES["nat_gateway"], MODEL_NAMES["nat_gateway_delete"]))
+    _patch(
+        TransitGateway,
+        "state",
+        _lifecycle_state(MODEL_NAMES["transit_gateway"], MODEL_NAMES["transit_gateway_delete"]),
+    )
+    _patch(
+        TgwAttachmentModel,
+        "state",
+        _lifecycle_state(MODEL_NAMES["transit_gateway_attachment"], MODEL_NAMES["transit_gateway_attachment_delete"]),
+    )
+
+    # Gateway endpoints are usable at once on AWS; interface endpoints take a minute or two each way.
+    # Gateway Load Balancer endpoints (used to stand in for Network Firewall endpoints) stay instant too.
+    def is_interface(endpoint: Any) -> bool:
+        return str(endpoint.vpc_endpoint_type or "").lower() == "interface"
+
+    _patch(
+        VPCEndPoint,
+        "state",
+        _lifecycle_state(MODEL_NAMES["vpc_endpoint"], MODEL_NAMES["vpc_endpoint_delete"], is_interface),
+    )
+
+
+# --------------------------------------------------------------------------------------------------- NAT gateways
+
+
+def _install_nat_gateways() -> None:
+    _patch(NatGatewayBackend, "describe_nat_gateways", _filtering_tags(NatGatewayBackend.describe_nat_gateways, 0))
+
+    original_delete = NatGatewayBackend.delete_nat_gateway
+
+    def delete_nat_gateway(self: Any, nat_gateway_id: str) -> Any:
+        # moto crashes with AttributeError on an unknown id.
+        if nat_gateway_id not in self.nat_gateways:
+            raise _error("NatGatewayNotFound", f"The Nat Gateway {nat_gateway_id} was not found")
+        nat = self.nat_gateways[nat_gateway_id]
+        if nat.state not in ("deleting", "deleted"):
+            nat.delete_time = iso_8601_datetime_with_milliseconds(utcnow())
+        return original_delete(self, nat_gateway_id)
+
+    _patch(NatGatewayBackend, "delete_nat_gateway", delete_nat_gateway)
+
+    def create_nat_gateway(self: Any) -> ActionResult:
+        # AWS returns the NAT gateway made with the same ClientToken instead of making (or failing) another.
+        backend = self.ec2_backend
+        token = self._get_param("ClientToken")
+        subnet_id = self._get_param("SubnetId")
+        allocation_id = self._get_param("AllocationId")
+        connectivity_type = self._get_param("ConnectivityType") or "public"
+        tokens = _store(backend, "nat_gateway_tokens")
+        if token and token in tokens:
+            nat_id, params = tokens[token]
+            if params != (subnet_id, allocation_id, connectivity_type):
+                raise _error("IdempotentParameterMismatch", f"ClientToken {token} was used with other parameters.")
+            return ActionResult({"NatGateway": backend.nat_gateways[nat_id], "ClientToken": token})
+        nat = backend.create_nat_gateway(
+            subnet_id=subnet_id,
+            allocation_id=allocation_id,
+            tags=add_tag_specification(self._get_param("TagSpecifications", [])),
+            connectivity_type=connectivity_type,
+        )
+        if token:
+            tokens[token] = (nat.id, (subnet_id, allocation_id, connectivity_type))
+        return ActionResult({"NatGateway": nat, "ClientToken": token})
+
+    _patch(NatGatewayResponses, "create_nat_gateway", create_nat_gateway)
+
+    original_describe = NatGatewayResponses.describe_nat_gateways
+
+    def describe_nat_gateways(self: Any) -> Any:
+        backend = self.ec2_backend
+        ids = self._get_param("NatGatewayIds", [])
+        unknown = [i for i in ids if i not in backend.nat_gateways]
+        if unknown:
+            # moto returns []; AWS errors, and the stock nat_gateway_* waiters rely on that error code.
+            raise _error("NatGatewayNotFound", f"NAT gateway {unknown[0]} was not found")
+        _advance(_selected(backend.nat_gateways, ids))
+        return original_describe(self)
+
+    _patch(NatGatewayResponses, "describe_nat_gateways", describe_nat_gateways)
+
+
+# --------------------------------------------------------------------------------------------------- Transit Gateways
+
+
+def _install_transit_gateways() -> None:
+    original_create = TransitGatewayBackend.create_transit_gateway
+
+    def create_transit_gateway(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tgw = original_create(self, *args, **kwargs)
+        options = tgw.options
+        if options.get("DefaultRouteTableAssociation") == "disable" and (
+            options.get("DefaultRouteTablePropagation") == "disable"
+        ):
+            # AWS creates no default route table when neither default association nor propagation is on.
+            self.transit_gateways_route_tables.pop(tgw.default_route_table.id, None)
+            tgw.default_route_table = None
+            options.pop("AssociationDefaultRouteTableId", None)
+            options.pop("PropagationDefaultRouteTableId", None)
+        return tgw
+
+    _patch(TransitGatewayBackend, "create_transit_gateway", create_transit_gateway)
+    _patch(
+        TransitGatewayBackend,
+        "describe_transit_gateways",
+        _filtering_tags(TransitGatewayBackend.describe_transit_gateways, 0),
+    )
+
+    def delete_transit_gateway(self: Any, transit_gateway_id: str) -> Any:
+        # AWS refuses while attachments remain, and keeps listing the gateway as deleting, then deleted;
+        # moto removed it at once whatever was attached.
+        tgw = self.transit_gateways.get(transit_gateway_id)
+        if tgw is None or tgw.state == "deleted":
+            raise InvalidTransitGatewayID(transit_gateway_id)
+        if tgw.state != "available":
+            raise _error("IncorrectState", f"{transit_gateway_id} is in invalid state")
+        in_use = [
+            attachment.id
+            for attachment in self.transit_gateway_attachments.values()
+            if attachment.transit_gateway_id == transit_gateway_id and attachment.state not in _GONE
+        ]
+        if in_use:
+            raise _error(
+                "IncorrectState", f"{transit_gateway_id} has non-deleted Transit Gateway Attachments: {in_use}"
+            )
+        tgw.state = "deleted"
+        for table in self.transit_gateways_route_tables.values():
+            if table.transit_gateway_id == transit_gateway_id:
+                table.state = "deleted"
+        return tgw
+
+    _patch(TransitGatewayBackend, "delete_transit_gateway", delete_transit_gateway)
+
+    original_describe = TransitGatewayResponses.describe_transit_gateways
+
+    def describe_transit_gateways(self: Any) -> Any:
+        backend = self.ec2_backend
+        ids = self._get_param("TransitGatewayIds", [])
+        unknown = [i for i in ids if i not in backend.transit_gateways]
+        if unknown:
+            raise InvalidTransitGatewayID(unknown[0])
+        _advance(_selected(backend.transit_gateways, ids))
+        return original_describe(self)
+
+    _patch(TransitGatewayResponses, "describe_transit_gateways", describe_transit_gateways)
+
+
+# --------------------------------------------------------------------------------------------------- TGW attachments
+
+
+def _validate_subnets(backend: Any, vpc_id: str, subnet_ids: list[str], wrong_vpc_code: str) -> None:
+    """AWS checks that the subnets exist, belong to the VPC and lie in distinct AZs; moto checks none of it."""
+    zones: dict[str, str] = {}
+    for subnet_id in subnet_ids:
+        subnet = backend.get_subnet(subnet_id)  # InvalidSubnetID.NotFound
+        if subnet.vpc_id != vpc_id:
+            raise _error(wrong_vpc_code, f"The subnet {subnet_id} does not belong to VPC {vpc_id}.")
+        zone = subnet.availability_zone
+        if zone in zones:
+            raise _error(
+                "DuplicateSubnetsInSameZone",
+                f"Subnets {zones[zone]} and {subnet_id} are both in availability zone {zone}.",
+            )
+        zones[zone] = subnet_id
+
+
+def _associated_table(backend: Any, attachment_id: str) -> Any:
+    for table in backend.transit_gateways_route_tables.values():
+        if attachment_id in table.route_table_associations:
+            return table
+    return None
+
+
+def _associate(backend: Any, attachment: Any, table: Any) -> None:
+    backend.set_route_table_association(attachment.id, table.id)
+    backend.set_attachment_association(attachment.id, table.id)
+    backend.transit_gateway_associations[attachment.id] = TransitGatewayRelations(
+        backend, attachment.id, table.id, state="associated"
+    )
+    # moto's attachment reports `Association` from this attribute, which its own associate call never updates.
+    attachment.transit_gateway_route_table = table
+
+
+def _unknown_attachment(attachment_id: str) -> EC2ClientError:
+    return _error("InvalidTransitGatewayAttachmentID.NotFound", f"Transit Gateway Attachment {attachment_id} not found")
+
+
+def _install_tgw_attachments() -> None:
+    def create_transit_gateway_vpc_attachment(
+        self: Any,
+        transit_gateway_id: str,
+        vpc_id: str,
+        subnet_ids: list[str],
+        tags: dict[str, str] | None = None,
+        options: dict[str, str] | None = None,
+    ) -> Any:
+        tgw = self.transit_gateways.get(transit_gateway_id)
+        if tgw is None or tgw.state in ("deleting", "deleted"):
+            raise InvalidTransitGatewayID(
+                transit_gateway_id, f"Transit Gateway {transit_gateway_id} was deleted or does not exist."
+            )
+        if tgw.state != "available":
+            raise _error("IncorrectState", f"{transit_gateway_id} is in invalid state")
+        self.get_vpc(vpc_id)
+        _validate_subnets(self, vpc_id, subnet_ids, "InvalidParameterValue")
+        for existing in self.transit_gateway_attachments.values():
+            if (
+                existing.transit_gateway_id == transit_gateway_id
+                and existing.resource_type == "vpc"
+                and existing.resource_id == vpc_id
+                and existing.state not in _GONE
+            ):
+                raise DuplicateTransitGatewayAttachmentError(transit_gateway_id)
+        attachment = TransitGatewayVpcAttachment(
+            self, transit_gateway=tgw, tags=tags, vpc_id=vpc_id, subnet_ids=subnet_ids, options=options
+        )
+        self.transit_gateway_attachments[attachment.id] = attachment
+        attachment.transit_gateway_route_table = None
+        default_table = tgw.default_route_table
+        # moto always associated with the default table, even with DefaultRouteTableAssociation=disable.
+        if default_table is not None and tgw.options.get("DefaultRouteTableAssociation") == "enable":
+            _associate(self, attachment, default_table)
+        if default_table is not None and tgw.options.get("DefaultRouteTablePropagation") == "enable":
+            _ORIGINAL_ENABLE_PROPAGATION(self, attachment.id, default_table.id)
+        return attachment
+
+    _patch(
+        TransitGatewayAttachmentBackend, "create_transit_gateway_vpc_attachment", create_transit_gateway_vpc_attachment
+    )
+
+    original_describe_all = TransitGatewayAttachmentBackend.describe_transit_gateway_attachments
+
+    def describe_transit_gateway_attachments(
+        self: Any, transit_gateways_attachment_ids: list[str] | None = None, filters: Any = None
+    ) -> list[Any]:
+        tag_filters, others = _split_tag_filters(filters)
+        # moto's version knows neither tag filters nor `state` / `transit-gateway-attachment-id`.
+        extra = {name: others.pop(name) for name in ("state", "transit-gateway-attachment-id") if name in others}
+        result = original_describe_all(self, transit_gateways_attachment_ids, others)
+        if "state" in extra:
+            result = [a for a in result if a.state in extra["state"]]
+        if "transit-gateway-attachment-id" in extra:
+            result = [a for a in result if a.id in extra["transit-gateway-attachment-id"]]
+        return _apply_tag_filters(tag_filters, result)
+
+    _patch(
+        TransitGatewayAttachmentBackend, "describe_transit_gateway_attachments", describe_transit_gateway_attachments
+    )
+    _patch(
+        TransitGatewayAttachmentBackend,
+        "describe_transit_gateway_vpc_attachments",
+        _filtering_tags(TransitGatewayAttachmentBackend.describe_transit_gateway_vpc_attachments, 1),
+    )
+
+    def delete_transit_gateway_vpc_attachment(self: Any, transit_gateway_attachment_id: str) -> Any:
+        # AWS lists a deleted attachment as deleting, then deleted; moto dropped it at once.
+        attachment = self.transit_gateway_attachments.get(transit_gateway_attachment_id)
+        if attachment is None:
+            raise _unknown_attachment(transit_gateway_attachment_id)
+        if attachment.state in ("deleting", "deleted"):
+            return attachment
+        if attachment.state != "available":
+            raise _error("IncorrectState", f"{transit_gateway_attachment_id} is in invalid state")
+        attachment.state = "deleted"
+        for table in self.transit_gateways_route_tables.values():
+            table.route_table_associations.pop(attachment.id, None)
+            table.route_table_propagation = [
+                p for p in table.route_table_propagation if p.transitGatewayAttachmentId != attachment.id
+            ]
+            for route in table.routes.values():
+                targets = route.get("transitGatewayAttachments") or []
+                if any(t.get("transitGatewayAttachmentId") == attachment.id for t in targets):
+                    # Static routes to a deleted attachment stay, as blackholes.
+                    route["state"] = "blackhole"
+                    route["transitGatewayAttachments"] = []
+        self.transit_gateway_associations.pop(attachment.id, None)
+        self.transit_gateway_propagations.pop(attachment.id, None)
+        attachment.transit_gateway_route_table = None
+        attachment._association_data = {}
+        attachment.propagation = {}
+        return attachment
+
+    _patch(
+        TransitGatewayAttachmentBackend, "delete_transit_gateway_vpc_attachment", delete_transit_gateway_vpc_attachment
+    )
+
+    def create_response(self: Any) -> ActionResult:
+        # moto read the tags from the `transit-gateway-route-table` specification, dropping the attachment's.
+        attachment = self.ec2_backend.create_transit_gateway_vpc_attachment(
+            transit_gateway_id=self._get_param("TransitGatewayId"),
+            tags=self._parse_tag_specification().get("transit-gateway-attachment", {}),
+            vpc_id=self._get_param("VpcId"),
+            subnet_ids=self._get_param("SubnetIds", []),
+            options=self._get_param("Options", {}),
+        )
+        return ActionResult({"TransitGatewayVpcAttachment": attachment})
+
+    _patch(TgwAttachmentResponses, "create_transit_gateway_vpc_attachment", create_response)
+
+    for name in ("describe_transit_gateway_attachments", "describe_transit_gateway_vpc_attachments"):
+        _patch(TgwAttachmentResponses, name, _advancing_attachment_describe(getattr(TgwAttachmentResponses, name)))
+
+
+def _advancing_attachment_describe(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def describe(self: Any) -> Any:
+        backend = self.ec2_backend
+        ids = self._get_param("TransitGatewayAttachmentIds", [])
+        unknown = [i for i in ids if i not in backend.transit_gateway_attachments]
+        if unknown:
+            raise _unknown_attachment(unknown[0])
+        _advance(_selected(backend.transit_gateway_attachments, ids))
+        return original(self)
+
+    return describe
+
+
+# --------------------------------------------------------------------------------------------------- TGW route tables
+
+_ORIGINAL_ENABLE_PROPAGATION: Callable[..., Any] = (
+    TransitGatewayRouteTableBackend.enable_transit_gateway_route_table_propagation
+)
+
+
+def _route_target(attachment: Any) -> dict[str, str]:
+    return {
+        "resourceId": attachment.resource_id,
+        "resourceType": attachment.resource_type,
+        "transitGatewayAttachmentId": attachment.id,
+    }
+
+
+def _propagated_routes(backend: Any, table: Any) -> list[dict[str, Any]]:
+    """Routes AWS derives from propagations: each propagating VPC attachment contributes its VPC's CIDRs."""
+    routes: dict[str, dict[str, Any]] = {}
+    for propagation in table.route_table_propagation:
+        attachment = backend.transit_gateway_attachments.get(propagation.transitGatewayAttachmentId)
+        if attachment is None or attachment.state != "available" or attachment.resource_type != "vpc":
+            continue
+        vpc = backend.vpcs.get(attachment.resource_id)
+        if vpc is None:
+            continue
+        for association in vpc.get_cidr_block_association_set(ipv6=False):
+            cidr = association.get("cidr_block")
+            if cidr and cidr not in table.routes and cidr not in routes:  # a static route wins
+                routes[cidr] = {
+                    "destinationCidrBlock": cidr,
+                    "prefixListId": None,
+                    "state": "active",
+                    "type": "propagated",
+                    "transitGatewayAttachments": [_route_target(attachment)],
+                }
+    return list(routes.values())
+
+
+def _install_tgw_route_tables() -> None:
+    _patch(
+        TransitGatewayRouteTableBackend,
+        "get_all_transit_gateway_route_tables",
+        _filtering_tags(TransitGatewayRouteTableBackend.get_all_transit_gateway_route_tables, 1),
+    )
+
+    def live_table(backend: Any, table_id: str) -> Any:
+        table = backend.transit_gateways_route_tables.get(table_id)
+        if table is None or table.state == "deleted":
+            raise InvalidRouteTableIdError(table_id)
+        return table
+
+    def live_attachment(backend: Any, attachment_id: str) -> Any:
+        attachment = backend.transit_gateway_attachments.get(attachment_id)
+        if attachment is None or attachment.state in _GONE:
+            raise _unknown_attachment(attachment_id)
+        return attachment
+
+    original_create_route = TransitGatewayRouteTableBackend.create_transit_gateway_route
+
+    def create_transit_gateway_route(
+        self: Any,
+        transit_gateway_route_table_id: str,
+        destination_cidr_block: str,
+        transit_gateway_attachment_id: str | None = None,
+        blackhole: bool = False,
+    ) -> Any:
+        table = live_table(self, transit_gateway_route_table_id)
+        if transit_gateway_attachment_id:
+            live_attachment(self, transit_gateway_attachment_id)
+        if destination_cidr_block in table.routes:
+            # moto silently overwrote the existing route.
+            raise _error(
+                "RouteAlreadyExists",
+                f"Route {destination_cidr_block} already exists in Transit Gateway Route Table "
+                f"{transit_gateway_route_table_id}.",
+            )
+        route: dict[str, Any] = original_create_route(
+            self, transit_gateway_route_table_id, destination_cidr_block, transit_gateway_attachment_id, blackhole
+        )
+        # moto stored the target as a dict under a list-typed member, so responses showed no target at all.
+        target = route.get("transitGatewayAttachments")
+        route["transitGatewayAttachments"] = [target] if isinstance(target, dict) else []
+        return route
+
+    _patch(TransitGatewayRouteTableBackend, "create_transit_gateway_route", create_transit_gateway_route)
+
+    original_delete_route = TransitGatewayRouteTableBackend.delete_transit_gateway_route
+
+    def delete_transit_gateway_route(
+        self: Any, transit_gateway_route_table_id: str, destination_cidr_block: str
+    ) -> Any:
+        table = live_table(self, transit_gateway_route_table_id)
+        if destination_cidr_block not in table.routes:
+            raise _error(
+                "InvalidRoute.NotFound",
+                f"No route with destination-cidr-block {destination_cidr_block} in Transit Gateway Route Table "
+                f"{transit_gateway_route_table_id}",
+            )
+        return original_delete_route(self, transit_gateway_route_table_id, destination_cidr_block)
+
+    _patch(TransitGatewayRouteTableBackend, "delete_transit_gateway_route", delete_transit_gateway_route)
+
+    def search_transit_gateway_routes(
+        self: Any, transit_gateway_route_table_id: str, filters: Any, max_results: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Static and propagated routes; filters `type`, `state` and `route-search.exact-match`."""
+        table = live_table(self, transit_gateway_route_table_id)
+        routes = list(table.routes.values()) + _propagated_routes(self, table)
+        for filter_name, key in (
+            ("type", "type"),
+            ("state", "state"),
+            ("route-search.exact-match", "destinationCidrBlock"),
+        ):
+            values = (filters or {}).get(filter_name)
+            if values:
+                routes = [route for route in routes if route.get(key) in values]
+        return routes[: int(max_results)] if max_results else routes
+
+    _patch(TransitGatewayRouteTableBackend, "search_transit_gateway_routes", search_transit_gateway_routes)
+
+    def associate_transit_gateway_route_table(
+        self: Any, transit_gateway_attachment_id: str, transit_gateway_route_table_id: str
+    ) -> Any:
+        attachment = live_attachment(self, transit_gateway_attachment_id)
+        table = live_table(self, transit_gateway_route_table_id)
+        if attachment.state != "available":
+            raise _error("IncorrectState", f"{transit_gateway_attachment_id} is in invalid state")
+        if _associated_table(self, attachment.id) is not None:
+            # moto accepted a second association; an attachment has at most one on AWS.
+            raise _error(
+                "Resource.AlreadyAssociated",
+                f"Transit Gateway Attachment {transit_gateway_attachment_id} is already associated to a route table.",
+            )
+        _associate(self, attachment, table)
+        return self.transit_gateway_associations[attachment.id]
+
+    _patch(
+        TransitGatewayRouteTableBackend, "associate_transit_gateway_route_table", associate_transit_gateway_route_table
+    )
+
+    original_disassociate = TransitGatewayRouteTableBackend.disassociate_transit_gateway_route_table
+
+    def disassociate_transit_gateway_route_table(self: Any, tgw_attach_id: str, tgw_rt_id: str) -> Any:
+        attachment = self.transit_gateway_attachments.get(tgw_attach_id)
+        table = _associated_table(self, tgw_attach_id)
+        if attachment is None or table is None or table.id != tgw_rt_id:
+            raise _error("InvalidAssociation.NotFound", f"Association {tgw_attach_id} / {tgw_rt_id} not found")
+        self.transit_gateway_associations.setdefault(
+            tgw_attach_id, TransitGatewayRelations(self, tgw_attach_id, tgw_rt_id, state="associated")
+        )
+        result = original_disassociate(self, tgw_attach_id, tgw_rt_id)
+        attachment.transit_gateway_route_table = None
+        return result
+
+    _patch(
+        TransitGatewayRouteTableBackend,
+        "disassociate_transit_gateway_route_table",
+        disassociate_transit_gateway_route_table,
+    )
+
+    original_enable = TransitGatewayRouteTableBackend.enable_transit_gateway_route_table_propagation
+
+    def enable_transit_gateway_route_table_propagation(
+        self: Any, transit_gateway_attachment_id: str, transit_gateway_route_table_id: str
+    ) -> Any:
+        live_attachment(self, transit_gateway_attachment_id)
+        table = live_table(self, transit_gateway_route_table_id)
+        if any(p.transitGatewayAttachmentId == transit_gateway_attachment_id for p in table.route_table_propagation):
+            raise _error(
+                "TransitGatewayRouteTablePropagation.Duplicate",
+                f"Propagation of {transit_gateway_attachment_id} to {transit_gateway_route_table_id} already exists.",
+            )
+        return original_enable(self, transit_gateway_attachment_id, transit_gateway_route_table_id)
+
+    _patch(
+        TransitGatewayRouteTableBackend,
+        "enable_transit_gateway_route_table_propagation",
+        enable_transit_gateway_route_table_propagation,
+    )
+
+    original_disable = TransitGatewayRouteTableBackend.disable_transit_gateway_route_table_propagation
+
+    def disable_transit_gateway_route_table_propagation(
+        self: Any, transit_gateway_attachment_id: str, transit_gateway_route_table_id: str
+    ) -> Any:
+        table = live_table(self, transit_gateway_route_table_id)
+        if not any(
+            p.transitGatewayAttachmentId == transit_gateway_attachment_id for p in table.route_table_propagation
+        ):
+            raise _error(
+                "InvalidPropagation.NotFound",
+                f"{transit_gateway_attachment_id} does not propagate to {transit_gateway_route_table_id}.",
+            )
+        # moto keeps one propagation record per attachment and raised KeyError when it was missing.
+        self.transit_gateway_propagations.setdefault(
+            transit_gateway_attachment_id,
+            TransitGatewayRelations(
+                self, transit_gateway_attachment_id, transit_gateway_route_table_id, state="enabled"
+            ),
+        )
+        return original_disable(self, transit_gateway_attachment_id, transit_gateway_route_table_id)
+
+    _patch(
+        TransitGatewayRouteTableBackend,
+        "disable_transit_gateway_route_table_propagation",
+        disable_transit_gateway_route_table_propagation,
+    )
+
+
+# --------------------------------------------------------------------------------------------------- VPC endpoints
+
+
+def _install_vpc_endpoints() -> None:
+    original_create = VPCBackend.create_vpc_endpoint
+
+    def create_vpc_endpoint(
+        self: Any,
+        vpc_id: str,
+        service_name: str,
+        endpoint_type: str | None,
+        policy_document: str | None,
+        route_table_ids: list[str],
+        subnet_ids: list[str] | None = None,
+        network_interface_ids: list[str] | None = None,
+        dns_entries: dict[str, str] | None = None,
+        client_token: str | None = None,
+        security_group_ids: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        private_dns_enabled: bool | None = None,
+    ) -> Any:
+        tokens = _store(self, "vpc_endpoint_tokens")
+        if client_token and client_token in tokens:
+            # AWS returns the endpoint made with the same ClientToken; moto made a second one.
+            endpoint = self.vpc_end_points[tokens[client_token]]
+            if (endpoint.vpc_id, endpoint.service_name) != (vpc_id, service_name):
+                raise _error(
+                    "IdempotentParameterMismatch", f"ClientToken {client_token} was used with other parameters."
+                )
+            return endpoint
+        if str(endpoint_type or "").lower() == "interface":
+            vpc = self.get_vpc(vpc_id)
+            _validate_subnets(self, vpc_id, subnet_ids or [], "InvalidParameter")
+            for group_id in security_group_ids or []:
+                if self.get_security_group_from_id(group_id) is None:
+                    raise InvalidSecurityGroupNotFoundError(group_id)
+            if private_dns_enabled and not (_truthy(vpc.enable_dns_support) and _truthy(vpc.enable_dns_hostnames)):
+                raise InvalidParameter(
+                    "Enabling private DNS requires both enableDnsSupport and enableDnsHostnames VPC attributes "
+                    f"set to true for {vpc_id}"
+                )
+        endpoint = original_create(
+            self,
+            vpc_id=vpc_id,
+            service_name=service_name,
+            endpoint_type=endpoint_type,
+            policy_document=policy_document,
+            route_table_ids=route_table_ids,
+            subnet_ids=subnet_ids,
+            network_interface_ids=network_interface_ids,
+            dns_entries=dns_entries,
+            client_token=client_token,
+            security_group_ids=security_group_ids,
+            tags=tags,
+            private_dns_enabled=private_dns_enabled,
+        )
+        if client_token:
+            tokens[client_token] = endpoint.id
+        return endpoint
+
+    _patch(VPCBackend, "create_vpc_endpoint", create_vpc_endpoint)
+
+    original_describe = VpcResponses.describe_vpc_endpoints
+
+    def describe_vpc_endpoints(self: Any) -> Any:
+        _advance(_selected(self.ec2_backend.vpc_end_points, self._get_param("VpcEndpointIds", [])))
+        return original_describe(self)
+
+    _patch(VpcResponses, "describe_vpc_endpoints", describe_vpc_endpoints)
+
+
+# --------------------------------------------------------------------------------------------------- route tables
+
+
+def _install_route_tables() -> None:
+    def create_route_table(self: Any) -> ActionResult:
+        # AWS returns the table made with the same ClientToken; moto made a new one each time.
+        backend = self.ec2_backend
+        token = self._get_param("ClientToken")
+        vpc_id = self._get_param("VpcId")
+        tokens = _store(backend, "route_table_tokens")
+        if token and token in tokens and tokens[token][0] in backend.route_tables:
+            table_id, token_vpc_id = tokens[token]
+            if token_vpc_id != vpc_id:
+                raise _error("IdempotentParameterMismatch", f"ClientToken {token} was used with other parameters.")
+            return ActionResult({"RouteTable": backend.route_tables[table_id], "ClientToken": token})
+        tag_specifications = self._get_param("TagSpecifications", [])
+        tags = (tag_specifications[0].get("Tags") or []) if tag_specifications else []
+        table = backend.create_route_table(vpc_id, tags)
+        if token:
+            tokens[token] = (table.id, vpc_id)
+        return ActionResult({"RouteTable": table, "ClientToken": token})
+
+    _patch(RouteTableResponses, "create_route_table", create_route_table)
+
+    def validating_targets(original: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(original)
+
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            arguments = signature.bind(self, *args, **kwargs).arguments
+            _validate_route_targets(
+                self, arguments["route_table_id"], arguments.get("nat_gateway_id"), arguments.get("transit_gateway_id")
+            )
+            return original(self, *args, **kwargs)
+
+        return wrapper
+
+    _patch(RouteBackend, "create_route", validating_targets(RouteBackend.create_route))
+    _patch(RouteBackend, "replace_route", validating_targets(RouteBackend.replace_route))
+
+    original_associate = RouteBackend.associate_route_table
+
+    def associate_route_table(
+        self: Any, route_table_id: str, gateway_id: str | None = None, subnet_id: str | None = None
+    ) -> str:
+        self.get_route_table(route_table_id)
+        if subnet_id:
+            self.get_subnet(subnet_id)
+        elif gateway_id and gateway_id.startswith("igw-"):
+            self.get_internet_gateway(gateway_id)  # moto accepted unknown IGW ids
+        target = subnet_id or gateway_id
+        for table in self.route_tables.values():
+            if target in table._associations.values():
+                # moto answered with the other table's association id, leaving the subnet where it was.
+                raise _error(
+                    "Resource.AlreadyAssociated",
+                    f"the specified association for route table {route_table_id} conflicts with an existing "
+                    f"association ({target} is associated with {table.id})",
+                )
+        return original_associate(self, route_table_id, gateway_id=gateway_id, subnet_id=subnet_id)
+
+    _patch(RouteBackend, "associate_route_table", associate_route_table)
+
+    original_filter_value = RouteTable.get_filter_value
+
+    def get_filter_value(self: Any, filter_name: str, method_name: str | None = None) -> Any:
+        if filter_name == "association.gateway-id":  # not implemented by moto (FilterNotImplementedError)
+            return [target for target in self._associations.values() if not target.startswith("subnet-")]
+        return original_filter_value(self, filter_name, method_name)
+
+    _patch(RouteTable, "get_filter_value", get_filter_value)
+
+
+def _validate_route_targets(
+    backend: Any, route_table_id: str, nat_gateway_id: str | None, transit_gateway_id: str | None
+) -> None:
+    # moto stored routes to unknown NAT/TGW ids with no target; AWS rejects them.
+    if nat_gateway_id is not None:
+        nat = backend.nat_gateways.get(nat_gateway_id)
+        if nat is None or nat.state in _GONE | {"deleting"}:
+            raise _error("InvalidNatGatewayID.NotFound", f"The natGateway ID '{nat_gateway_id}' does not exist")
+    if transit_gateway_id is not None:
+        tgw = backend.transit_gateways.get(transit_gateway_id)
+        table = backend.route_tables.get(route_table_id)
+        # AWS also needs the route table's VPC attached to the TGW (a classic failure when routes are created
+        # before the attachment); a pending attachment is accepted here.
+        attached = table is not None and any(
+            attachment.transit_gateway_id == transit_gateway_id
+            and attachment.resource_type == "vpc"
+            and attachment.resource_id == table.vpc_id
+            and attachment.state not in _GONE | {"deleting"}
+            for attachment in backend.transit_gateway_attachments.values()
+        )
+        if tgw is None or tgw.state in ("deleting", "deleted") or (table is not None and not attached):
+            raise InvalidTransitGatewayID(transit_gateway_id)
+
+
+# --------------------------------------------------------------------------------------------------- dependencies
+
+
+def _install_dependency_checks() -> None:
+    original_release = ElasticAddressBackend.release_address
+
+    def release_address(self: Any, address: str | None = None, allocation_id: str | None = None) -> None:
+        eips = []
+        if address:
+            eips = self.address_by_ip([address])
+        elif allocation_id:
+            eips = self.address_by_allocation([allocation_id])
+        for eip in eips:
+            for nat in self.nat_gateways.values():
+                if nat.state in _GONE:
+                    continue
+                if any(
+                    entry.get("allocationId") == eip.allocation_id and eip.allocation_id for entry in nat.address_set
+                ):
+                    # moto released the address from under the NAT gateway.
+                    raise _error("InvalidIPAddress.InUse", f"Address {eip.public_ip} is in use by {nat.id}.")
+        original_release(self, address=address, allocation_id=allocation_id)
+
+    _patch(ElasticAddressBackend, "release_address", release_address)
+
+    original_delete_subnet = SubnetBackend.delete_subnet
+
+    def delete_subnet(self: Any, subnet_id: str) -> Any:
+        self.get_subnet(subnet_id)
+        users = [nat.id for nat in self.nat_gateways.values() if nat.subnet_id == subnet_id and nat.state not in _GONE]
+        users += [
+            endpoint.id
+            for endpoint in self.vpc_end_points.values()
+            if subnet_id in (endpoint.subnet_ids or []) and endpoint.state not in _GONE
+        ]
+        users += [
+            attachment.id
+            for attachment in self.transit_gateway_attachments.values()
+            if subnet_id in (getattr(attachment, "subnet_ids", None) or []) and attachment.state not in _GONE
+        ]
+        if users:
+            # AWS refuses while network interfaces (NAT, endpoint, TGW attachment) remain; moto never did.
+            raise DependencyViolationError(
+                f"The subnet '{subnet_id}' has dependencies and cannot be deleted (in use by {', '.join(users)})."
+            )
+        return original_delete_subnet(self, subnet_id)
+
+    _patch(SubnetBackend, "delete_subnet", delete_subnet)
+
+    original_delete_vpc = VPCBackend.delete_vpc
+
+    def delete_vpc(self: Any, vpc_id: str) -> Any:
+        self.get_vpc(vpc_id)
+        users = [igw.id for igw in self.internet_gateways.values() if igw.vpc is not None and igw.vpc.id == vpc_id]
+        users += [group.id for group in self.groups.get(vpc_id, {}).values() if not group.is_default]
+        users += [
+            endpoint.id
+            for endpoint in self.vpc_end_points.values()
+            if endpoint.vpc_id == vpc_id and endpoint.state not in _GONE
+        ]
+        users += [
+            attachment.id
+            for attachment in self.transit_gateway_attachments.values()
+            if attachment.resource_type == "vpc" and attachment.resource_id == vpc_id and attachment.state not in _GONE
+        ]
+        if users:
+            # moto deleted the VPC and left these behind, still pointing at it.
+            raise DependencyViolationError(
+                f"The vpc '{vpc_id}' has dependencies and cannot be deleted (in use by {', '.join(users)})."
+            )
+        return original_delete_vpc(self, vpc_id)
+
+    _patch(VPCBackend, "delete_vpc", delete_vpc)
+
+    original_delete_group = SecurityGroupBackend.delete_security_group
+
+    def delete_security_group(self: Any, name: str | None = None, group_id: str | None = None) -> None:
+        group = (
+            self.get_security_group_from_id(group_id)
+            if group_id
+            else (self.get_security_group_by_name_or_id(name) if name else None)
+        )
+        if group is not None:
+            users = [
+                endpoint.id
+                for endpoint in self.vpc_end_points.values()
+                if group.id in endpoint.security_group_ids and endpoint.state not in _GONE
+            ]
+            users += [eni.id for eni in self.enis.values() if any(g.id == group.id for g in eni._group_set)]
+            for groups in self.groups.values():
+                for other in groups.values():
+                    if other.id != group.id and any(
+                        rule.source_group.get("GroupId") == group.id
+                        for rule in other.ingress_rules + other.egress_rules
+                    ):
+                        users.append(other.id)
+            if users:
+                # moto deleted groups still used by endpoints or referenced by other groups' rules.
+                raise DependencyViolationError(
+                    f"resource {group.id} has a dependent object (used by {', '.join(sorted(set(users)))})"
+                )
+        original_delete_group(self, name=name, group_id=group_id)
+
+    _patch(SecurityGroupBackend, "delete_security_group", delete_security_group)

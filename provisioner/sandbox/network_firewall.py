@@ -1,0 +1,1165 @@
+"""AWS Network Firewall for the sandbox: what moto 5.2.5 lacks, patched into moto's own classes.
+
+moto 5.2.5 implements only create/describe/list firewall and describe/update logging, and those without the parts
+a provisioner depends on: no rule groups or policies, no PROVISIONING phase, no SyncStates or endpoint IDs, no
+validation of the policy, subnets or name, and logging changes of any size in one call. `install()` adds them.
+
+The technique is moto's own structure: response methods are looked up by action name on
+`NetworkFirewallResponse` at dispatch time, so new methods set on that class serve both `mock_aws()` and an
+in-process `ThreadedMotoServer`. Extra state lives in attributes created lazily on the backend instance;
+`BaseBackend.reset()` replaces the instance `__dict__`, so `mock_aws` stop and `POST /moto-api/reset` clear it
+together with moto's own state.
+
+Lifecycle timing uses moto's `ManagedState`. Both models below are registered with the default progression
+"immediate", so a firewall is READY on its first describe and gone on the first describe after delete. A test or
+the sandbox's latency model opts into visible pending states with
+`state_manager.set_transition(FIREWALL_MODEL, {"progression": "manual", "times": n})`, which keeps the firewall
+PROVISIONING for `n` describes (likewise DELETING for `FIREWALL_DELETE_MODEL`), or with
+`{"progression": "time", "seconds": s}`.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import inspect
+import re
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import moto
+from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult
+from moto.ec2.exceptions import InvalidSubnetIdError, InvalidVPCIdError
+from moto.ec2.models import EC2Backend, ec2_backends
+from moto.moto_api import state_manager
+from moto.moto_api._internal.managed_state_model import ManagedState
+from moto.networkfirewall import models as _nfw_models
+from moto.networkfirewall import responses as _nfw_responses
+from moto.networkfirewall.models import NetworkFirewallBackend, NetworkFirewallModel
+from moto.networkfirewall.responses import NetworkFirewallResponse, _firewall
+
+__all__ = [
+    "ADDED_ACTIONS",
+    "FIREWALL_DELETE_MODEL",
+    "FIREWALL_MODEL",
+    "REPLACED_ACTIONS",
+    "SUPPORTED_MOTO_VERSION",
+    "compatibility_problems",
+    "install",
+]
+
+#: ManagedState model of a firewall's creation: PROVISIONING -> READY, advanced by each describe_firewall.
+FIREWALL_MODEL = "network-firewall::firewall"
+#: ManagedState model of a firewall's deletion: DELETING -> gone (describe raises ResourceNotFoundException).
+FIREWALL_DELETE_MODEL = "network-firewall::firewall_delete"
+
+#: The patches reach into moto's internal names; they were written against this release only.
+SUPPORTED_MOTO_VERSION = "5.2.5"
+
+# AWS limits a rule group's capacity to 30,000 (https://docs.aws.amazon.com/network-firewall/latest/developerguide/
+# nwfw-rule-group-capacity.html); capacity is fixed at creation.
+_MAX_CAPACITY = 30_000
+_RULE_GROUP_TYPES = {"STATEFUL": "stateful-rulegroup", "STATELESS": "stateless-rulegroup"}
+_RULE_ORDERS = ("DEFAULT_ACTION_ORDER", "STRICT_ORDER")
+_STATELESS_STANDARD_ACTIONS = {"aws:pass", "aws:drop", "aws:forward_to_sfe"}
+_RULES_SOURCE_KINDS = ("RulesString", "RulesSourceList", "StatefulRules", "StatelessRulesAndCustomActions")
+_STATEFUL_ACTIONS = {"PASS", "DROP", "ALERT", "REJECT"}
+_GENERATED_RULES_TYPES = {"ALLOWLIST", "DENYLIST", "ALERTLIST", "REJECTLIST"}
+_DOMAIN_TARGET_TYPES = {"TLS_SNI", "HTTP_HOST"}
+_LOG_TYPES = {"ALERT", "FLOW", "TLS"}
+# The LogDestination key each destination type needs (API reference, LogDestinationConfig).
+_LOG_DESTINATION_KEYS = {"S3": "bucketName", "CloudWatchLogs": "logGroup", "KinesisDataFirehose": "deliveryStream"}
+_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9-]{1,128}$")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Errors: the codes AWS Network Firewall returns (all HTTP 400).
+
+
+def _invalid_request(message: str) -> JsonRESTError:
+    return JsonRESTError("InvalidRequestException", message)
+
+
+def _invalid_operation(message: str) -> JsonRESTError:
+    return JsonRESTError("InvalidOperationException", message)
+
+
+def _not_found(what: str) -> JsonRESTError:
+    return JsonRESTError("ResourceNotFoundException", f"{what} not found")
+
+
+def _stale_token() -> JsonRESTError:
+    return JsonRESTError("InvalidTokenException", "The update token is stale or invalid; describe the resource again")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# State kept beside moto's: records for rule groups and policies, extras for moto's firewall models.
+
+
+def _new_token() -> str:
+    return str(uuid4())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _RuleGroup:
+    arn: str
+    name: str
+    type: str
+    capacity: int
+    rule_group: dict[str, Any]
+    description: str | None
+    encryption: dict[str, Any]
+    group_id: str = field(default_factory=_new_token)
+    update_token: str = field(default_factory=_new_token)
+    last_modified: datetime = field(default_factory=_now)
+
+    @property
+    def rule_order(self) -> str:
+        return _rule_order_of_group(self.rule_group)
+
+
+@dataclass
+class _Policy:
+    arn: str
+    name: str
+    firewall_policy: dict[str, Any]
+    description: str | None
+    encryption: dict[str, Any]
+    policy_id: str = field(default_factory=_new_token)
+    update_token: str = field(default_factory=_new_token)
+    last_modified: datetime = field(default_factory=_now)
+
+    def referenced_group_arns(self) -> list[str]:
+        refs = (self.firewall_policy.get("StatelessRuleGroupReferences") or []) + (
+            self.firewall_policy.get("StatefulRuleGroupReferences") or []
+        )
+        return [ref["ResourceArn"] for ref in refs]
+
+
+@dataclass
+class _FirewallExtras:
+    """What moto's NetworkFirewallModel lacks: its ID, one endpoint per AZ, and its lifecycle."""
+
+    firewall_id: str
+    endpoints: dict[str, tuple[str, str]]  # AZ -> (subnet ID, GWLB VPC endpoint ID)
+    creation: ManagedState
+    deletion: ManagedState | None = None
+
+
+def _rule_groups(backend: NetworkFirewallBackend) -> dict[str, _RuleGroup]:
+    return backend.__dict__.setdefault("_sandbox_rule_groups", {})  # type: ignore[no-any-return]
+
+
+def _policies(backend: NetworkFirewallBackend) -> dict[str, _Policy]:
+    return backend.__dict__.setdefault("_sandbox_firewall_policies", {})  # type: ignore[no-any-return]
+
+
+def _all_firewall_extras(backend: NetworkFirewallBackend) -> dict[str, _FirewallExtras]:
+    return backend.__dict__.setdefault("_sandbox_firewall_extras", {})  # type: ignore[no-any-return]
+
+
+def _extras(backend: NetworkFirewallBackend, firewall: NetworkFirewallModel) -> _FirewallExtras:
+    extras = _all_firewall_extras(backend)
+    if firewall.arn not in extras:
+        # A firewall made by moto's unpatched code path: treat it as ready, with no endpoints to report.
+        ready = ManagedState(FIREWALL_MODEL, [("READY", "READY")])
+        extras[firewall.arn] = _FirewallExtras(firewall_id=_new_token(), endpoints={}, creation=ready)
+    return extras[firewall.arn]
+
+
+def _ec2(backend: NetworkFirewallBackend) -> EC2Backend:
+    return ec2_backends[backend.account_id][backend.region_name]
+
+
+def _arn(backend: NetworkFirewallBackend, kind: str, name: str) -> str:
+    return f"arn:aws:network-firewall:{backend.region_name}:{backend.account_id}:{kind}/{name}"
+
+
+def _tags(backend: NetworkFirewallBackend, arn: str) -> list[dict[str, str]]:
+    return backend.tagger.list_tags_for_resource(arn)["Tags"]
+
+
+def _check_name(name: Any, what: str) -> str:
+    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+        raise _invalid_request(f"{what} must match ^[a-zA-Z0-9-]+$ (1-128 characters), got {name!r}")
+    return name
+
+
+def _paginate(items: list[dict[str, str]], next_token: str | None, max_results: int | None) -> dict[str, Any]:
+    try:
+        start = int(next_token) if next_token else 0
+    except ValueError:
+        raise _invalid_request("NextToken is not valid") from None
+    end = start + (max_results or 100)
+    page: dict[str, Any] = {"Items": items[start:end]}
+    if end < len(items):
+        page["NextToken"] = str(end)
+    return page
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rule groups.
+
+
+def _rule_order_of_group(rule_group: dict[str, Any]) -> str:
+    return str((rule_group.get("StatefulRuleOptions") or {}).get("RuleOrder") or "DEFAULT_ACTION_ORDER")
+
+
+def _rule_group_content(rule_group: dict[str, Any] | None, rules: str | None) -> dict[str, Any]:
+    # AWS takes the rules either as a RuleGroup or as a bare Suricata string in Rules, never both.
+    if (rule_group is None) == (rules is None):
+        raise _invalid_request("Provide exactly one of RuleGroup and Rules")
+    if rules is not None:
+        return {"RulesSource": {"RulesString": rules}}
+    return copy.deepcopy(rule_group)  # type: ignore[arg-type]
+
+
+def _validate_rule_group(rule_type: str, rule_group: dict[str, Any]) -> None:
+    source = rule_group.get("RulesSource") or {}
+    kinds = [kind for kind in _RULES_SOURCE_KINDS if source.get(kind)]
+    if len(kinds) != 1:
+        raise _invalid_request(f"RulesSource must hold exactly one of {', '.join(_RULES_SOURCE_KINDS)}")
+    kind = kinds[0]
+    if rule_type == "STATELESS":
+        if kind != "StatelessRulesAndCustomActions":
+            raise _invalid_request(f"A STATELESS rule group takes StatelessRulesAndCustomActions, not {kind}")
+        if rule_group.get("StatefulRuleOptions"):
+            raise _invalid_request("StatefulRuleOptions is only valid for STATEFUL rule groups")
+        return
+    if kind == "StatelessRulesAndCustomActions":
+        raise _invalid_request("A STATEFUL rule group can't hold StatelessRulesAndCustomActions")
+    if _rule_order_of_group(rule_group) not in _RULE_ORDERS:
+        raise _invalid_request(f"parameter is invalid, parameter: [{_rule_order_of_group(rule_group)}]")
+    if kind == "RulesSourceList":
+        domains = source["RulesSourceList"]
+        if not domains.get("Targets"):
+            raise _invalid_request("RulesSourceList.Targets must not be empty")
+        target_types = set(domains.get("TargetTypes") or [])
+        if not target_types or not target_types <= _DOMAIN_TARGET_TYPES:
+            raise _invalid_request(f"RulesSourceList.TargetTypes must be a non-empty subset of {_DOMAIN_TARGET_TYPES}")
+        if domains.get("GeneratedRulesType") not in _GENERATED_RULES_TYPES:
+            raise _invalid_request(f"RulesSourceList.GeneratedRulesType must be one of {_GENERATED_RULES_TYPES}")
+    if kind == "StatefulRules":
+        for index, rule in enumerate(source["StatefulRules"]):
+            if rule.get("Action") not in _STATEFUL_ACTIONS:
+                raise _invalid_request(f"StatefulRules[{index}].Action must be one of {_STATEFUL_ACTIONS}")
+            if not rule.get("Header"):
+                raise _invalid_request(f"StatefulRules[{index}].Header is required")
+
+
+def _find_rule_group(
+    backend: NetworkFirewallBackend, arn: str | None, name: str | None, rule_type: str | None
+) -> _RuleGroup:
+    groups = _rule_groups(backend)
+    if arn:
+        if arn not in groups:
+            raise _not_found(f"Rule group {arn}")
+        return groups[arn]
+    if not name:
+        raise _invalid_request("Provide RuleGroupArn or RuleGroupName")
+    # AWS needs Type whenever the ARN is absent: a stateful and a stateless group may share a name.
+    if rule_type not in _RULE_GROUP_TYPES:
+        raise _invalid_request("Type (STATEFUL or STATELESS) is required when RuleGroupArn is not given")
+    by_name = _arn(backend, _RULE_GROUP_TYPES[rule_type], name)
+    if by_name not in groups:
+        raise _not_found(f"Rule group {name} ({rule_type})")
+    return groups[by_name]
+
+
+def _policies_referencing(backend: NetworkFirewallBackend, group_arn: str) -> list[_Policy]:
+    return [policy for policy in _policies(backend).values() if group_arn in policy.referenced_group_arns()]
+
+
+def _rule_group_response(backend: NetworkFirewallBackend, group: _RuleGroup, status: str = "ACTIVE") -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "RuleGroupArn": group.arn,
+        "RuleGroupName": group.name,
+        "RuleGroupId": group.group_id,
+        "Type": group.type,
+        "Capacity": group.capacity,
+        "ConsumedCapacity": group.capacity,
+        "RuleGroupStatus": status,
+        "Tags": _tags(backend, group.arn),
+        "NumberOfAssociations": len(_policies_referencing(backend, group.arn)),
+        "EncryptionConfiguration": group.encryption,
+        "LastModifiedTime": group.last_modified,
+    }
+    if group.description is not None:
+        response["Description"] = group.description
+    return response
+
+
+def _create_rule_group(
+    backend: NetworkFirewallBackend,
+    name: Any,
+    rule_type: Any,
+    capacity: Any,
+    rule_group: dict[str, Any] | None,
+    rules: str | None,
+    description: str | None = None,
+    tags: list[dict[str, str]] | None = None,
+    encryption: dict[str, Any] | None = None,
+    dry_run: bool = False,
+) -> _RuleGroup:
+    """CreateRuleGroup: validate and store; a duplicate name of the same type is InvalidRequestException."""
+    _check_name(name, "RuleGroupName")
+    if rule_type not in _RULE_GROUP_TYPES:
+        raise _invalid_request(f"Type must be one of {sorted(_RULE_GROUP_TYPES)}, got {rule_type!r}")
+    if not isinstance(capacity, int) or isinstance(capacity, bool):
+        raise _invalid_request("Capacity is required")
+    if not 1 <= capacity <= _MAX_CAPACITY:
+        raise _invalid_request(f"Capacity must be between 1 and {_MAX_CAPACITY}, got {capacity}")
+    content = _rule_group_content(rule_group, rules)
+    _validate_rule_group(rule_type, content)
+    arn = _arn(backend, _RULE_GROUP_TYPES[rule_type], name)
+    if arn in _rule_groups(backend):
+        raise _invalid_request(f"A resource with the name {name} already exists")
+    group = _RuleGroup(
+        arn=arn,
+        name=name,
+        type=rule_type,
+        capacity=capacity,
+        rule_group=content,
+        description=description,
+        encryption=copy.deepcopy(encryption or {"Type": "AWS_OWNED_KMS_KEY"}),
+    )
+    if not dry_run:
+        _rule_groups(backend)[arn] = group
+        backend.tagger.tag_resource(arn, tags or [])
+    return group
+
+
+def _update_rule_group(
+    backend: NetworkFirewallBackend,
+    arn: str | None,
+    name: str | None,
+    rule_type: str | None,
+    update_token: str | None,
+    rule_group: dict[str, Any] | None,
+    rules: str | None,
+    description: str | None = None,
+    encryption: dict[str, Any] | None = None,
+    dry_run: bool = False,
+) -> _RuleGroup:
+    """UpdateRuleGroup: optimistic locking on UpdateToken; the stateful rule order is fixed at creation."""
+    group = _find_rule_group(backend, arn, name, rule_type)
+    if update_token != group.update_token:
+        raise _stale_token()
+    content = _rule_group_content(rule_group, rules)
+    _validate_rule_group(group.type, content)
+    # The rule order can't change after creation, so an update that omits StatefulRuleOptions on a STRICT_ORDER
+    # group is refused (aws/aws-cli#7301).
+    if group.type == "STATEFUL" and _rule_order_of_group(content) != group.rule_order:
+        raise _invalid_request(f"parameter is invalid, parameter: [{_rule_order_of_group(content)}]")
+    if dry_run:
+        return group
+    group.rule_group = content
+    if description is not None:
+        group.description = description
+    if encryption:
+        group.encryption = copy.deepcopy(encryption)
+    group.update_token = _new_token()
+    group.last_modified = _now()
+    return group
+
+
+def _delete_rule_group(
+    backend: NetworkFirewallBackend, arn: str | None, name: str | None, rule_type: str | None
+) -> _RuleGroup:
+    """DeleteRuleGroup: refused with InvalidOperationException while a firewall policy references the group."""
+    group = _find_rule_group(backend, arn, name, rule_type)
+    users = _policies_referencing(backend, group.arn)
+    if users:
+        raise _invalid_operation(f"Rule group {group.name} is in use by firewall policy {users[0].name}")
+    del _rule_groups(backend)[group.arn]
+    backend.tagger.delete_all_tags_for_resource(group.arn)
+    return group
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Firewall policies.
+
+
+def _policy_rule_order(firewall_policy: dict[str, Any]) -> str:
+    return str((firewall_policy.get("StatefulEngineOptions") or {}).get("RuleOrder") or "DEFAULT_ACTION_ORDER")
+
+
+def _validate_stateless_actions(firewall_policy: dict[str, Any]) -> None:
+    custom = {action.get("ActionName") for action in firewall_policy.get("StatelessCustomActions") or []}
+    for key in ("StatelessDefaultActions", "StatelessFragmentDefaultActions"):
+        actions = firewall_policy.get(key)
+        if not actions:
+            raise _invalid_request(f"{key} is required")
+        standard = [action for action in actions if action in _STATELESS_STANDARD_ACTIONS]
+        unknown = [action for action in actions if action not in _STATELESS_STANDARD_ACTIONS and action not in custom]
+        # Exactly one standard action, optionally with custom actions defined in the same policy.
+        if len(standard) != 1 or unknown:
+            raise _invalid_request(f"{key} needs exactly one of {sorted(_STATELESS_STANDARD_ACTIONS)}, got {actions}")
+
+
+def _validate_references(
+    backend: NetworkFirewallBackend, references: list[dict[str, Any]], rule_type: str, policy_order: str
+) -> None:
+    groups = _rule_groups(backend)
+    key = f"{rule_type.capitalize()}RuleGroupReferences"
+    seen_arns: set[str] = set()
+    seen_priorities: set[int] = set()
+    for index, reference in enumerate(references):
+        arn = reference.get("ResourceArn")
+        group = groups.get(arn or "")
+        if group is None:
+            raise _invalid_request(f"{key}[{index}]: rule group {arn} does not exist")
+        if group.type != rule_type:
+            raise _invalid_request(f"{key}[{index}]: {arn} is a {group.type} rule group")
+        if arn in seen_arns:
+            raise _invalid_request(f"{key}[{index}]: {arn} is referenced twice")
+        seen_arns.add(group.arn)
+        priority = reference.get("Priority")
+        if rule_type == "STATEFUL":
+            # Policy and rule groups must share the rule order, and Priority exists only under STRICT_ORDER:
+            # AWS answers "Priority cannot be provided" otherwise.
+            if group.rule_order != policy_order:
+                raise _invalid_request(
+                    f"{key}[{index}]: rule group {group.name} uses {group.rule_order}, the policy {policy_order}"
+                )
+            if policy_order != "STRICT_ORDER" and priority is not None:
+                raise _invalid_request(f"Priority cannot be provided, parameter: [{priority}], context: {key}[{index}]")
+            if policy_order == "STRICT_ORDER" and priority is None:
+                raise _invalid_request(f"{key}[{index}]: Priority is required with STRICT_ORDER")
+        if priority is not None:
+            if priority in seen_priorities:
+                raise _invalid_request(f"{key}[{index}]: Priority {priority} is used twice")
+            seen_priorities.add(priority)
+
+
+def _validate_policy(backend: NetworkFirewallBackend, firewall_policy: dict[str, Any] | None) -> dict[str, Any]:
+    if not firewall_policy:
+        raise _invalid_request("FirewallPolicy is required")
+    _validate_stateless_actions(firewall_policy)
+    order = _policy_rule_order(firewall_policy)
+    if order not in _RULE_ORDERS:
+        raise _invalid_request(f"parameter is invalid, parameter: [{order}]")
+    default_actions = firewall_policy.get("StatefulDefaultActions") or []
+    # Stateful default actions only exist under strict order (API reference, FirewallPolicy.StatefulDefaultActions).
+    if default_actions and order != "STRICT_ORDER":
+        raise _invalid_request(
+            "StatefulDefaultActions can only be set when StatefulEngineOptions.RuleOrder is STRICT_ORDER"
+        )
+    if len([action for action in default_actions if action.startswith("aws:drop")]) > 1:
+        raise _invalid_request(f"StatefulDefaultActions may hold only one drop action, got {default_actions}")
+    _validate_references(backend, firewall_policy.get("StatelessRuleGroupReferences") or [], "STATELESS", order)
+    _validate_references(backend, firewall_policy.get("StatefulRuleGroupReferences") or [], "STATEFUL", order)
+    return copy.deepcopy(firewall_policy)
+
+
+def _find_policy(backend: NetworkFirewallBackend, arn: str | None, name: str | None) -> _Policy:
+    policies = _policies(backend)
+    if arn:
+        if arn not in policies:
+            raise _not_found(f"Firewall policy {arn}")
+        return policies[arn]
+    if not name:
+        raise _invalid_request("Provide FirewallPolicyArn or FirewallPolicyName")
+    by_name = _arn(backend, "firewall-policy", name)
+    if by_name not in policies:
+        raise _not_found(f"Firewall policy {name}")
+    return policies[by_name]
+
+
+def _firewalls_using(backend: NetworkFirewallBackend, policy_arn: str) -> list[NetworkFirewallModel]:
+    return [firewall for firewall in backend.firewalls.values() if firewall.firewall_policy_arn == policy_arn]
+
+
+def _policy_response(backend: NetworkFirewallBackend, policy: _Policy, status: str = "ACTIVE") -> dict[str, Any]:
+    groups = _rule_groups(backend)
+    referenced = [groups[arn] for arn in policy.referenced_group_arns() if arn in groups]
+    response: dict[str, Any] = {
+        "FirewallPolicyName": policy.name,
+        "FirewallPolicyArn": policy.arn,
+        "FirewallPolicyId": policy.policy_id,
+        "FirewallPolicyStatus": status,
+        "Tags": _tags(backend, policy.arn),
+        "ConsumedStatelessRuleCapacity": sum(g.capacity for g in referenced if g.type == "STATELESS"),
+        "ConsumedStatefulRuleCapacity": sum(g.capacity for g in referenced if g.type == "STATEFUL"),
+        "NumberOfAssociations": len(_firewalls_using(backend, policy.arn)),
+        "EncryptionConfiguration": policy.encryption,
+        "LastModifiedTime": policy.last_modified,
+    }
+    if policy.description is not None:
+        response["Description"] = policy.description
+    return response
+
+
+def _create_firewall_policy(
+    backend: NetworkFirewallBackend,
+    name: Any,
+    firewall_policy: dict[str, Any] | None,
+    description: str | None = None,
+    tags: list[dict[str, str]] | None = None,
+    encryption: dict[str, Any] | None = None,
+    dry_run: bool = False,
+) -> _Policy:
+    """CreateFirewallPolicy: referenced rule groups must exist and agree with the policy's rule order."""
+    _check_name(name, "FirewallPolicyName")
+    content = _validate_policy(backend, firewall_policy)
+    arn = _arn(backend, "firewall-policy", name)
+    if arn in _policies(backend):
+        raise _invalid_request(f"A resource with the name {name} already exists")
+    policy = _Policy(
+        arn=arn,
+        name=name,
+        firewall_policy=content,
+        description=description,
+        encryption=copy.deepcopy(encryption or {"Type": "AWS_OWNED_KMS_KEY"}),
+    )
+    if not dry_run:
+        _policies(backend)[arn] = policy
+        backend.tagger.tag_resource(arn, tags or [])
+    return policy
+
+
+def _update_firewall_policy(
+    backend: NetworkFirewallBackend,
+    arn: str | None,
+    name: str | None,
+    update_token: str | None,
+    firewall_policy: dict[str, Any] | None,
+    description: str | None = None,
+    encryption: dict[str, Any] | None = None,
+    dry_run: bool = False,
+) -> _Policy:
+    """UpdateFirewallPolicy: optimistic locking on UpdateToken; the stateful rule order is fixed at creation."""
+    policy = _find_policy(backend, arn, name)
+    if update_token != policy.update_token:
+        raise _stale_token()
+    content = _validate_policy(backend, firewall_policy)
+    if _policy_rule_order(content) != _policy_rule_order(policy.firewall_policy):
+        raise _invalid_request(f"parameter is invalid, parameter: [{_policy_rule_order(content)}]")
+    if dry_run:
+        return policy
+    policy.firewall_policy = content
+    if description is not None:
+        policy.description = description
+    if encryption:
+        policy.encryption = copy.deepcopy(encryption)
+    policy.update_token = _new_token()
+    policy.last_modified = _now()
+    return policy
+
+
+def _delete_firewall_policy(backend: NetworkFirewallBackend, arn: str | None, name: str | None) -> _Policy:
+    """DeleteFirewallPolicy: refused with InvalidOperationException while a firewall uses the policy."""
+    _finish_deletions(backend)
+    policy = _find_policy(backend, arn, name)
+    users = _firewalls_using(backend, policy.arn)
+    if users:
+        raise _invalid_operation(f"Firewall policy {policy.name} is in use by firewall {users[0].firewall_name}")
+    del _policies(backend)[policy.arn]
+    backend.tagger.delete_all_tags_for_resource(policy.arn)
+    return policy
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Firewalls: validation, GWLB endpoints in moto's EC2 backend, and the PROVISIONING/DELETING lifecycle.
+
+
+def _finish_deletions(backend: NetworkFirewallBackend) -> None:
+    """Remove every firewall whose deletion has run its course, with its endpoints and tags."""
+    for arn, extras in list(_all_firewall_extras(backend).items()):
+        if extras.deletion is not None and extras.deletion.status == "DELETED":
+            _ec2(backend).delete_vpc_endpoints([endpoint_id for _, endpoint_id in extras.endpoints.values()])
+            backend.firewalls.pop(arn, None)
+            backend.tagger.delete_all_tags_for_resource(arn)
+            del _all_firewall_extras(backend)[arn]
+
+
+def _get_firewall(
+    self: NetworkFirewallBackend, firewall_arn: str | None, firewall_name: str | None
+) -> NetworkFirewallModel:
+    """Replaces moto's lookup: an ARN wins over a name, and a finished deletion is applied first."""
+    _finish_deletions(self)
+    if firewall_arn:
+        if firewall_arn in self.firewalls:
+            return self.firewalls[firewall_arn]
+        raise _not_found(f"Firewall {firewall_arn}")
+    if not firewall_name:
+        raise _invalid_request("Provide FirewallArn or FirewallName")
+    for firewall in self.firewalls.values():
+        if firewall.firewall_name == firewall_name:
+            return firewall
+    raise _not_found(f"Firewall {firewall_name}")
+
+
+def _list_firewalls(self: NetworkFirewallBackend, **kwargs: Any) -> Any:
+    _finish_deletions(self)
+    return _ORIGINALS["list_firewalls"](self, **kwargs)
+
+
+def _create_firewall(
+    self: NetworkFirewallBackend,
+    firewall_name: str,
+    firewall_policy_arn: str,
+    vpc_id: str,
+    subnet_mappings: list[dict[str, str]],
+    **kwargs: Any,
+) -> NetworkFirewallModel:
+    """Wraps moto's create_firewall with AWS's checks and one real GWLB endpoint per subnet."""
+    _finish_deletions(self)
+    _check_name(firewall_name, "FirewallName")
+    # moto would silently replace a firewall of the same name.
+    if any(firewall.firewall_name == firewall_name for firewall in self.firewalls.values()):
+        raise _invalid_request(f"A resource with the name {firewall_name} already exists")
+    if firewall_policy_arn not in _policies(self):
+        raise _invalid_request(f"Firewall policy {firewall_policy_arn} does not exist")
+    ec2 = _ec2(self)
+    try:
+        ec2.get_vpc(vpc_id)
+    except InvalidVPCIdError:
+        raise _invalid_request(f"VPC {vpc_id} does not exist") from None
+    if not subnet_mappings:
+        raise _invalid_request("SubnetMappings must name at least one subnet")
+    subnet_by_az: dict[str, str] = {}
+    for mapping in subnet_mappings:
+        try:
+            subnet = ec2.get_subnet(mapping["SubnetId"])
+        except InvalidSubnetIdError:
+            raise _invalid_request(f"Subnet {mapping['SubnetId']} does not exist") from None
+        if subnet.vpc_id != vpc_id:
+            raise _invalid_request(f"Subnet {subnet.id} is not in VPC {vpc_id}")
+        # A firewall has one endpoint per Availability Zone.
+        if subnet.availability_zone in subnet_by_az:
+            raise _invalid_request(
+                f"Subnets {subnet_by_az[subnet.availability_zone]} and {subnet.id} are both in "
+                f"{subnet.availability_zone}: a firewall takes at most one subnet per Availability Zone"
+            )
+        subnet_by_az[subnet.availability_zone] = subnet.id
+
+    firewall: NetworkFirewallModel = _ORIGINALS["create_firewall"](
+        self,
+        firewall_name=firewall_name,
+        firewall_policy_arn=firewall_policy_arn,
+        vpc_id=vpc_id,
+        subnet_mappings=copy.deepcopy(subnet_mappings),
+        **kwargs,
+    )
+    firewall.update_token = _new_token()
+    firewall.logging_configs = {"LogDestinationConfigs": []}
+    # Real GatewayLoadBalancer endpoints, so that ec2.create_route(VpcEndpointId=...) to them is accepted as on AWS.
+    service_name = f"com.amazonaws.vpce.{self.region_name}.vpce-svc-{secrets.token_hex(9)[:17]}"
+    endpoints = {
+        az: (
+            subnet_id,
+            ec2.create_vpc_endpoint(
+                vpc_id=vpc_id,
+                service_name=service_name,
+                endpoint_type="GatewayLoadBalancer",
+                policy_document=None,
+                route_table_ids=[],
+                subnet_ids=[subnet_id],
+            ).id,
+        )
+        for az, subnet_id in subnet_by_az.items()
+    }
+    _all_firewall_extras(self)[firewall.arn] = _FirewallExtras(
+        firewall_id=_new_token(),
+        endpoints=endpoints,
+        creation=ManagedState(FIREWALL_MODEL, [("PROVISIONING", "READY")]),
+    )
+    return firewall
+
+
+def _start_deletion(backend: NetworkFirewallBackend, firewall: NetworkFirewallModel) -> _FirewallExtras:
+    """DeleteFirewall: refused while DeleteProtection is on; otherwise DELETING until FIREWALL_DELETE_MODEL ends.
+
+    The caller renders its answer from the returned extras, then calls _finish_deletions(): with the default
+    "immediate" progression that removes the firewall at once, while the answer still says DELETING, as on AWS.
+    """
+    if firewall.delete_protection:
+        raise _invalid_operation(f"Firewall {firewall.firewall_name} has DeleteProtection enabled")
+    extras = _extras(backend, firewall)
+    if extras.deletion is None:
+        extras.deletion = ManagedState(FIREWALL_DELETE_MODEL, [("DELETING", "DELETED")])
+    return extras
+
+
+def _update_firewall_delete_protection(
+    backend: NetworkFirewallBackend, arn: str | None, name: str | None, delete_protection: Any, update_token: str | None
+) -> NetworkFirewallModel:
+    """UpdateFirewallDeleteProtection: the UpdateToken is optional, but a stale one is refused."""
+    firewall = _get_firewall(backend, arn, name)
+    if not isinstance(delete_protection, bool):
+        raise _invalid_request("DeleteProtection is required")
+    if update_token is not None and update_token != firewall.update_token:
+        raise _stale_token()
+    firewall.delete_protection = delete_protection
+    firewall.update_token = _new_token()
+    return firewall
+
+
+def _firewall_status(
+    backend: NetworkFirewallBackend, firewall: NetworkFirewallModel, extras: _FirewallExtras, status: str
+) -> dict[str, Any]:
+    ready = status != "PROVISIONING"
+    sync = "IN_SYNC" if ready else "PENDING"
+    # Config lists the policy and each rule group it references, keyed by ARN, as describe_firewall does on AWS.
+    objects: dict[str, str] = {}
+    policy = _policies(backend).get(firewall.firewall_policy_arn)
+    if policy is not None:
+        groups = _rule_groups(backend)
+        objects[policy.arn] = policy.update_token
+        objects.update({arn: groups[arn].update_token for arn in policy.referenced_group_arns() if arn in groups})
+    config = {arn: {"SyncStatus": sync, "UpdateToken": token} for arn, token in objects.items()}
+    attachment_status = {"PROVISIONING": "CREATING", "READY": "READY", "DELETING": "DELETING"}[status]
+    sync_states = {}
+    for az, (subnet_id, endpoint_id) in extras.endpoints.items():
+        attachment: dict[str, str] = {"SubnetId": subnet_id, "Status": attachment_status}
+        if ready:
+            # AWS reports the endpoint ID only once the endpoint exists.
+            attachment["EndpointId"] = endpoint_id
+        sync_states[az] = {"Attachment": attachment, "Config": copy.deepcopy(config)}
+    return {"Status": status, "ConfigurationSyncStateSummary": sync, "SyncStates": sync_states}
+
+
+def _firewall_answer(
+    backend: NetworkFirewallBackend, firewall: NetworkFirewallModel, extras: _FirewallExtras, status: str
+) -> dict[str, Any]:
+    """The Firewall and FirewallStatus members shared by create, describe and delete."""
+    body = _firewall(firewall)
+    body["FirewallId"] = extras.firewall_id
+    body["Tags"] = _tags(backend, firewall.arn)
+    return {"Firewall": body, "FirewallStatus": _firewall_status(backend, firewall, extras, status)}
+
+
+def _observe_status(extras: _FirewallExtras) -> str:
+    """The status one describe_firewall sees; each describe then moves the lifecycle one tick on."""
+    if extras.deletion is not None:
+        extras.deletion.advance()
+        return "DELETING"
+    status = str(extras.creation.status)
+    extras.creation.advance()
+    return status
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Logging: AWS applies at most one LogDestinationConfig change per call; moto would replace the whole list.
+
+
+def _update_logging_configuration(
+    self: NetworkFirewallBackend,
+    firewall_arn: str | None,
+    firewall_name: str | None,
+    logging_configuration: dict[str, Any] | None,
+) -> NetworkFirewallModel:
+    firewall = _get_firewall(self, firewall_arn, firewall_name)
+    wanted = copy.deepcopy((logging_configuration or {}).get("LogDestinationConfigs") or [])
+    new_by_type: dict[str, dict[str, Any]] = {}
+    for index, config in enumerate(wanted):
+        log_type = config.get("LogType")
+        destination_type = config.get("LogDestinationType")
+        if log_type not in _LOG_TYPES:
+            raise _invalid_request(f"LogDestinationConfigs[{index}].LogType must be one of {sorted(_LOG_TYPES)}")
+        if destination_type not in _LOG_DESTINATION_KEYS:
+            raise _invalid_request(f"LogDestinationConfigs[{index}].LogDestinationType {destination_type!r} is invalid")
+        if _LOG_DESTINATION_KEYS[destination_type] not in (config.get("LogDestination") or {}):
+            raise _invalid_request(
+                f"LogDestinationConfigs[{index}].LogDestination needs {_LOG_DESTINATION_KEYS[destination_type]}"
+            )
+        if log_type in new_by_type:
+            raise _invalid_request(f"LogDestinationConfigs holds two {log_type} destinations")
+        new_by_type[log_type] = config
+
+    current = (firewall.logging_configs or {}).get("LogDestinationConfigs") or []
+    old_by_type = {config["LogType"]: config for config in current}
+    added = new_by_type.keys() - old_by_type.keys()
+    removed = old_by_type.keys() - new_by_type.keys()
+    kept = new_by_type.keys() & old_by_type.keys()
+    for log_type in kept:
+        if new_by_type[log_type]["LogDestinationType"] != old_by_type[log_type]["LogDestinationType"]:
+            raise _invalid_request(
+                f"The LogDestinationType of the {log_type} destination can't change: remove it and add it back, "
+                "in two calls"
+            )
+    changed = [t for t in kept if new_by_type[t]["LogDestination"] != old_by_type[t]["LogDestination"]]
+    if len(added) + len(removed) + len(changed) > 1:
+        raise _invalid_request(
+            "UpdateLoggingConfiguration can add, remove or change only one LogDestinationConfig per call "
+            f"(this call adds {sorted(added)}, removes {sorted(removed)}, changes {sorted(changed)})"
+        )
+    firewall.logging_configs = {"LogDestinationConfigs": wanted}
+    return firewall
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tags, for firewalls, policies and rule groups alike.
+
+
+def _require_taggable(backend: NetworkFirewallBackend, arn: Any) -> str:
+    _finish_deletions(backend)
+    if not isinstance(arn, str) or not (
+        arn in backend.firewalls or arn in _policies(backend) or arn in _rule_groups(backend)
+    ):
+        raise _not_found(f"Resource {arn}")
+    return arn
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Response methods: parse the request, call the functions above, shape the answer. Set on NetworkFirewallResponse,
+# where moto's dispatcher finds them by action name.
+
+
+def _r_create_rule_group(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    group = _create_rule_group(
+        backend,
+        name=self._get_param("RuleGroupName"),
+        rule_type=self._get_param("Type"),
+        capacity=self._get_param("Capacity"),
+        rule_group=self._get_param("RuleGroup"),
+        rules=self._get_param("Rules"),
+        description=self._get_param("Description"),
+        tags=self._get_param("Tags"),
+        encryption=self._get_param("EncryptionConfiguration"),
+        dry_run=bool(self._get_param("DryRun")),
+    )
+    return ActionResult({"UpdateToken": group.update_token, "RuleGroupResponse": _rule_group_response(backend, group)})
+
+
+def _r_describe_rule_group(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    group = _find_rule_group(
+        backend, self._get_param("RuleGroupArn"), self._get_param("RuleGroupName"), self._get_param("Type")
+    )
+    return ActionResult(
+        {
+            "UpdateToken": group.update_token,
+            "RuleGroup": copy.deepcopy(group.rule_group),
+            "RuleGroupResponse": _rule_group_response(backend, group),
+        }
+    )
+
+
+def _r_update_rule_group(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    group = _update_rule_group(
+        backend,
+        arn=self._get_param("RuleGroupArn"),
+        name=self._get_param("RuleGroupName"),
+        rule_type=self._get_param("Type"),
+        update_token=self._get_param("UpdateToken"),
+        rule_group=self._get_param("RuleGroup"),
+        rules=self._get_param("Rules"),
+        description=self._get_param("Description"),
+        encryption=self._get_param("EncryptionConfiguration"),
+        dry_run=bool(self._get_param("DryRun")),
+    )
+    return ActionResult({"UpdateToken": group.update_token, "RuleGroupResponse": _rule_group_response(backend, group)})
+
+
+def _r_delete_rule_group(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    group = _delete_rule_group(
+        backend, self._get_param("RuleGroupArn"), self._get_param("RuleGroupName"), self._get_param("Type")
+    )
+    return ActionResult({"RuleGroupResponse": _rule_group_response(backend, group, status="DELETING")})
+
+
+def _r_list_rule_groups(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    rule_type = self._get_param("Type")
+    # Only the account's own groups are modelled; AWS-managed groups (Scope=MANAGED) are not.
+    groups = [] if self._get_param("Scope") == "MANAGED" else list(_rule_groups(backend).values())
+    items = [
+        {"Name": g.name, "Arn": g.arn}
+        for g in sorted(groups, key=lambda g: (g.name, g.type))
+        if rule_type is None or g.type == rule_type
+    ]
+    page = _paginate(items, self._get_param("NextToken"), self._get_param("MaxResults"))
+    return ActionResult({"RuleGroups": page["Items"], "NextToken": page.get("NextToken")})
+
+
+def _r_create_firewall_policy(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    policy = _create_firewall_policy(
+        backend,
+        name=self._get_param("FirewallPolicyName"),
+        firewall_policy=self._get_param("FirewallPolicy"),
+        description=self._get_param("Description"),
+        tags=self._get_param("Tags"),
+        encryption=self._get_param("EncryptionConfiguration"),
+        dry_run=bool(self._get_param("DryRun")),
+    )
+    return ActionResult(
+        {"UpdateToken": policy.update_token, "FirewallPolicyResponse": _policy_response(backend, policy)}
+    )
+
+
+def _r_describe_firewall_policy(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    _finish_deletions(backend)
+    policy = _find_policy(backend, self._get_param("FirewallPolicyArn"), self._get_param("FirewallPolicyName"))
+    return ActionResult(
+        {
+            "UpdateToken": policy.update_token,
+            "FirewallPolicy": copy.deepcopy(policy.firewall_policy),
+            "FirewallPolicyResponse": _policy_response(backend, policy),
+        }
+    )
+
+
+def _r_update_firewall_policy(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    policy = _update_firewall_policy(
+        backend,
+        arn=self._get_param("FirewallPolicyArn"),
+        name=self._get_param("FirewallPolicyName"),
+        update_token=self._get_param("UpdateToken"),
+        firewall_policy=self._get_param("FirewallPolicy"),
+        description=self._get_param("Description"),
+        encryption=self._get_param("EncryptionConfiguration"),
+        dry_run=bool(self._get_param("DryRun")),
+    )
+    return ActionResult(
+        {"UpdateToken": policy.update_token, "FirewallPolicyResponse": _policy_response(backend, policy)}
+    )
+
+
+def _r_delete_firewall_policy(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    policy = _delete_firewall_policy(
+        backend, self._get_param("FirewallPolicyArn"), self._get_param("FirewallPolicyName")
+    )
+    return ActionResult({"FirewallPolicyResponse": _policy_response(backend, policy, status="DELETING")})
+
+
+def _r_list_firewall_policies(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    items = [{"Name": p.name, "Arn": p.arn} for p in sorted(_policies(backend).values(), key=lambda p: p.name)]
+    page = _paginate(items, self._get_param("NextToken"), self._get_param("MaxResults"))
+    return ActionResult({"FirewallPolicies": page["Items"], "NextToken": page.get("NextToken")})
+
+
+def _r_create_firewall(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    firewall = backend.create_firewall(
+        firewall_name=self._get_param("FirewallName"),
+        firewall_policy_arn=self._get_param("FirewallPolicyArn"),
+        vpc_id=self._get_param("VpcId"),
+        subnet_mappings=self._get_param("SubnetMappings") or [],
+        delete_protection=self._get_bool_param("DeleteProtection"),
+        subnet_change_protection=self._get_bool_param("SubnetChangeProtection"),
+        firewall_policy_change_protection=self._get_bool_param("FirewallPolicyChangeProtection"),
+        description=self._get_param("Description"),
+        tags=self._get_param("Tags"),
+        encryption_configuration=self._get_param("EncryptionConfiguration"),
+        enabled_analysis_types=self._get_param("EnabledAnalysisTypes"),
+    )
+    # AWS answers a create with PROVISIONING and no endpoint IDs, whatever the progression: callers must describe.
+    return ActionResult(_firewall_answer(backend, firewall, _extras(backend, firewall), "PROVISIONING"))
+
+
+def _r_describe_firewall(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    firewall = _get_firewall(backend, self._get_param("FirewallArn"), self._get_param("FirewallName"))
+    extras = _extras(backend, firewall)
+    answer = _firewall_answer(backend, firewall, extras, _observe_status(extras))
+    return ActionResult({"UpdateToken": firewall.update_token, **answer})
+
+
+def _r_delete_firewall(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    firewall = _get_firewall(backend, self._get_param("FirewallArn"), self._get_param("FirewallName"))
+    extras = _start_deletion(backend, firewall)
+    answer = _firewall_answer(backend, firewall, extras, "DELETING")
+    _finish_deletions(backend)
+    return ActionResult(answer)
+
+
+def _r_update_firewall_delete_protection(self: NetworkFirewallResponse) -> ActionResult:
+    firewall = _update_firewall_delete_protection(
+        self.networkfirewall_backend,
+        arn=self._get_param("FirewallArn"),
+        name=self._get_param("FirewallName"),
+        delete_protection=self._get_param("DeleteProtection"),
+        update_token=self._get_param("UpdateToken"),
+    )
+    return ActionResult(
+        {
+            "FirewallArn": firewall.arn,
+            "FirewallName": firewall.firewall_name,
+            "DeleteProtection": firewall.delete_protection,
+            "UpdateToken": firewall.update_token,
+        }
+    )
+
+
+def _r_tag_resource(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    arn = _require_taggable(backend, self._get_param("ResourceArn"))
+    backend.tagger.tag_resource(arn, self._get_param("Tags") or [])
+    return ActionResult({})
+
+
+def _r_untag_resource(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    arn = _require_taggable(backend, self._get_param("ResourceArn"))
+    backend.tagger.untag_resource_using_names(arn, self._get_param("TagKeys") or [])
+    return ActionResult({})
+
+
+def _r_list_tags_for_resource(self: NetworkFirewallResponse) -> ActionResult:
+    backend = self.networkfirewall_backend
+    arn = _require_taggable(backend, self._get_param("ResourceArn"))
+    return ActionResult({"Tags": _tags(backend, arn)})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Installation and the compatibility check behind the guard test.
+
+_RESPONSE_PATCHES: dict[str, Callable[[NetworkFirewallResponse], ActionResult]] = {
+    "create_rule_group": _r_create_rule_group,
+    "describe_rule_group": _r_describe_rule_group,
+    "update_rule_group": _r_update_rule_group,
+    "delete_rule_group": _r_delete_rule_group,
+    "list_rule_groups": _r_list_rule_groups,
+    "create_firewall_policy": _r_create_firewall_policy,
+    "describe_firewall_policy": _r_describe_firewall_policy,
+    "update_firewall_policy": _r_update_firewall_policy,
+    "delete_firewall_policy": _r_delete_firewall_policy,
+    "list_firewall_policies": _r_list_firewall_policies,
+    "delete_firewall": _r_delete_firewall,
+    "update_firewall_delete_protection": _r_update_firewall_delete_protection,
+    "tag_resource": _r_tag_resource,
+    "untag_resource": _r_untag_resource,
+    "list_tags_for_resource": _r_list_tags_for_resource,
+    "create_firewall": _r_create_firewall,
+    "describe_firewall": _r_describe_firewall,
+}
+_BACKEND_PATCHES: dict[str, Callable[..., Any]] = {
+    "create_firewall": _create_firewall,
+    "_get_firewall": _get_firewall,
+    "list_firewalls": _list_firewalls,
+    "update_logging_configuration": _update_logging_configuration,
+}
+
+#: Response methods (actions) moto 5.2.5 lacks and install() adds.
+REPLACED_ACTIONS = ("create_firewall", "describe_firewall")
+#: Response methods moto 5.2.5 has and install() replaces.
+ADDED_ACTIONS = tuple(name for name in _RESPONSE_PATCHES if name not in REPLACED_ACTIONS)
+
+# Attributes of moto's NetworkFirewallModel that this module reads or writes.
+_MODEL_ATTRIBUTES = (
+    "firewall_name",
+    "arn",
+    "firewall_policy_arn",
+    "vpc_id",
+    "subnet_mappings",
+    "delete_protection",
+    "update_token",
+    "logging_configs",
+)
+_EC2_CREATE_ENDPOINT_PARAMS = (
+    "vpc_id",
+    "service_name",
+    "endpoint_type",
+    "policy_document",
+    "route_table_ids",
+    "subnet_ids",
+)
+
+_ORIGINALS: dict[str, Any] = {}
+_INSTALLED_MARKER = "_provisioner_sandbox_network_firewall"
+_install_lock = threading.Lock()
+
+
+def _class_members(module: Any, class_name: str) -> tuple[set[str], set[str]]:
+    """Methods and `self.x = ...` attributes a class defines in moto's pristine source (patches don't show)."""
+    tree = ast.parse(inspect.getsource(module))
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            methods = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+            attributes = {
+                target.attr
+                for item in ast.walk(node)
+                if isinstance(item, ast.Assign | ast.AnnAssign)
+                for target in (item.targets if isinstance(item, ast.Assign) else [item.target])
+                if isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+            }
+            return methods, attributes
+    return set(), set()
+
+
+def _missing_internals() -> list[str]:
+    problems = []
+    response_methods, _ = _class_members(_nfw_responses, "NetworkFirewallResponse")
+    backend_methods, backend_attributes = _class_members(_nfw_models, "NetworkFirewallBackend")
+    _, model_attributes = _class_members(_nfw_models, "NetworkFirewallModel")
+    for name in REPLACED_ACTIONS:
+        if name not in response_methods:
+            problems.append(f"moto's NetworkFirewallResponse no longer defines {name}")
+    for name in _BACKEND_PATCHES:
+        if name not in backend_methods:
+            problems.append(f"moto's NetworkFirewallBackend no longer defines {name}")
+    for name in ("firewalls", "tagger"):
+        if name not in backend_attributes:
+            problems.append(f"moto's NetworkFirewallBackend no longer sets self.{name}")
+    for name in _MODEL_ATTRIBUTES:
+        if name not in model_attributes:
+            problems.append(f"moto's NetworkFirewallModel no longer sets self.{name}")
+    endpoint_params = inspect.signature(EC2Backend.create_vpc_endpoint).parameters
+    for name in _EC2_CREATE_ENDPOINT_PARAMS:
+        if name not in endpoint_params:
+            problems.append(f"moto's EC2Backend.create_vpc_endpoint no longer takes {name}")
+    for name in ("delete_vpc_endpoints", "get_vpc", "get_subnet"):
+        if not hasattr(EC2Backend, name):
+            problems.append(f"moto's EC2Backend no longer has {name}")
+    if not hasattr(ManagedState, "advance"):
+        problems.append("moto's ManagedState no longer has advance()")
+    return problems
+
+
+def compatibility_problems() -> list[str]:
+    """Why this module may no longer fit the installed moto; empty when it was written for exactly this one.
+
+    Checks the pinned version, that moto still defines every internal name patched here, and that moto has not
+    started implementing an action added here (then the emulation should be revisited, not stacked on top).
+    """
+    problems = []
+    if moto.__version__ != SUPPORTED_MOTO_VERSION:
+        problems.append(f"moto is {moto.__version__}; this module was written against {SUPPORTED_MOTO_VERSION}")
+    response_methods, _ = _class_members(_nfw_responses, "NetworkFirewallResponse")
+    problems += [f"moto now implements {name} itself" for name in ADDED_ACTIONS if name in response_methods]
+    return problems + _missing_internals()
+
+
+def install() -> None:
+    """Patch moto's Network Firewall in this process; safe to call more than once.
+
+    Call it before the first request: in `mock_aws()` tests, or in the process that runs a ThreadedMotoServer or
+    `moto.server.main`. Raises RuntimeError if moto lacks an internal name the patches need.
+    """
+    with _install_lock:
+        if getattr(NetworkFirewallResponse, _INSTALLED_MARKER, False):
+            return
+        problems = _missing_internals()
+        if problems:
+            raise RuntimeError("cannot emulate Network Firewall on this moto: " + "; ".join(problems))
+        for name, function in _BACKEND_PATCHES.items():
+            _ORIGINALS[name] = getattr(NetworkFirewallBackend, name)
+            setattr(NetworkFirewallBackend, name, function)
+        for name, method in _RESPONSE_PATCHES.items():
+            setattr(NetworkFirewallResponse, name, method)
+        state_manager.register_default_transition(FIREWALL_MODEL, {"progression": "immediate"})
+        state_manager.register_default_transition(FIREWALL_DELETE_MODEL, {"progression": "immediate"})
+        setattr(NetworkFirewallResponse, _INSTALLED_MARKER, True)

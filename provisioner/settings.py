@@ -1,0 +1,61 @@
+"""Where the settings come from: the TOML file, the environment, and the state directory.
+
+File first, then environment overrides (`PROVISION_DEPLOYMENT`, `PROVISION_REGION`, `DATABRICKS_ACCOUNT_ID`).
+A config without a deployment name uses the generated name kept in the state directory (generated at the
+first `up`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from provisioner.design.config import Config, ConfigError, build_config, generate_deployment_name, parse_toml
+from provisioner.state import generated_deployments
+
+DEFAULT_CONFIG = "provision.toml"
+DEFAULT_STATE_DIR = "state"
+
+
+def read_raw(path: Path, explicit: bool) -> dict[str, Any]:
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist; run `provision init -c {path}` to write one")
+        return {}
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
+    return parse_toml(text, str(path))
+
+
+def load_config(path: Path, explicit: bool, state_dir: Path) -> Config:
+    raw = read_raw(path, explicit)
+    env_deployment = os.environ.get("PROVISION_DEPLOYMENT") or None
+    fallback = env_deployment
+    if raw.get("deployment") is None and env_deployment is None:
+        generated = generated_deployments(state_dir) if state_dir.is_dir() else []
+        if len(generated) > 1:
+            raise ConfigError(f"{state_dir} holds several deployments with generated names ({', '.join(generated)}); "
+                              "set `deployment` in the config (or PROVISION_DEPLOYMENT) to pick one")
+        fallback = generated[0] if generated else generate_deployment_name()
+    config = build_config(raw, deployment=fallback, account_id=os.environ.get("DATABRICKS_ACCOUNT_ID") or None,
+                          region=os.environ.get("PROVISION_REGION") or None)
+    if env_deployment and raw.get("deployment") is None:
+        # A name given in the environment is the user's choice, not a generated one.
+        config = _replace(config, deployment_generated=False)
+    return config
+
+
+def _replace(config: Config, **changes: Any) -> Config:
+    from dataclasses import replace
+
+    return replace(config, **changes)
+
+
+def fingerprint(config: Config) -> str:
+    return hashlib.sha256(json.dumps(asdict(config), sort_keys=True, default=str).encode()).hexdigest()[:16]

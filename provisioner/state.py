@@ -1,0 +1,229 @@
+"""The local state file: a cache of what a deployment created, never the truth (the cloud is).
+
+`<state-dir>/<deployment>.json`, mode 0600 (it holds workspace tokens), written atomically (temp file,
+fsync, rename) every time an ID arrives, so a crash loses nothing an API returned. One process at a time
+per deployment: an exclusive `flock` on `<deployment>.lock`, which records who holds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 2
+
+
+class StateError(Exception):
+    """The state file cannot be used: corrupt, from a newer version, locked, or of the wrong kind."""
+
+
+def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    # v1 kept secrets beside outputs; v2 keeps them apart so `output` can hide them wholesale.
+    doc.setdefault("secrets", {})
+    doc.setdefault("sandbox", False)
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def _empty(deployment: str) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "deployment": deployment,
+        "generated_name": False,
+        "sandbox": False,
+        "created_at": now,
+        "updated_at": now,
+        "config_fingerprint": None,
+        "resources": {},
+        "outputs": {},
+        "secrets": {},
+        "observations": {},
+    }
+
+
+def migrate(doc: dict[str, Any], source: str) -> dict[str, Any]:
+    version = doc.get("schema_version")
+    if not isinstance(version, int):
+        raise StateError(f"{source} has no schema_version; it is not a provision state file")
+    if version > SCHEMA_VERSION:
+        raise StateError(f"{source} was written by a newer provision (state schema {version}, this one reads up to "
+                         f"{SCHEMA_VERSION}); upgrade provision")
+    while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise StateError(f"{source} has state schema {version}, which this provision cannot migrate")
+        doc = MIGRATIONS[version](doc)
+        version += 1
+        doc["schema_version"] = version
+    return doc
+
+
+class State:
+    """One deployment's state document, saved after every change. Thread-safe."""
+
+    def __init__(self, path: Path, doc: dict[str, Any]) -> None:
+        self.path = path
+        self._doc = doc
+        self._lock = threading.RLock()
+
+    # -- reading ---------------------------------------------------------------------------------
+    @property
+    def deployment(self) -> str:
+        return str(self._doc["deployment"])
+
+    @property
+    def sandbox(self) -> bool:
+        return bool(self._doc.get("sandbox", False))
+
+    @property
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def resource(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._doc["resources"].get(key)
+            return copy.deepcopy(entry) if entry is not None else None
+
+    def resource_id(self, key: str) -> str | None:
+        entry = self.resource(key)
+        return None if entry is None else entry.get("id")
+
+    def resources(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._doc["resources"])
+
+    def get(self, section: str, key: str, default: Any = None) -> Any:
+        with self._lock:
+            return copy.deepcopy(self._doc.get(section, {}).get(key, default))
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        with self._lock:
+            return copy.deepcopy(self._doc.get(key, default))
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._doc)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def record(self, key: str, resource_id: str, **fields: Any) -> None:
+        """Remember a resource the moment its ID is known; merged into what is already recorded."""
+        with self._lock:
+            entry = self._doc["resources"].setdefault(key, {})
+            entry["id"] = resource_id
+            entry.update(fields)
+            self.save()
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            if self._doc["resources"].pop(key, None) is not None:
+                self.save()
+            self._doc["secrets"].pop(key, None)
+
+    def put(self, section: str, key: str, value: Any) -> None:
+        with self._lock:
+            self._doc.setdefault(section, {})[key] = value
+            self.save()
+
+    def drop(self, section: str, key: str) -> None:
+        with self._lock:
+            if self._doc.setdefault(section, {}).pop(key, None) is not None:
+                self.save()
+
+    def set_meta(self, **fields: Any) -> None:
+        with self._lock:
+            self._doc.update(fields)
+            self.save()
+
+    def save(self) -> None:
+        with self._lock:
+            self._doc["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            data = json.dumps(self._doc, indent=2, sort_keys=True) + "\n"
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            try:
+                os.fchmod(fd, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+
+def state_path(state_dir: Path, deployment: str) -> Path:
+    return state_dir / f"{deployment}.json"
+
+
+def load(state_dir: Path, deployment: str) -> State:
+    """Read a deployment's state, or start an empty one (not written until something is recorded)."""
+    path = state_path(state_dir, deployment)
+    if not path.exists():
+        return State(path, _empty(deployment))
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise StateError(f"{path} is unreadable or corrupt ({e}); restore it from a backup or move it away "
+                         "(provision never overwrites it)") from e
+    if not isinstance(doc, dict) or "resources" not in doc:
+        raise StateError(f"{path} is not a provision state file; move it away (provision never overwrites it)")
+    doc = migrate(doc, str(path))
+    if doc.get("deployment") != deployment:
+        raise StateError(f"{path} belongs to deployment {doc.get('deployment')!r}, not {deployment!r}")
+    return State(path, doc)
+
+
+def generated_deployments(state_dir: Path) -> list[str]:
+    """Deployments in `state_dir` whose name provision generated (for configs that set none)."""
+    names = []
+    for path in sorted(state_dir.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("generated_name") and doc.get("deployment") == path.stem:
+            names.append(path.stem)
+    return names
+
+
+@contextlib.contextmanager
+def locked(state_dir: Path, deployment: str) -> Iterator[None]:
+    """Hold the deployment's exclusive lock; fail at once if another process has it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = state_dir / f"{deployment}.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise StateError(f"deployment {deployment} is locked by {holder}; wait for it to finish "
+                             "(the lock goes with the process)") from None
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {since}".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

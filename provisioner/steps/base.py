@@ -1,0 +1,91 @@
+"""The step contract (DESIGN.md): what one piece of infrastructure owns, how it is found, made and removed.
+
+A step is one resource (or one tightly bound group, such as a role and its inline policy):
+
+- `find` asks the cloud: the recorded ID first, then the ownership tags (AWS) or the deterministic name
+  (Databricks). It returns only what this deployment owns; a foreign resource in the way is an error.
+- `create` makes the one call that brings the resource into being and returns as soon as the API gives an
+  ID; the engine records it before anything waits.
+- `wait` polls until the resource is usable.
+- `ensure` compares each aspect of the live resource with what it should be (policies, tags, routes...) and,
+  with `apply`, fixes it; it returns what differed, so `status` reports drift and a second `up` makes no call.
+- `delete` removes it (ownership already checked by `find`); already gone is success.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from provisioner.context import Context
+
+
+@dataclass
+class Resource:
+    """A live resource as found in the cloud."""
+
+    id: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    # What was read while finding it, for `ensure` to compare without a second read.
+    live: dict[str, Any] = field(default_factory=dict)
+
+
+class Kept(Exception):
+    """`delete` leaves the resource in place on purpose (say, a bucket that holds the user's data)."""
+
+
+class Step:
+    """Base class; subclasses set the class attributes and override what they need."""
+
+    kind: ClassVar[str] = "resource"
+    # Spec keys AWS cannot change in place: a change there needs the resource made anew.
+    replace_on: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, key: str, name: str, needs: tuple[str, ...] = ()) -> None:
+        self.key = key
+        self.name = name
+        self.needs = needs
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.key}>"
+
+    # -- what it should be ---------------------------------------------------------------------
+    def details(self) -> dict[str, Any]:
+        """What `plan` shows beside the name (CIDRs, AZ...)."""
+        return {}
+
+    def spec(self) -> dict[str, Any]:
+        """Everything that decides what the resource looks like; hashed into the state for `plan`."""
+        return {"name": self.name, **self.details()}
+
+    def spec_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.spec(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def find(self, ctx: Context) -> Resource | None:
+        raise NotImplementedError
+
+    def create(self, ctx: Context) -> Resource:
+        raise NotImplementedError
+
+    def wait(self, ctx: Context, res: Resource) -> Resource:
+        return res
+
+    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
+        return []
+
+    def delete(self, ctx: Context, res: Resource) -> None:
+        raise NotImplementedError
+
+    def wait_deleted(self, ctx: Context, res: Resource) -> None:
+        return None
+
+
+def aspect(changes: list[str], apply: bool, description: str, differs: bool) -> bool:
+    """Record one aspect's difference; True when the caller should fix it now."""
+    if differs:
+        changes.append(description)
+    return differs and apply
