@@ -156,7 +156,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
 @app.command()
 def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR),
          yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
-         delete_data: Annotated[bool, typer.Option("--delete-data", help="Also delete objects in root buckets")] = False,
+         delete_data: Annotated[bool, typer.Option("--delete-data", help="Also delete root bucket data")] = False,
          workers: WorkersOpt = 8, debug: DebugOpt = False) -> None:
     """Delete what `up` made, in a safe order, and nothing it did not make."""
     opts = _set_options(config, state_dir, debug)
@@ -238,8 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every error becomes one line on stderr and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
-        return ExitStatus.OK
+        code = app(args=argv, standalone_mode=False)
+        # Typer answers Ctrl-C by returning 130 rather than raising, in this mode.
+        if code == ExitStatus.INTERRUPTED:
+            raise KeyboardInterrupt
+        return code if isinstance(code, int) else ExitStatus.OK
     except typer.Exit as e:
         return int(e.exit_code)
     except typer.Abort:

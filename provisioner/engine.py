@@ -169,7 +169,7 @@ def up(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> R
         except (CloudError, PlanError) as e:
             ctx.report(step.key, "failed", str(e))
             return Outcome(step.key, "failed", str(e))
-        except Exception as e:  # noqa: BLE001 - a bug in one step must not hide the state of the others
+        except Exception as e:
             ctx.report(step.key, "failed", f"{type(e).__name__}: {e}")
             return Outcome(step.key, "failed", f"{type(e).__name__}: {e}")
 
@@ -206,7 +206,7 @@ def down(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) ->
         except CloudError as e:
             ctx.report(step.key, "failed", str(e))
             return Outcome(step.key, "failed", str(e))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             ctx.report(step.key, "failed", f"{type(e).__name__}: {e}")
             return Outcome(step.key, "failed", f"{type(e).__name__}: {e}")
 

@@ -39,7 +39,8 @@ def plan_table(items: Sequence[PlanItem], deployment: str) -> Table:
 def plan_summary(items: Sequence[PlanItem]) -> str:
     counts = {a: sum(1 for i in items if i.action == a) for a in ("create", "update", "recreate", "nothing")}
     if not counts["create"] and not counts["update"] and not counts["recreate"]:
-        return f"Nothing to do: all {len(items)} resources are up to date (per the state file; `status` asks the cloud)."
+        return (f"Nothing to do: all {len(items)} resources are up to date "
+                "(per the state file; `status` asks the cloud).")
     return (f"{counts['create']} to create, {counts['update']} to update, {counts['recreate']} to recreate, "
             f"{counts['nothing']} unchanged.")
 

@@ -33,7 +33,7 @@ SPOKE_NEWBITS = 3
 DATABRICKS_SUBNET_PREFIXES = range(17, 27)
 RESERVED_TAG_KEYS = ("Name", "ManagedBy", "provisioner:deployment", "provisioner:component")
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+NAME_RE = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
 FQDN_RE = re.compile(r"^\.?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
@@ -103,7 +103,8 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{source}: not valid TOML ({e}); fix the syntax or run `provision init` for a template") from e
+        raise ConfigError(f"{source}: not valid TOML ({e}); fix the syntax "
+                          "(`provision init` writes a template)") from e
 
 
 def _suggest(key: str, known: list[str]) -> str:
@@ -294,7 +295,8 @@ def build_config(raw: Mapping[str, Any], *, deployment: str | None = None, accou
                           f"{730 * 86400} (two years)")
     policy_type = v["workspace.crossaccount_policy_type"]
     if policy_type not in POLICY_TYPES:
-        raise ConfigError(f"workspace.crossaccount_policy_type `{policy_type}` is not one of: {', '.join(POLICY_TYPES)}")
+        raise ConfigError(f"workspace.crossaccount_policy_type `{policy_type}` is not one of: "
+                          f"{', '.join(POLICY_TYPES)}")
     timeout = v["workspace.credential_validation_timeout_seconds"]
     if not 10 <= timeout <= 3600:
         raise ConfigError(f"workspace.credential_validation_timeout_seconds = {timeout} is out of range; use 10 to "

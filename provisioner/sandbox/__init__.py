@@ -1,1 +1,11 @@
 """The local emulator: moto plus what moto lacks, and an emulated Databricks Account API."""
+
+from __future__ import annotations
+
+
+def install_patches() -> None:
+    """Teach moto what our calls need and moto 5.2.5 lacks (idempotent)."""
+    from provisioner.sandbox import ec2_patches, network_firewall
+
+    ec2_patches.install()
+    network_firewall.install()

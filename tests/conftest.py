@@ -1,0 +1,130 @@
+"""Shared fixtures: emulated AWS served over real HTTP, a CLI runner, and API-call counting."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config as BotoConfig
+
+from provisioner.aws import clients
+from provisioner.cli import main
+
+ACCOUNT_ID = "0d4f7b3a-1c2e-4b5a-9f8e-7d6c5b4a3f2e"
+REGION = "eu-central-1"
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """One in-process moto server (with the sandbox's patches) for the whole run; reset per test."""
+    from moto.server import ThreadedMotoServer
+
+    from provisioner.sandbox import install_patches
+
+    install_patches()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """A clean emulated AWS account; boto3 anywhere in the process talks to it."""
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    yield moto_server
+
+
+def client(service: str, region: str = REGION) -> Any:
+    """An independent boto3 client for reading back what provision made."""
+    return boto3.client(service, region_name=region, config=BotoConfig(retries={"total_max_attempts": 1}))
+
+
+@dataclass
+class CallLog:
+    calls: list[str] = field(default_factory=list)
+
+    def __call__(self, model: Any, **kwargs: Any) -> None:
+        self.calls.append(model.name)
+
+    @property
+    def mutating(self) -> list[str]:
+        return [c for c in self.calls if clients.is_mutating(c) and c != "GetCallerIdentity"]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> CallLog:
+    """Every AWS API call provision makes (botocore before-call hook)."""
+    log = CallLog()
+    monkeypatch.setattr(clients, "SESSION_HOOKS", [("before-call.*.*", log)])
+    return log
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Workdir:
+    path: Path
+    capsys: pytest.CaptureFixture[str]
+
+    def write_config(self, text: str) -> Path:
+        cfg = self.path / "provision.toml"
+        cfg.write_text(text)
+        return cfg
+
+    def run(self, *args: str) -> Result:
+        """Run `provision` in-process, as a user would type it, from the work directory."""
+        self.capsys.readouterr()
+        cwd = os.getcwd()
+        os.chdir(self.path)
+        try:
+            code = main(list(args))
+        finally:
+            os.chdir(cwd)
+        captured = self.capsys.readouterr()
+        return Result(int(code), captured.out, captured.err)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Workdir:
+    for var in ("PROVISION_CONFIG", "PROVISION_STATE_DIR", "PROVISION_DEPLOYMENT", "PROVISION_REGION",
+                "DATABRICKS_ACCOUNT_ID"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    return Workdir(tmp_path, capsys)
+
+
+def config_text(deployment: str | None = None, spokes: tuple[tuple[str, str], ...] = (("main", "10.173.0.0/16"),),
+                hub_azs: int = 2, extra: str = "") -> str:
+    lines = [f'deployment = "{deployment or "t" + uuid.uuid4().hex[:6]}"', f'databricks_account_id = "{ACCOUNT_ID}"',
+             f"hub_availability_zones = {hub_azs}"]
+    lines.append(extra)
+    for name, cidr in spokes:
+        lines += ["[[spokes]]", f'name = "{name}"', f'cidr = "{cidr}"']
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,139 @@
+"""The foundation end to end against emulated AWS: IAM role and root bucket per spoke."""
+
+import json
+
+from tests.conftest import client, config_text
+
+
+def _owned(deployment):
+    tagging = client("resourcegroupstaggingapi")
+    found = tagging.get_resources(TagFilters=[{"Key": "provisioner:deployment", "Values": [deployment]}])
+    return [r["ResourceARN"] for r in found["ResourceTagMappingList"]]
+
+
+def test_idempotency_quartet(aws, workdir, calls):
+    workdir.write_config(config_text("quartet", spokes=(("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16"))))
+
+    plan = json.loads(workdir.run("plan", "--json").out)
+    assert {r["key"]: r["action"] for r in plan["resources"]} == {
+        "spoke/bu1/role": "create", "spoke/bu2/role": "create",
+        "spoke/bu1/root-bucket": "create", "spoke/bu2/root-bucket": "create"}
+    assert calls.calls == []  # plan touches nothing
+
+    first = workdir.run("up")
+    assert first.code == 0, first.err
+    role = client("iam").get_role(RoleName="quartet-bu1-crossaccount")["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"]
+    assert client("s3").get_public_access_block(Bucket="quartet-bu2-rootbucket")["PublicAccessBlockConfiguration"] \
+        == {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True}
+
+    again = json.loads(workdir.run("plan", "--json").out)
+    assert {r["action"] for r in again["resources"]} == {"nothing"}
+
+    calls.clear()
+    second = workdir.run("up")
+    assert second.code == 0, second.err
+    assert calls.mutating == []
+    assert calls.calls  # it did look
+
+    status = workdir.run("status", "--json")
+    assert status.code == 0, status.out
+    assert {r["status"] for r in json.loads(status.out)["resources"]} == {"present"}
+
+    assert workdir.run("down", "--yes").code == 0
+    assert _owned("quartet") == []
+    assert client("iam").list_roles()["Roles"] == []
+
+
+def test_crash_after_create_adopts_instead_of_duplicating(aws, workdir, calls, monkeypatch):
+    """A run that died between CreateRole and saving the state: the rerun finds the role by its tags."""
+    workdir.write_config(config_text("crash"))
+    from provisioner.steps.iam import CrossAccountRole
+
+    real_create = CrossAccountRole.create
+
+    def create_then_die(self, ctx):
+        real_create(self, ctx)
+        raise KeyboardInterrupt  # the process dies before the engine records the ID
+
+    monkeypatch.setattr(CrossAccountRole, "create", create_then_die)
+    assert workdir.run("up").code == 130
+    state = json.loads((workdir.path / "state" / "crash.json").read_text())
+    assert "spoke/main/role" not in state["resources"]
+
+    monkeypatch.setattr(CrossAccountRole, "create", real_create)
+    calls.clear()
+    assert workdir.run("up").code == 0
+    assert "CreateRole" not in calls.calls
+    assert len(client("iam").list_roles()["Roles"]) == 1
+    assert "spoke/main/role" in json.loads((workdir.path / "state" / "crash.json").read_text())["resources"]
+
+
+def test_status_reports_drift_and_up_repairs_it(aws, workdir):
+    workdir.write_config(config_text("drift"))
+    assert workdir.run("up").code == 0
+    client("s3").delete_bucket_policy(Bucket="drift-main-rootbucket")
+    client("iam").delete_role_policy(RoleName="drift-main-crossaccount", PolicyName="databricks-crossaccount")
+
+    status = workdir.run("status", "--json")
+    assert status.code == 3
+    items = {r["key"]: r for r in json.loads(status.out)["resources"]}
+    assert items["spoke/main/root-bucket"]["status"] == "drifted"
+    assert "bucket policy" in items["spoke/main/root-bucket"]["drift"]
+    assert "inline policy databricks-crossaccount" in items["spoke/main/role"]["drift"]
+
+    assert workdir.run("up").code == 0
+    assert workdir.run("status").code == 0
+
+
+def test_status_reports_missing(aws, workdir):
+    workdir.write_config(config_text("gone"))
+    assert workdir.run("up").code == 0
+    iam = client("iam")
+    iam.delete_role_policy(RoleName="gone-main-crossaccount", PolicyName="databricks-crossaccount")
+    iam.delete_role(RoleName="gone-main-crossaccount")
+    status = workdir.run("status")
+    assert status.code == 3 and "missing" in status.out
+
+
+def test_down_keeps_bucket_with_data_unless_asked(aws, workdir):
+    workdir.write_config(config_text("data"))
+    assert workdir.run("up").code == 0
+    client("s3").put_object(Bucket="data-main-rootbucket", Key="user/file.csv", Body=b"1,2")
+
+    kept = workdir.run("down", "--yes")
+    assert kept.code == 0
+    assert "kept" in kept.out and "--delete-data" in kept.out
+    assert client("s3").head_bucket(Bucket="data-main-rootbucket")
+    assert client("iam").list_roles()["Roles"] == []  # the rest went
+
+    assert workdir.run("down", "--yes", "--delete-data").code == 0
+    assert "data-main-rootbucket" not in [b["Name"] for b in client("s3").list_buckets()["Buckets"]]
+
+
+def test_down_deletes_nothing_it_did_not_make(aws, workdir):
+    iam = client("iam")
+    iam.create_role(RoleName="theirs-main-crossaccount", AssumeRolePolicyDocument="{}")
+    workdir.write_config(config_text("theirs"))
+    result = workdir.run("up")
+    assert result.code == 1
+    assert "not tagged as part of deployment theirs" in result.err
+    down = workdir.run("down", "--yes")
+    assert down.code == 1  # refuses to touch it
+    assert iam.get_role(RoleName="theirs-main-crossaccount")
+
+
+def test_down_needs_confirmation(aws, workdir):
+    workdir.write_config(config_text("confirm"))
+    result = workdir.run("down")
+    assert result.code == 2 and "--yes" in result.err
+
+
+def test_missing_aws_credentials_exit_2_no_call(aws, workdir, calls, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    workdir.write_config(config_text("nocreds"))
+    result = workdir.run("up")
+    assert result.code == 2 and "AWS credentials" in result.err
+    assert calls.calls == []

@@ -1,0 +1,107 @@
+"""Bad input: one clear line naming the setting and the fix, exit code 2, and no cloud call."""
+
+import pytest
+
+from provisioner.design.config import TEMPLATE, build_config, parse_toml
+from tests.conftest import ACCOUNT_ID
+
+GOOD = f'deployment = "acme"\ndatabricks_account_id = "{ACCOUNT_ID}"\n'
+
+BAD = [
+    # (config text, words the one-line error must contain)
+    ("deployment = \n", ["not valid TOML"]),
+    (GOOD + "regoin = 'eu-west-1'\n", ["unknown setting `regoin`", "did you mean `region`"]),
+    (GOOD + "legacy_hive_metastore = false\n", ["unknown setting", "[firewall]"]),
+    (GOOD + "[firewall]\nlog_retention = 30\n", ["firewall.log_retention", "log_retention_days"]),
+    (GOOD + "hub_availability_zones = '2'\n", ["hub_availability_zones must be a whole number"]),
+    (GOOD + "hub_availability_zones = true\n", ["hub_availability_zones must be a whole number"]),
+    (GOOD + "hub_cidr = '10.10.0.0/33'\n", ["hub_cidr", "not a CIDR"]),
+    (GOOD + "hub_cidr = '10.10.0.1/16'\n", ["host bits", "10.10.0.0/16"]),
+    (GOOD + "hub_cidr = '8.8.0.0/16'\n", ["not a private range"]),
+    (GOOD + "hub_cidr = '10.173.0.0/16'\n", ["overlaps", "hub_cidr"]),
+    (GOOD + "[[spokes]]\nname='a'\ncidr='10.1.0.0/16'\n[[spokes]]\nname='b'\ncidr='10.1.128.0/17'\n",
+     ["spokes[1].cidr", "overlaps spokes[0].cidr"]),
+    (GOOD + "[[spokes]]\nname='a'\ncidr='10.1.0.0/24'\n", ["/27 workspace subnets", "/17 to /26"]),
+    (GOOD + "[[spokes]]\nname='a'\ncidr='10.0.0.0/15'\n", ["/16"]),
+    (GOOD + "hub_cidr = '10.10.0.0/26'\n", ["hub_cidr", "/28"]),
+    (GOOD + "region = 'mars-1'\n", ["region `mars-1` is not supported", "eu-central-1"]),
+    ('databricks_account_id = "not-a-uuid"\n', ["not a UUID"]),
+    (f'deployment = "Acme_Corp"\ndatabricks_account_id = "{ACCOUNT_ID}"\n', ["deployment `Acme_Corp`", "lowercase"]),
+    (f'deployment = "a-very-long-deployment-name"\ndatabricks_account_id = "{ACCOUNT_ID}"\n', ["at most 20"]),
+    (GOOD + "[[spokes]]\nname='x'\ncidr='10.1.0.0/16'\n[[spokes]]\nname='x'\ncidr='10.2.0.0/16'\n",
+     ["used twice"]),
+    (GOOD + "[[spokes]]\nname='" + "b" * 50 + "'\ncidr='10.1.0.0/16'\n", ["spokes[0].name", "at most"]),
+    (GOOD + "[[spokes]]\nname='a'\n", ["spokes[0] has no `cidr`"]),
+    (GOOD + "[[spokes]]\nname='a'\ncidr='10.1.0.0/16'\nzone='x'\n", ["unknown setting `spokes[0].zone`"]),
+    (GOOD + "hub_availability_zones = 5\n", ["out of range", "1 to 3"]),
+    (GOOD + "hub_availability_zones = 0\n", ["out of range"]),
+    (GOOD + "region = 'us-west-1'\nhub_availability_zones = 3\n", ["us-west-1 has 2 availability zones"]),
+    (GOOD + "[firewall]\nlog_retention_days = 10\n", ["not a CloudWatch retention period"]),
+    (GOOD + "[firewall]\nextra_allowed_fqdns = ['not a domain']\n", ["not a domain name"]),
+    (GOOD + "[workspace]\ncrossaccount_policy_type = 'managed'\n", ["crossaccount_policy_type", "customer"]),
+    (GOOD + "[workspace]\npat_lifetime_seconds = 10\n", ["pat_lifetime_seconds", "out of range"]),
+    (GOOD + "[tags]\nManagedBy = 'me'\n", ["tags.ManagedBy", "set by provision"]),
+    (GOOD + "[tags]\nTeam = 3\n", ["tags.Team must be a string"]),
+]
+
+
+@pytest.mark.parametrize(("text", "words"), BAD, ids=[w[0] for _, w in BAD])
+def test_bad_config_is_one_line_exit_2_and_no_cloud_call(workdir, calls, text, words):
+    workdir.write_config(text)
+    for command in (["plan"], ["up"]):
+        result = workdir.run(*command)
+        assert result.code == 2, result
+        line = result.err.strip()
+        assert "\n" not in line and line.startswith("error: ")
+        for word in words:
+            assert word in line
+    assert calls.calls == []
+
+
+def test_missing_explicit_config_file(workdir):
+    result = workdir.run("plan", "-c", "nope.toml")
+    assert result.code == 2
+    assert "nope.toml does not exist" in result.err and "provision init" in result.err
+
+
+def test_up_without_account_id_exit_2(workdir, calls):
+    workdir.write_config('deployment = "acme"\n')
+    result = workdir.run("up")
+    assert result.code == 2 and "DATABRICKS_ACCOUNT_ID" in result.err
+    assert calls.calls == []
+
+
+def test_defaults_are_the_guides():
+    config = build_config({"databricks_account_id": ACCOUNT_ID})
+    assert config.region == "eu-central-1"
+    assert config.hub_cidr == "10.10.0.0/16" and config.hub_availability_zones == 2
+    assert [(s.name, s.cidr) for s in config.spokes] == [("main", "10.173.0.0/16")]
+    assert config.extra_allowed_fqdns == (".pypi.org", ".pythonhosted.org", ".cran.r-project.org")
+    assert config.legacy_hive_metastore and config.pat_lifetime_seconds == 86400
+    assert config.crossaccount_policy_type == "customer"
+    assert config.deployment.startswith("demo") and len(config.deployment) == 10 and config.deployment_generated
+
+
+def test_template_parses_to_the_defaults():
+    """`provision init`'s file, uncommented, is valid and equals the defaults."""
+    uncommented = "\n".join(line[2:] if (line.startswith("# ") and "=" in line) or line.startswith("# [") else line
+                            for line in TEMPLATE.splitlines())
+    raw = parse_toml(uncommented, "template")
+    config = build_config(raw)
+    default = build_config({"databricks_account_id": "00000000-0000-0000-0000-000000000000"},
+                           deployment="demo1a2b3c")
+    assert config.spokes == default.spokes and config.hub_cidr == default.hub_cidr
+    assert config.extra_allowed_fqdns == default.extra_allowed_fqdns
+
+
+def test_env_overrides(workdir, monkeypatch):
+    workdir.write_config('deployment = "acme"\n')
+    monkeypatch.setenv("PROVISION_REGION", "mars-1")
+    assert "mars-1" in workdir.run("plan").err
+
+
+def test_init_writes_template_and_refuses_to_overwrite(workdir):
+    assert workdir.run("init").code == 0
+    assert (workdir.path / "provision.toml").read_text() == TEMPLATE
+    again = workdir.run("init")
+    assert again.code == 2 and "--force" in again.err
