@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from provisioner.design.config import TEMPLATE, Config, ConfigError
 from provisioner.errors import ExitStatus, UsageError
 from provisioner.settings import DEFAULT_CONFIG, DEFAULT_STATE_DIR, fingerprint, load_config
 from provisioner.state import State, StateError, load, locked
-from provisioner.steps import all_steps
+from provisioner.steps import all_checks, all_steps
 from provisioner.steps.base import Step
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -89,6 +90,18 @@ def _databricks_factory(config: Config) -> Callable[[], Any] | None:
     return account_client_factory(config)  # type: ignore[no-any-return]
 
 
+def _poll_scale() -> float:
+    """PROVISION_POLL_SCALE multiplies every polling interval (the sandbox and tests shorten them)."""
+    raw = os.environ.get("PROVISION_POLL_SCALE", "1")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(f"PROVISION_POLL_SCALE={raw!r} is not a number; use 1 (default) or a fraction") from None
+    if not 0 <= value <= 10:
+        raise UsageError(f"PROVISION_POLL_SCALE={raw} is out of range; use 0 to 10")
+    return value
+
+
 def _steps(config: Config) -> list[Step]:
     return all_steps(config)
 
@@ -101,7 +114,8 @@ def _session(opts: Options, config: Config, *, databricks: bool = True) -> Itera
     db_factory = _databricks_factory(config) if databricks else None
     with locked(opts.state_dir, config.deployment):
         state = load(opts.state_dir, config.deployment)
-        ctx = Context(config=config, state=state, aws_factory=aws_factory, databricks_factory=db_factory)
+        ctx = Context(config=config, state=state, aws_factory=aws_factory, databricks_factory=db_factory,
+                      poll_scale=_poll_scale())
         yield ctx, _steps(config)
 
 
@@ -183,13 +197,14 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
     cfg = _config(opts)
     with _session(opts, cfg) as (ctx, steps):
         items = engine.status(ctx, steps, workers=workers)
-    healthy = all(i.status == "present" for i in items)
+        items += engine.run_checks(ctx, all_checks(cfg))
+    healthy = all(i.status in ("present", "ok") for i in items)
     if as_json:
         print(json.dumps({"deployment": cfg.deployment, "healthy": healthy,
                           "resources": [i.__dict__ for i in items]}, indent=2))
     else:
         out.print(render.status_table(items, cfg.deployment))
-        bad = [i for i in items if i.status != "present"]
+        bad = [i for i in items if i.status not in ("present", "ok")]
         out.print("All resources present and as configured." if healthy else
                   f"{len(bad)} of {len(items)} resources missing or drifted.")
     if not healthy:

@@ -17,7 +17,7 @@ from typing import Any
 from provisioner.aws.errors import CloudError
 from provisioner.context import Context
 from provisioner.state import State
-from provisioner.steps.base import Kept, Resource, Step
+from provisioner.steps.base import Check, Kept, Resource, Step
 
 DEFAULT_WORKERS = 8
 
@@ -237,6 +237,17 @@ def status(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) 
     _run_graph([_Unordered(s) for s in steps], lambda s: run(s.step), reverse=False,  # type: ignore[attr-defined]
                workers=workers)
     return [items[s.key] for s in steps]
+
+
+def run_checks(ctx: Context, checks: Sequence[Check]) -> list[StatusItem]:
+    items = []
+    for check in checks:
+        try:
+            problems = check.run(ctx)
+        except CloudError as e:
+            problems = [f"cannot check: {e}"]
+        items.append(StatusItem(check.key, "check", check.name, "failed" if problems else "ok", None, problems))
+    return items
 
 
 class _Unordered(Step):

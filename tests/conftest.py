@@ -117,6 +117,7 @@ def workdir(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pyt
                 "DATABRICKS_ACCOUNT_ID"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("PROVISION_POLL_SCALE", "0")
     return Workdir(tmp_path, capsys)
 
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from provisioner.design.config import Config
 from provisioner.steps import bucket, iam
-from provisioner.steps.base import Step
+from provisioner.steps.base import Check, Step
 
 FAMILIES = (iam, bucket)
 
 
 def all_steps(config: Config) -> list[Step]:
     return [step for family in FAMILIES for step in family.steps(config)]
+
+
+def all_checks(config: Config) -> list[Check]:
+    """Deployment-wide checks `status` runs after reading every resource (families may define `checks`)."""
+    return [check for family in FAMILIES for check in getattr(family, "checks", lambda c: [])(config)]

@@ -84,6 +84,18 @@ class Step:
         return None
 
 
+class Check:
+    """A property of the whole deployment that `status` verifies from the cloud (say, that egress is forced
+    through the firewall). `run` returns the problems found; empty means healthy."""
+
+    def __init__(self, key: str, name: str) -> None:
+        self.key = key
+        self.name = name
+
+    def run(self, ctx: Context) -> list[str]:
+        raise NotImplementedError
+
+
 def aspect(changes: list[str], apply: bool, description: str, differs: bool) -> bool:
     """Record one aspect's difference; True when the caller should fix it now."""
     if differs:

@@ -1,10 +1,27 @@
-"""Step keys: the state file's keys and the `provisioner:component` tag of what each step makes."""
+"""Step keys: the state file's keys and the `provisioner:component` tag of what each step makes.
+
+The keys every family relies on (other families read their IDs with `ctx.output(key)`):
+
+Spoke `s` (AZs `az` are the layout's two spoke AZs):
+    spoke/s/role, spoke/s/root-bucket
+    spoke/s/vpc, spoke/s/workspace-subnet/az, spoke/s/tgw-subnet/az, spoke/s/route-table,
+    spoke/s/security-group, spoke/s/s3-endpoint, spoke/s/sts-endpoint, spoke/s/kinesis-endpoint,
+    spoke/s/tgw-attachment
+    spoke/s/credentials, spoke/s/storage, spoke/s/network, spoke/s/workspace, spoke/s/token
+Hub (AZs `az` are the layout's hub AZs):
+    hub/vpc, hub/igw, hub/tgw-subnet/az, hub/nat-subnet/az, hub/firewall-subnet/az, hub/eip/az, hub/nat/az,
+    hub/tgw-subnet-route-table/az, hub/nat-subnet-route-table/az, hub/firewall-subnet-route-table,
+    hub/igw-route-table, hub/transit-gateway, hub/tgw-attachment, hub/tgw-route-table/spokes,
+    hub/tgw-route-table/hub
+Firewall:
+    hub/firewall/..., as the firewall family defines them.
+"""
 
 from __future__ import annotations
 
 
-def spoke(spoke_name: str, what: str) -> str:
-    return f"spoke/{spoke_name}/{what}"
+def spoke(spoke_name: str, what: str, az: str | None = None) -> str:
+    return f"spoke/{spoke_name}/{what}/{az}" if az else f"spoke/{spoke_name}/{what}"
 
 
 def hub(what: str, az: str | None = None) -> str:
