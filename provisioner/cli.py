@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ StateDirOpt = Annotated[Path, typer.Option("--state-dir", envvar="PROVISION_STAT
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks")]
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=32, help="Steps run at once")]
+SandboxOpt = Annotated[bool, typer.Option("--sandbox", help="Use the local emulator (started if not running)")]
 
 
 @dataclass
@@ -46,18 +48,34 @@ class Options:
     config_path: Path
     config_explicit: bool
     state_dir: Path
-    debug: bool = False
+    sandbox: bool = False
 
 
-_options = Options(Path(DEFAULT_CONFIG), False, Path(DEFAULT_STATE_DIR))
+# Variables that would point the SDKs somewhere other than the sandbox.
+FOREIGN_AUTH_VARS = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_TOKEN",
+                     "DATABRICKS_USERNAME", "DATABRICKS_PASSWORD", "DATABRICKS_AUTH_TYPE")
 
 
-def _set_options(config: Path | None, state_dir: Path, debug: bool) -> Options:
-    _options.config_path = config or Path(DEFAULT_CONFIG)
-    _options.config_explicit = config is not None
-    _options.state_dir = state_dir
-    _options.debug = debug
-    return _options
+def _set_options(config: Path | None, state_dir: Path, sandbox: bool = False) -> Options:
+    opts = Options(config or Path(DEFAULT_CONFIG), config is not None, state_dir, sandbox)
+    if sandbox:
+        from provisioner.sandbox.server import ensure_running
+
+        info = ensure_running(state_dir)
+        for var in FOREIGN_AUTH_VARS:
+            os.environ.pop(var, None)
+        os.environ.update(info.exports())
+    return opts
+
+
+def _check_kind(state: State, sandbox: bool) -> None:
+    """A sandbox deployment's state never drives a real run, nor the reverse."""
+    if state.exists and state.sandbox != sandbox:
+        if state.sandbox:
+            raise StateError(f"deployment {state.deployment} was built in the sandbox; add --sandbox, or use another "
+                             "deployment name for a real one")
+        raise StateError(f"deployment {state.deployment} is a real deployment; drop --sandbox, or use another "
+                         "deployment name in the sandbox")
 
 
 def _config(opts: Options) -> Config:
@@ -114,8 +132,13 @@ def _session(opts: Options, config: Config, *, databricks: bool = True) -> Itera
     db_factory = _databricks_factory(config) if databricks else None
     with locked(opts.state_dir, config.deployment):
         state = load(opts.state_dir, config.deployment)
+        _check_kind(state, opts.sandbox)
         ctx = Context(config=config, state=state, aws_factory=aws_factory, databricks_factory=db_factory,
                       poll_scale=_poll_scale())
+        if opts.sandbox:
+            from provisioner.sandbox.server import metastore_resolver
+
+            ctx.resolver = metastore_resolver
         yield ctx, _steps(config)
 
 
@@ -134,11 +157,12 @@ def init(config: ConfigOpt = None, force: Annotated[bool, typer.Option("--force"
 
 @app.command()
 def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), as_json: JsonOpt = False,
-         debug: DebugOpt = False) -> None:
+         sandbox: SandboxOpt = False, debug: DebugOpt = False) -> None:
     """Show what `up` would do, from the config and the state file: no network call, no credentials."""
-    opts = _set_options(config, state_dir, debug)
+    opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
     state = load(opts.state_dir, cfg.deployment)
+    _check_kind(state, sandbox)
     items = engine.plan(_steps(cfg), state)
     if as_json:
         doc = render.plan_json(items, cfg.deployment)
@@ -154,13 +178,13 @@ def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
 
 @app.command()
 def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), workers: WorkersOpt = 8,
-       debug: DebugOpt = False) -> None:
+       sandbox: SandboxOpt = False, debug: DebugOpt = False) -> None:
     """Create everything, or finish what an earlier run left; never makes a duplicate."""
-    opts = _set_options(config, state_dir, debug)
+    opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
     with _session(opts, cfg) as (ctx, steps):
         ctx.state.set_meta(generated_name=cfg.deployment_generated or ctx.state.get_meta("generated_name"),
-                           config_fingerprint=fingerprint(cfg))
+                           config_fingerprint=fingerprint(cfg), sandbox=sandbox)
         with render.ProgressView(out, [s.key for s in steps]) as view:
             ctx.report = view.report
             result = engine.up(ctx, steps, workers=workers)
@@ -171,9 +195,9 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
 def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR),
          yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
          delete_data: Annotated[bool, typer.Option("--delete-data", help="Also delete root bucket data")] = False,
-         workers: WorkersOpt = 8, debug: DebugOpt = False) -> None:
+         workers: WorkersOpt = 8, sandbox: SandboxOpt = False, debug: DebugOpt = False) -> None:
     """Delete what `up` made, in a safe order, and nothing it did not make."""
-    opts = _set_options(config, state_dir, debug)
+    opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
     if not yes:
         if not sys.stdin.isatty():
@@ -191,9 +215,9 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
 
 @app.command()
 def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), as_json: JsonOpt = False,
-           workers: WorkersOpt = 8, debug: DebugOpt = False) -> None:
+           workers: WorkersOpt = 8, sandbox: SandboxOpt = False, debug: DebugOpt = False) -> None:
     """Read the cloud: what exists, what drifted. Exit 3 if anything is missing or drifted."""
-    opts = _set_options(config, state_dir, debug)
+    opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
     with _session(opts, cfg) as (ctx, steps):
         items = engine.status(ctx, steps, workers=workers)
@@ -214,11 +238,12 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
 @app.command()
 def output(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), as_json: JsonOpt = False,
            show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Print tokens")] = False,
-           debug: DebugOpt = False) -> None:
+           sandbox: SandboxOpt = False, debug: DebugOpt = False) -> None:
     """Print the deployment's outputs (workspace URLs, tokens hidden unless --show-secrets)."""
-    opts = _set_options(config, state_dir, debug)
+    opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
     state = load(opts.state_dir, cfg.deployment)
+    _check_kind(state, sandbox)
     doc = _outputs(state, show_secrets)
     if as_json:
         print(json.dumps(doc, indent=2))
@@ -244,6 +269,61 @@ def _finish(result: engine.RunResult, command: str) -> None:
         err.print(f"{command} did not finish; the state file keeps what was created: rerun `provision {command}` "
                   "to resume.")
         raise typer.Exit(ExitStatus.CLOUD_FAILED)
+
+
+sandbox_app = typer.Typer(help="Run the local emulator: AWS (moto) and the Databricks Account API, offline.")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.callback(invoke_without_command=True)
+def sandbox_serve(
+    ctx: typer.Context,
+    state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR),
+    time_scale: Annotated[float, typer.Option("--time-scale", min=0, max=1,
+                                              help="Real durations times this (0.02: a 6-minute firewall in 8 s)")]
+    = 0.02,
+    aws_port: Annotated[int, typer.Option("--aws-port", min=0, max=65535, help="0 picks a free port")] = 0,
+    databricks_port: Annotated[int, typer.Option("--databricks-port", min=0, max=65535,
+                                                 help="0 picks a free port")] = 0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="A line per request")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the sandbox in the foreground (Ctrl-C stops it); `provision sandbox stop` ends a detached one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import threading
+
+    from provisioner.sandbox import server
+
+    running = server.read_record(state_dir)
+    if running is not None:
+        raise UsageError(f"a sandbox is already running for {state_dir} (pid {running.pid}, AWS at "
+                         f"{running.aws_url}); `provision sandbox stop --state-dir {state_dir}` ends it")
+    sb = server.Sandbox(time_scale=time_scale, aws_port=aws_port, databricks_port=databricks_port,
+                        log=(lambda line: out.print(line, markup=False)) if verbose else None)
+    server.write_record(state_dir, sb.info)
+    out.print(f"Sandbox running (pid {sb.info.pid}, time scale {time_scale}); Ctrl-C stops it.")
+    out.print(f"  emulated AWS                    {sb.info.aws_url}")
+    out.print(f"  emulated Databricks account API {sb.info.databricks_url}")
+    out.print("Commands with --sandbox use it. To point other tools at it:")
+    for key, value in sb.info.exports().items():
+        out.print(f"  export {key}={shlex.quote(value)}", markup=False, soft_wrap=True)
+    sys.stdout.flush()
+    try:
+        server.serve_forever(sb, threading.Event())
+    finally:
+        current = server.record_path(state_dir)
+        if current.exists() and json.loads(current.read_text()).get("pid") == sb.info.pid:
+            current.unlink()
+
+
+@sandbox_app.command("stop")
+def sandbox_stop(state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR)) -> None:
+    """Stop the sandbox recorded in the state directory."""
+    from provisioner.sandbox import server
+
+    info = server.stop_recorded(state_dir)
+    out.print(f"Stopped the sandbox (pid {info.pid})." if info else "No sandbox was running.")
 
 
 # -- entry point --------------------------------------------------------------------------------

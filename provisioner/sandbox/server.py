@@ -1,0 +1,234 @@
+"""`provision sandbox`: emulated AWS (moto plus our patches) and the emulated Databricks Account API, on
+127.0.0.1, with a latency model so the build shows the real order and overlap of its waits.
+
+A detached sandbox (started by `--sandbox` on another command) records itself in `<state-dir>/sandbox.json`
+(pid, URLs, time scale); a record whose process is gone, or whose ports no longer answer, is stale and replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+# A fixed, obviously fake identity: the sandbox is one emulated Databricks account and one AWS account.
+SANDBOX_ACCOUNT_ID = "00000000-0000-4000-8000-000000000000"
+SANDBOX_CLIENT_ID = "sandbox-client"
+SANDBOX_CLIENT_SECRET = "sandbox-secret"
+SANDBOX_AWS_KEY = "sandbox"
+DEFAULT_TIME_SCALE = 0.02
+RECORD_NAME = "sandbox.json"
+
+# What takes time on the real services, in seconds (typical values; AWS and Databricks documentation and
+# observed runs): multiplied by the time scale.
+LATENCY_SECONDS: dict[str, float] = {
+    "ec2::nat_gateway": 90,  # NAT gateway: 1-2 minutes to available
+    "ec2::nat_gateway_delete": 60,
+    "ec2::transit_gateway": 90,  # Transit Gateway: 1-2 minutes
+    "ec2::transit_gateway_delete": 60,
+    "ec2::transit_gateway_attachment": 90,  # VPC attachments: 1-2 minutes
+    "ec2::transit_gateway_attachment_delete": 60,
+    "ec2::vpc_endpoint": 60,  # interface endpoints: about a minute
+    "ec2::vpc_endpoint_delete": 30,
+    "network-firewall::firewall": 390,  # Network Firewall: 5-8 minutes to READY
+    "network-firewall::firewall_delete": 390,  # ... and to delete
+}
+WORKSPACE_SECONDS = 240  # Databricks workspace: about 4 minutes to RUNNING
+WORKSPACE_DELETE_SECONDS = 30
+IAM_PROPAGATION_SECONDS = 20  # a new IAM role fails Databricks' credential validation for about 20 s
+# The legacy Hive metastore's addresses as the sandbox resolves them (TEST-NET-3, RFC 5737: never routable).
+SANDBOX_METASTORE_ADDRESSES = ["203.0.113.10", "203.0.113.11"]
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    pid: int
+    aws_url: str
+    databricks_url: str
+    time_scale: float
+    started_at: str
+
+    def exports(self) -> dict[str, str]:
+        """The environment a shell needs to point provision (or boto3 and the Databricks SDK) at the sandbox."""
+        return {
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_ACCESS_KEY_ID": SANDBOX_AWS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SANDBOX_AWS_KEY,
+            "AWS_DEFAULT_REGION": "eu-central-1",
+            "DATABRICKS_HOST": self.databricks_url,
+            "DATABRICKS_ACCOUNT_ID": SANDBOX_ACCOUNT_ID,
+            "DATABRICKS_CLIENT_ID": SANDBOX_CLIENT_ID,
+            "DATABRICKS_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+            "PROVISION_WORKSPACE_URL_TEMPLATE": f"{self.databricks_url}/ws/{{deployment_name}}",
+            "PROVISION_POLL_SCALE": str(self.time_scale),
+        }
+
+
+def apply_latency(time_scale: float) -> None:
+    """Make every emulated long operation take its real duration times `time_scale`."""
+    from moto.moto_api import state_manager
+
+    for model, seconds in LATENCY_SECONDS.items():
+        if time_scale > 0:
+            state_manager.set_transition(model, {"progression": "time", "seconds": seconds * time_scale})
+        else:
+            state_manager.unset_transition(model)
+
+
+class Sandbox:
+    """Both emulators running in this process."""
+
+    def __init__(self, time_scale: float = DEFAULT_TIME_SCALE, aws_port: int = 0, databricks_port: int = 0,
+                 log: Callable[[str], None] | None = None) -> None:
+        from moto.server import ThreadedMotoServer
+
+        from provisioner.sandbox import install_patches
+        from provisioner.sandbox.databricks_api import DatabricksEmulator, EmulatorSettings, serve
+
+        install_patches()
+        apply_latency(time_scale)
+        werkzeug = logging.getLogger("werkzeug")
+        werkzeug.setLevel(logging.INFO if log else logging.ERROR)
+        if log:
+            handler = logging.Handler()
+            handler.emit = lambda record: log(f"aws  {record.getMessage()}")  # type: ignore[method-assign]
+            werkzeug.addHandler(handler)
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=bool(log))
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.emulator = DatabricksEmulator(EmulatorSettings(
+            account_id=SANDBOX_ACCOUNT_ID,
+            client_id=SANDBOX_CLIENT_ID,
+            client_secret=SANDBOX_CLIENT_SECRET,
+            iam_propagation_seconds=IAM_PROPAGATION_SECONDS * time_scale,
+            workspace_provisioning_seconds=WORKSPACE_SECONDS * time_scale,
+            workspace_deleting_seconds=WORKSPACE_DELETE_SECONDS * time_scale,
+            log=(lambda line: log(f"dbx  {line}")) if log else None,
+        ))
+        self.databricks, databricks_url = serve(self.emulator, port=databricks_port)
+        self.info = SandboxInfo(pid=os.getpid(), aws_url=f"http://{host}:{port}", databricks_url=databricks_url,
+                                time_scale=time_scale, started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    def stop(self) -> None:
+        self.databricks.shutdown()
+        self.moto.stop()
+
+
+def record_path(state_dir: Path) -> Path:
+    return state_dir / RECORD_NAME
+
+
+def write_record(state_dir: Path, info: SandboxInfo) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = record_path(state_dir).with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(info), indent=2) + "\n")
+    os.replace(tmp, record_path(state_dir))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answers(info: SandboxInfo) -> bool:
+    """Both emulators accept connections (a recycled pid is not enough to trust a record)."""
+    try:
+        with urllib.request.urlopen(f"{info.databricks_url}/.well-known/databricks-config", timeout=2):
+            pass
+        parsed = urllib.parse.urlsplit(info.aws_url)
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 80), timeout=2):
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def read_record(state_dir: Path) -> SandboxInfo | None:
+    """The running sandbox recorded in `state_dir`, or None (no record, or a stale one of a dead sandbox)."""
+    path = record_path(state_dir)
+    try:
+        info = SandboxInfo(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if not _alive(info.pid) or not _answers(info):
+        return None
+    return info
+
+
+def start_detached(state_dir: Path, time_scale: float, timeout: float = 60) -> SandboxInfo:
+    """Start `provision sandbox` in the background, recorded in `state_dir`; return once it answers."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        record_path(state_dir).unlink()
+    log = (state_dir / "sandbox.log").open("ab")
+    subprocess.Popen(
+        [sys.executable, "-m", "provisioner", "sandbox", "--state-dir", str(state_dir), "--time-scale",
+         str(time_scale)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True)
+    log.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = read_record(state_dir)
+        if info is not None:
+            return info
+        time.sleep(0.1)
+    raise RuntimeError(f"the sandbox did not start within {timeout:.0f} s; see {state_dir / 'sandbox.log'}")
+
+
+def ensure_running(state_dir: Path, time_scale: float | None = None) -> SandboxInfo:
+    """The recorded sandbox if it is alive, else a new detached one."""
+    info = read_record(state_dir)
+    if info is not None:
+        return info
+    return start_detached(state_dir, DEFAULT_TIME_SCALE if time_scale is None else time_scale)
+
+
+def stop_recorded(state_dir: Path, timeout: float = 10) -> SandboxInfo | None:
+    """Stop the sandbox recorded in `state_dir`; None if none was running."""
+    info = read_record(state_dir)
+    with contextlib.suppress(FileNotFoundError):
+        record_path(state_dir).unlink()
+    if info is None:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(info.pid):
+        time.sleep(0.05)
+    return info
+
+
+def serve_forever(sandbox: Sandbox, stop_event: threading.Event) -> None:
+    """Block until SIGTERM/SIGINT, then stop both emulators."""
+    def _stop(signum: int, frame: Any) -> None:
+        stop_event.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        stop_event.wait()
+    finally:
+        sandbox.stop()
+
+
+def metastore_resolver(host: str) -> list[str]:
+    """The sandbox has no DNS: the legacy metastore resolves to documentation addresses."""
+    return list(SANDBOX_METASTORE_ADDRESSES)
