@@ -127,6 +127,7 @@ def _steps(config: Config) -> list[Step]:
 @contextmanager
 def _session(opts: Options, config: Config, *, databricks: bool = True) -> Iterator[tuple[Context, list[Step]]]:
     """Lock the deployment, load its state and build the context for a command that talks to the clouds."""
+    _check_kind(load(opts.state_dir, config.deployment), opts.sandbox)
     _require_account(config)
     aws_factory = _aws_factory(config)
     db_factory = _databricks_factory(config) if databricks else None

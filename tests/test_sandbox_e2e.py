@@ -1,0 +1,170 @@
+"""End to end through real processes: `provision sandbox` in one, `provision` commands in others, and the result
+read back with boto3 and the Databricks SDK, independently of provision's own code paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config as BotoConfig
+
+pytestmark = pytest.mark.slow
+
+TIME_SCALE = "0.01"
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "DATABRICKS_", "PROVISION_"))}
+    env["COLUMNS"] = "160"
+    env.update(extra or {})
+    return env
+
+
+def provision(workdir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "provisioner", *args], cwd=workdir, env=_env(), text=True,
+                          capture_output=True, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """`provision sandbox` in the foreground of its own process, as a user would run it."""
+    proc = subprocess.Popen([sys.executable, "-m", "provisioner", "sandbox", "--time-scale", TIME_SCALE],
+                            cwd=tmp_path, env=_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    exports: dict[str, str] = {}
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    while time.monotonic() < deadline and "PROVISION_POLL_SCALE" not in exports:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.strip().startswith("export "):
+            key, _, value = line.strip()[len("export "):].partition("=")
+            exports[key] = value.strip("'")
+    assert "AWS_ENDPOINT_URL" in exports, "sandbox did not start"
+    try:
+        yield exports
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def _aws(exports: dict[str, str], service: str) -> object:
+    return boto3.client(service, region_name="eu-central-1", endpoint_url=exports["AWS_ENDPOINT_URL"],
+                        aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+                        config=BotoConfig(retries={"total_max_attempts": 2}))
+
+
+def _tagged(exports: dict[str, str], deployment: str) -> list[dict[str, object]]:
+    tagging = _aws(exports, "resourcegroupstaggingapi")
+    pages = tagging.get_paginator("get_resources").paginate(  # type: ignore[attr-defined]
+        TagFilters=[{"Key": "provisioner:deployment", "Values": [deployment]}])
+    return [r for page in pages for r in page["ResourceTagMappingList"]]
+
+
+def _live_ec2(exports: dict[str, str], deployment: str) -> dict[str, int]:
+    """Counts of live (not deleted) EC2 resources carrying the deployment's tag."""
+    ec2 = _aws(exports, "ec2")
+    flt = [{"Name": "tag:provisioner:deployment", "Values": [deployment]}]
+    counts = {
+        "vpcs": len(ec2.describe_vpcs(Filters=flt)["Vpcs"]),  # type: ignore[attr-defined]
+        "subnets": len(ec2.describe_subnets(Filters=flt)["Subnets"]),  # type: ignore[attr-defined]
+        "nats": len([n for n in ec2.describe_nat_gateways(Filter=flt)["NatGateways"]  # type: ignore[attr-defined]
+                     if n["State"] not in ("deleted", "deleting")]),
+        "tgws": len([t for t in ec2.describe_transit_gateways(Filters=flt)["TransitGateways"]  # type: ignore[attr-defined]
+                     if t["State"] not in ("deleted", "deleting")]),
+    }
+    return counts
+
+
+def _workspaces(exports: dict[str, str]) -> list[object]:
+    from databricks.sdk import AccountClient
+
+    account = AccountClient(host=exports["DATABRICKS_HOST"], account_id=exports["DATABRICKS_ACCOUNT_ID"],
+                            client_id=exports["DATABRICKS_CLIENT_ID"],
+                            client_secret=exports["DATABRICKS_CLIENT_SECRET"])
+    return list(account.workspaces.list())
+
+
+def test_newcomer_flow_up_status_down(tmp_path: Path, sandbox: dict[str, str]) -> None:
+    (tmp_path / "provision.toml").write_text('deployment = "newbie"\n')
+
+    plan = provision(tmp_path, "plan", "--sandbox", "--json")
+    assert plan.returncode == 0, plan.stderr
+    planned = json.loads(plan.stdout)["resources"]
+    assert {r["action"] for r in planned} == {"create"}
+
+    up = provision(tmp_path, "up", "--sandbox")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "https://" in up.stdout or "/ws/" in up.stdout  # the summary names the workspace URL
+
+    # Every planned AWS resource exists once, tagged; the workspace is RUNNING.
+    counts = _live_ec2(sandbox, "newbie")
+    assert counts == {"vpcs": 2, "subnets": 4 + 3 * 2, "nats": 2, "tgws": 1}
+    workspaces = _workspaces(sandbox)
+    assert [w.workspace_status.value for w in workspaces] == ["RUNNING"]  # type: ignore[attr-defined]
+
+    status = provision(tmp_path, "status", "--sandbox", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert json.loads(status.stdout)["healthy"] is True
+
+    out = provision(tmp_path, "output", "--sandbox")
+    assert out.returncode == 0 and "dapi" not in out.stdout
+
+    down = provision(tmp_path, "down", "--sandbox", "--yes")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert _live_ec2(sandbox, "newbie") == {"vpcs": 0, "subnets": 0, "nats": 0, "tgws": 0}
+    assert _workspaces(sandbox) == []
+    assert [r for r in _tagged(sandbox, "newbie") if ":ec2:" not in str(r["ResourceARN"])] == []
+
+
+def test_kill_mid_up_then_rerun_completes_without_duplicates(tmp_path: Path, sandbox: dict[str, str]) -> None:
+    (tmp_path / "provision.toml").write_text('deployment = "crashy"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "provisioner", "up", "--sandbox"], cwd=tmp_path, env=_env(),
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    state = tmp_path / "state" / "crashy.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until it is well into the build: NATs recorded
+        if state.exists() and '"hub/nat/' in state.read_text():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+    # The sandbox keeps serving; the rerun adopts what exists and completes.
+    rerun = provision(tmp_path, "up", "--sandbox")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert _live_ec2(sandbox, "crashy") == {"vpcs": 2, "subnets": 10, "nats": 2, "tgws": 1}
+    assert provision(tmp_path, "status", "--sandbox").returncode == 0
+    assert provision(tmp_path, "down", "--sandbox", "--yes").returncode == 0
+
+
+def test_detached_sandbox_is_started_recorded_and_stopped(tmp_path: Path) -> None:
+    (tmp_path / "provision.toml").write_text('deployment = "detached"\n')
+    plan = provision(tmp_path, "plan", "--sandbox")
+    assert plan.returncode == 0, plan.stderr
+    record = json.loads((tmp_path / "state" / "sandbox.json").read_text())
+    os.kill(record["pid"], 0)  # alive
+    # A real run refuses a sandbox state file, and the reverse.
+    try:
+        up = provision(tmp_path, "up", "--sandbox", "--workers", "8")
+        assert up.returncode == 0, up.stdout + up.stderr
+        real = provision(tmp_path, "status")
+        assert real.returncode == 2 and "sandbox" in real.stderr
+    finally:
+        stop = provision(tmp_path, "sandbox", "stop")
+    assert stop.returncode == 0 and str(record["pid"]) in stop.stdout
+    with pytest.raises(ProcessLookupError):
+        for _ in range(100):
+            os.kill(record["pid"], 0)
+            time.sleep(0.05)
