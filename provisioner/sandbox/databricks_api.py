@@ -728,10 +728,10 @@ class DatabricksEmulator:
             if group.vpc_id != vpc_id:
                 raise _bad_value(f"Security group {sg_id} does not belong to VPC {vpc_id}.")
         for other in self._networks.values():
-            reused = sorted(set(subnet_ids) & set(other.subnet_ids))
+            reused = [s for s in subnet_ids if s in other.subnet_ids]
             if reused:
                 raise _bad_value(f"Subnet {reused[0]} is already used by network configuration {other.network_id}.")
-            reused = sorted(set(sg_ids) & set(other.security_group_ids))
+            reused = [g for g in sg_ids if g in other.security_group_ids]
             if reused:
                 raise _bad_value(
                     f"Security group {reused[0]} is already used by network configuration {other.network_id}."
@@ -1322,6 +1322,9 @@ def serve(emulator: DatabricksEmulator, host: str = "127.0.0.1", port: int = 0) 
     """Serve the emulator on a background thread; port 0 picks a free port. Returns the handle and base URL."""
     server = make_server(host, port, emulator.wsgi_app, threaded=True, request_handler=_QuietHandler)
     base_url = f"http://{host}:{server.port}"
-    thread = threading.Thread(target=server.serve_forever, name="databricks-emulator", daemon=True)
+    # A short poll interval keeps shutdown() quick: serve_forever only notices the request to stop between polls.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="databricks-emulator", daemon=True
+    )
     thread.start()
     return EmulatorServer(server, thread, base_url), base_url
