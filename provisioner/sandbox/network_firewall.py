@@ -62,8 +62,7 @@ FIREWALL_DELETE_MODEL = "network-firewall::firewall_delete"
 #: The patches reach into moto's internal names; they were written against this release only.
 SUPPORTED_MOTO_VERSION = "5.2.5"
 
-# AWS limits a rule group's capacity to 30,000 (https://docs.aws.amazon.com/network-firewall/latest/developerguide/
-# nwfw-rule-group-capacity.html); capacity is fixed at creation.
+# AWS caps the capacity a rule group may reserve at 30,000; it is fixed at creation (UpdateRuleGroup has no Capacity).
 _MAX_CAPACITY = 30_000
 _RULE_GROUP_TYPES = {"STATEFUL": "stateful-rulegroup", "STATELESS": "stateless-rulegroup"}
 _RULE_ORDERS = ("DEFAULT_ACTION_ORDER", "STRICT_ORDER")
@@ -156,16 +155,22 @@ class _FirewallExtras:
     deletion: ManagedState | None = None
 
 
+def _store(backend: NetworkFirewallBackend, key: str) -> dict[str, Any]:
+    # An attribute of the backend instance, so that moto's reset (which replaces __dict__) clears it.
+    store: dict[str, Any] = backend.__dict__.setdefault(key, {})
+    return store
+
+
 def _rule_groups(backend: NetworkFirewallBackend) -> dict[str, _RuleGroup]:
-    return backend.__dict__.setdefault("_sandbox_rule_groups", {})  # type: ignore[no-any-return]
+    return _store(backend, "_sandbox_rule_groups")
 
 
 def _policies(backend: NetworkFirewallBackend) -> dict[str, _Policy]:
-    return backend.__dict__.setdefault("_sandbox_firewall_policies", {})  # type: ignore[no-any-return]
+    return _store(backend, "_sandbox_firewall_policies")
 
 
 def _all_firewall_extras(backend: NetworkFirewallBackend) -> dict[str, _FirewallExtras]:
-    return backend.__dict__.setdefault("_sandbox_firewall_extras", {})  # type: ignore[no-any-return]
+    return _store(backend, "_sandbox_firewall_extras")
 
 
 def _extras(backend: NetworkFirewallBackend, firewall: NetworkFirewallModel) -> _FirewallExtras:
@@ -217,11 +222,11 @@ def _rule_order_of_group(rule_group: dict[str, Any]) -> str:
 
 def _rule_group_content(rule_group: dict[str, Any] | None, rules: str | None) -> dict[str, Any]:
     # AWS takes the rules either as a RuleGroup or as a bare Suricata string in Rules, never both.
-    if (rule_group is None) == (rules is None):
-        raise _invalid_request("Provide exactly one of RuleGroup and Rules")
-    if rules is not None:
+    if rule_group is not None and rules is None:
+        return copy.deepcopy(rule_group)
+    if rules is not None and rule_group is None:
         return {"RulesSource": {"RulesString": rules}}
-    return copy.deepcopy(rule_group)  # type: ignore[arg-type]
+    raise _invalid_request("Provide exactly one of RuleGroup and Rules")
 
 
 def _validate_rule_group(rule_type: str, rule_group: dict[str, Any]) -> None:
