@@ -24,6 +24,10 @@ Behaviour where the public record is silent (chosen here, documented so clients 
   action of list B. The spot service-linked-role statement is not checked.
 - The IAM propagation window starts when the emulator first sees a role (keyed by the role's unique id, on the
   emulator clock), not at moto's ``create_date``, which is wall-clock time and can't be compared with a fake clock.
+  So with a non-zero window the first validation of a new role always fails, and a role deleted and created again
+  under the same ARN is in a fresh window.
+- A FAILED or RUNNING workspace can be PATCHed to other credentials or another network (storage only while
+  FAILED); a change of configuration, or any PATCH of a FAILED workspace, provisions it again.
 - Credential-validation failures are ``text/plain`` 400s (the form the service has sent since about 2024).
   At credential create the message is the documented "please use a valid cross account IAM role" text for a bad
   role and the list-of-checks text while the role is still propagating; at workspace create it is always the

@@ -436,6 +436,36 @@ def test_role_with_wildcard_ec2_permissions_is_accepted(env: Env) -> None:
     assert create_credentials(env.account(), make_role(env, actions=["ec2:*"]))
 
 
+def test_role_with_a_restricted_style_policy_is_accepted(env: Env) -> None:
+    """The restricted policy grants list B only through scoped, conditional statements: that still counts."""
+    scoped = [
+        ["ec2:AssociateIamInstanceProfile", "ec2:DisassociateIamInstanceProfile"],
+        ["ec2:ReplaceIamInstanceProfileAssociation", "ec2:RunInstances", "ec2:TerminateInstances"],
+        ["ec2:AttachVolume", "ec2:DetachVolume", "ec2:CreateVolume", "ec2:DeleteVolume"],
+        ["ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress"],
+        ["ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"],
+    ]
+    base = [a for a in REQUIRED_CROSS_ACCOUNT_ACTIONS if not any(a in group for group in scoped)]
+    assert len(base) == 37
+    role_arn = make_role(env, actions=base)
+    statements = [
+        {
+            "Effect": "Allow",
+            "Action": group,
+            "Resource": f"arn:aws:ec2:{REGION}:123456789012:instance/*",
+            "Condition": {"StringEquals": {"ec2:ResourceTag/Vendor": "Databricks"}},
+        }
+        for group in scoped
+    ]
+    env.iam.put_role_policy(
+        RoleName="cross-account",
+        PolicyName="restricted-scoped",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+    )
+
+    assert create_credentials(env.account(), role_arn)
+
+
 def test_missing_role_is_rejected(env: Env) -> None:
     with pytest.raises(BadRequest) as rejected:
         create_credentials(env.account(), "arn:aws:iam::123456789012:role/never-created")
@@ -652,6 +682,23 @@ def test_workspace_create_revalidates_the_credential(env: Env) -> None:
     assert str(rejected.value).startswith("Failed credentials validation checks: ")
     assert "Run Instances" in str(rejected.value) and "Describe Vpcs" not in str(rejected.value)
     assert list(stack.account.workspaces.list()) == []
+
+
+def test_recreated_role_is_in_its_propagation_window_again_at_workspace_create(env: Env) -> None:
+    stack = make_stack(env)
+    env.emulator.settings.iam_propagation_seconds = 15
+    env.iam.delete_role_policy(RoleName="cross-account", PolicyName="databricks")
+    env.iam.delete_role(RoleName="cross-account")
+    make_role(env)  # same name and ARN, new role
+
+    with pytest.raises(BadRequest) as propagating:
+        create_workspace(stack)
+    env.clock.advance(15)
+    created = create_workspace(stack)
+
+    assert propagating.value.error_code == "MALFORMED_REQUEST"
+    assert "Describe Availability Zones" in str(propagating.value)
+    assert created.workspace_status == WorkspaceStatus.NOT_PROVISIONED
 
 
 def test_workspace_create_checks_its_inputs(env: Env) -> None:
