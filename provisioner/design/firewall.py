@@ -1,0 +1,349 @@
+"""The egress firewall as data: rule groups, policy, logging and endpoint routes, from config + layout + region.
+
+Pure: no I/O. The steps in `provisioner.steps.firewall` send exactly these documents to AWS Network Firewall and
+compare what they read back with them (`differences`).
+
+The policy is default-deny (DESIGN.md, "Firewall policy"): STRICT_ORDER with the stateful default actions
+`aws:drop_established` + `aws:alert_established`, which let TCP handshakes through (so the TLS SNI and HTTP Host
+can be seen) and then drop, and log, every established flow no rule passed. Rule groups, in evaluation order:
+
+1. deny: DROP ICMP, FTP and SSH (as the Terraform guide does), and UDP from HOME_NET: one-way UDP never becomes
+   an "established" flow, so the default action alone would let it out.
+2. control-plane: PASS TCP to the region's control-plane CIDR on 443 and 8443-8451.
+3. metastore (only with the legacy Hive metastore): PASS TCP 3306 to the metastore host's resolved addresses,
+   then DROP every other 3306 flow.
+4. allowlist: the FQDN allowlist on TLS_SNI and HTTP_HOST (AWS generates a drop for every other TLS/HTTP flow).
+
+HOME_NET is the spoke CIDRs plus the hub NAT subnet CIDRs: the NAT sits before the firewall, so the firewall
+sees NAT addresses; with the spoke CIDRs alone no rule would match.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from provisioner.design.config import Config
+from provisioner.design.layout import Layout
+from provisioner.design.naming import resource_name, root_bucket_name
+
+RULE_ORDER = "STRICT_ORDER"
+STATEFUL_DEFAULT_ACTIONS = ("aws:drop_established", "aws:alert_established")
+STATELESS_DEFAULT_ACTION = "aws:forward_to_sfe"
+# A flow the stream engine cannot follow (asymmetric routing, missed packets) is refused with a TCP reset, so a
+# client fails fast instead of hanging; AWS's default is a silent drop.
+STREAM_EXCEPTION_POLICY = "REJECT"
+TARGET_TYPES = ("TLS_SNI", "HTTP_HOST")
+CONTROL_PLANE_PORTS = ("443", "8443:8451")
+METASTORE_PORT = 3306
+LOG_TYPES = ("ALERT", "FLOW")
+
+DENY, CONTROL_PLANE, METASTORE, ALLOWLIST = "deny", "control-plane", "metastore", "allowlist"
+# Evaluation order under STRICT_ORDER: lower runs first. Gaps leave room for groups added later.
+PRIORITIES = {DENY: 100, CONTROL_PLANE: 200, METASTORE: 300, ALLOWLIST: 400}
+
+# Capacity is fixed when a rule group is created (https://docs.aws.amazon.com/network-firewall/latest/
+# developerguide/nwfw-rule-group-capacity.html), so a group is made with twice what its content needs, rounded
+# up to one of these; content that outgrows it gets a new, larger group. 30,000 is the per-group maximum.
+CAPACITY_TIERS = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 30000)
+CAPACITY_HEADROOM = 2
+
+
+@dataclass(frozen=True)
+class RuleGroupDesign:
+    """One stateful rule group: what it is for, where it runs, and the `RuleGroup` document AWS takes."""
+
+    role: str
+    priority: int
+    description: str
+    rule_group: Mapping[str, Any]
+    needed_capacity: int
+
+    @property
+    def capacity(self) -> int:
+        return capacity_for(self.needed_capacity)
+
+
+def capacity_for(needed: int) -> int:
+    """The capacity to create a group with: room for the content to double before it must be replaced."""
+    if needed > CAPACITY_TIERS[-1]:
+        raise ValueError(f"a rule group needs capacity {needed}; AWS allows at most {CAPACITY_TIERS[-1]}")
+    return next(t for t in CAPACITY_TIERS if t >= min(needed * CAPACITY_HEADROOM, CAPACITY_TIERS[-1]))
+
+
+# -- names ------------------------------------------------------------------------------------------------------
+# Network Firewall names match ^[a-zA-Z0-9-]+$ and are unique per account and region; deployment names are
+# lowercase letters, digits and hyphens, so `<deployment>-...` always fits.
+
+
+def rule_group_name(deployment: str, role: str, capacity: int) -> str:
+    """The capacity is in the name: AWS cannot change it, so a bigger group is a new group beside the old."""
+    return resource_name(deployment, role, f"cap{capacity}")
+
+
+def rule_group_name_prefix(deployment: str, role: str) -> str:
+    return resource_name(deployment, role, "cap")
+
+
+def policy_name(deployment: str) -> str:
+    return resource_name(deployment, "egress-policy")
+
+
+def firewall_name(deployment: str) -> str:
+    return resource_name(deployment, "firewall")
+
+
+def log_group_name(deployment: str, log_type: str) -> str:
+    # Under /aws/vendedlogs/ CloudWatch Logs grants the log delivery service by one wildcard resource policy
+    # instead of one statement per group, which otherwise hits the 5,120-character policy limit
+    # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/AWS-logs-and-resource-policy.html).
+    return f"/aws/vendedlogs/network-firewall/{deployment}/{log_type.lower()}"
+
+
+# -- what the rules talk about ----------------------------------------------------------------------------------
+
+
+def home_net(layout: Layout) -> tuple[str, ...]:
+    """The spoke CIDRs and the hub NAT subnet CIDRs (the addresses the firewall sees as sources)."""
+    return (*layout.spoke_cidrs, *layout.hub_nat_subnet_cidrs)
+
+
+def root_bucket_hosts(bucket: str, region: str) -> tuple[str, str]:
+    """The two host names a client uses for a bucket: the global virtual-hosted form and the regional one."""
+    return f"{bucket}.s3.amazonaws.com", f"{bucket}.s3.{region}.amazonaws.com"
+
+
+def allowed_fqdns(config: Config, layout: Layout) -> tuple[str, ...]:
+    """Every domain the allowlist passes, sorted and without duplicates."""
+    reg = layout.region
+    names = {reg.webapp, reg.scc_relay, *config.extra_allowed_fqdns}
+    for spoke in config.spokes:
+        names.update(root_bucket_hosts(root_bucket_name(config.deployment, spoke.name), reg.name))
+    if config.legacy_hive_metastore:
+        names.add(reg.legacy_metastore_host)
+    return tuple(sorted(names))
+
+
+def metastore_addresses(addresses: Sequence[str]) -> tuple[str, ...]:
+    """Resolved metastore addresses, checked and sorted; an empty answer is an error, never "allow nothing"."""
+    checked = sorted({str(ipaddress.IPv4Address(a)) for a in addresses}, key=ipaddress.IPv4Address)
+    if not checked:
+        raise ValueError("the legacy Hive metastore host resolved to no IPv4 address")
+    return tuple(checked)
+
+
+# -- rule groups ------------------------------------------------------------------------------------------------
+
+
+def _variables(layout: Layout) -> dict[str, Any]:
+    return {"IPSets": {"HOME_NET": {"Definition": list(home_net(layout))}}}
+
+
+def _group(layout: Layout, source: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "RuleVariables": _variables(layout),
+        "RulesSource": source,
+        # Groups referenced by a STRICT_ORDER policy must be STRICT_ORDER too; the order is fixed at creation.
+        "StatefulRuleOptions": {"RuleOrder": RULE_ORDER},
+    }
+
+
+def suricata_rule(action: str, header: str, msg: str, sid: int, *options: str) -> str:
+    """One Suricata rule line: `action header (msg:"..."; options; sid:N; rev:1;)`."""
+    body = "; ".join((f'msg:"{msg}"', *options, f"sid:{sid}", "rev:1"))
+    return f"{action} {header} ({body};)"
+
+
+def _rules_group(layout: Layout, role: str, description: str, rules: Sequence[str]) -> RuleGroupDesign:
+    return RuleGroupDesign(
+        role=role,
+        priority=PRIORITIES[role],
+        description=description,
+        rule_group=_group(layout, {"RulesString": "\n".join(rules) + "\n"}),
+        # Each Suricata rule line takes one unit of capacity.
+        needed_capacity=len(rules),
+    )
+
+
+def deny_group(layout: Layout) -> RuleGroupDesign:
+    rules = [
+        suricata_rule("drop", "icmp any any <> any any", "ICMP is blocked", 1001),
+        suricata_rule("drop", "ftp any any <> any any", "FTP is blocked", 1002),
+        suricata_rule("drop", "ssh any any <> any any", "SSH is blocked", 1003),
+        # Suricata calls a UDP flow established only once it has seen a reply, so a one-way UDP stream would
+        # pass `aws:drop_established`; nothing in a workspace needs UDP to the internet (DNS and NTP stay in
+        # the VPC).
+        suricata_rule("drop", "udp $HOME_NET any -> any any", "UDP to the internet is blocked", 1004),
+    ]
+    return _rules_group(layout, DENY, "Drops ICMP, FTP, SSH and outbound UDP", rules)
+
+
+def control_plane_group(layout: Layout) -> RuleGroupDesign:
+    cidr = layout.region.control_plane_cidr
+    rules = [
+        suricata_rule("pass", f"tcp $HOME_NET any -> {cidr} {port}", f"Databricks control plane, port {port}",
+                      2001 + i, "flow:to_server")
+        for i, port in enumerate(CONTROL_PLANE_PORTS)
+    ]
+    return _rules_group(layout, CONTROL_PLANE, f"Passes TCP to the Databricks control plane {cidr}", rules)
+
+
+def metastore_group(layout: Layout, addresses: Sequence[str]) -> RuleGroupDesign:
+    host = layout.region.legacy_metastore_host
+    rules = [
+        suricata_rule("pass", f"tcp $HOME_NET any -> {address}/32 {METASTORE_PORT}",
+                      f"Legacy Hive metastore {host}", 3001 + i, "flow:to_server")
+        for i, address in enumerate(metastore_addresses(addresses))
+    ]
+    rules.append(suricata_rule("drop", f"tcp $HOME_NET any -> any {METASTORE_PORT}",
+                               "MySQL to anything but the legacy Hive metastore", 3999, "flow:to_server"))
+    return _rules_group(layout, METASTORE, f"Passes TCP {METASTORE_PORT} to {host} only", rules)
+
+
+def allowlist_group(config: Config, layout: Layout) -> RuleGroupDesign:
+    targets = allowed_fqdns(config, layout)
+    source = {"RulesSourceList": {"Targets": list(targets), "TargetTypes": list(TARGET_TYPES),
+                                  "GeneratedRulesType": "ALLOWLIST"}}
+    return RuleGroupDesign(
+        role=ALLOWLIST,
+        priority=PRIORITIES[ALLOWLIST],
+        description="Passes TLS and HTTP to the Databricks control plane, the root buckets and allowed domains",
+        rule_group=_group(layout, source),
+        # AWS generates one rule per domain and target type.
+        needed_capacity=len(targets) * len(TARGET_TYPES),
+    )
+
+
+def rule_group_roles(config: Config) -> tuple[str, ...]:
+    """The groups a deployment has, in evaluation order."""
+    roles = (DENY, CONTROL_PLANE, METASTORE, ALLOWLIST)
+    return tuple(r for r in roles if r != METASTORE or config.legacy_hive_metastore)
+
+
+def rule_group(config: Config, layout: Layout, role: str, addresses: Sequence[str] = ()) -> RuleGroupDesign:
+    """One group by role; `addresses` are the metastore's resolved addresses (metastore group only)."""
+    if role == DENY:
+        return deny_group(layout)
+    if role == CONTROL_PLANE:
+        return control_plane_group(layout)
+    if role == METASTORE:
+        return metastore_group(layout, addresses)
+    if role == ALLOWLIST:
+        return allowlist_group(config, layout)
+    raise ValueError(f"unknown rule group role {role!r}")
+
+
+# -- policy -----------------------------------------------------------------------------------------------------
+
+
+def firewall_policy(layout: Layout, references: Mapping[str, str]) -> dict[str, Any]:
+    """The `FirewallPolicy` document; `references` maps each group's role to its ARN."""
+    return {
+        "StatelessDefaultActions": [STATELESS_DEFAULT_ACTION],
+        "StatelessFragmentDefaultActions": [STATELESS_DEFAULT_ACTION],
+        "StatefulRuleGroupReferences": [
+            {"ResourceArn": arn, "Priority": PRIORITIES[role]}
+            for role, arn in sorted(references.items(), key=lambda item: PRIORITIES[item[0]])
+        ],
+        "StatefulDefaultActions": list(STATEFUL_DEFAULT_ACTIONS),
+        "StatefulEngineOptions": {"RuleOrder": RULE_ORDER, "StreamExceptionPolicy": STREAM_EXCEPTION_POLICY},
+        # The policy-wide HOME_NET; each group also carries its own copy, so a group read alone says what it means.
+        "PolicyVariables": {"RuleVariables": {"HOME_NET": {"Definition": list(home_net(layout))}}},
+    }
+
+
+# -- logging ----------------------------------------------------------------------------------------------------
+
+
+def log_destinations(log_groups: Mapping[str, str]) -> list[dict[str, Any]]:
+    """`LogDestinationConfigs` sending each log type (ALERT, FLOW) to its CloudWatch log group."""
+    return [
+        {"LogType": log_type, "LogDestinationType": "CloudWatchLogs", "LogDestination": {"logGroup": group}}
+        for log_type, group in sorted(log_groups.items(), key=lambda item: LOG_TYPES.index(item[0]))
+    ]
+
+
+def logging_changes(
+    live: Sequence[Mapping[str, Any]], wanted: Sequence[Mapping[str, Any]]
+) -> list[list[dict[str, Any]]]:
+    """The successive `LogDestinationConfigs` that take `live` to `wanted`, one destination change per call.
+
+    AWS refuses an UpdateLoggingConfiguration that adds, removes or changes more than one destination
+    (https://docs.aws.amazon.com/network-firewall/latest/APIReference/API_UpdateLoggingConfiguration.html),
+    and a destination's type cannot change in place: that is a removal, then an addition.
+    """
+    current = [dict(c) for c in live]
+    calls: list[list[dict[str, Any]]] = []
+
+    def step(new: list[dict[str, Any]]) -> None:
+        nonlocal current
+        current = new
+        calls.append([dict(c) for c in new])
+
+    wanted_by_type = {c["LogType"]: dict(c) for c in wanted}
+    for config in list(current):
+        want = wanted_by_type.get(config["LogType"])
+        if want is None or want["LogDestinationType"] != config["LogDestinationType"]:
+            step([c for c in current if c["LogType"] != config["LogType"]])
+    for log_type, want in wanted_by_type.items():
+        have = next((c for c in current if c["LogType"] == log_type), None)
+        if have is None:
+            step([*current, want])
+        elif have != want:
+            step([want if c["LogType"] == log_type else c for c in current])
+    return calls
+
+
+# -- routes -----------------------------------------------------------------------------------------------------
+
+RouteTable = Literal["nat-subnet", "igw-edge"]
+
+
+@dataclass(frozen=True)
+class EndpointRoute:
+    """A route to the firewall endpoint of `az`, in the NAT subnet route table of `az` or the IGW edge table."""
+
+    az: str
+    table: RouteTable
+    destination: str
+
+
+def endpoint_routes(layout: Layout, az: str) -> tuple[EndpointRoute, EndpointRoute]:
+    """Outbound: the NAT subnet's default route; inbound: the IGW edge route back to that NAT subnet.
+
+    Both go to the endpoint in the NAT's own AZ, so a flow passes the same endpoint both ways.
+    """
+    hub = next(h for h in layout.hub_azs if h.az == az)
+    return (EndpointRoute(az, "nat-subnet", "0.0.0.0/0"), EndpointRoute(az, "igw-edge", hub.cidrs.nat_subnet))
+
+
+# -- comparing with what AWS returns ----------------------------------------------------------------------------
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        # Every list in these documents is a set (domains, CIDRs, actions, references keyed by ARN/priority).
+        return sorted((_canonical(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True, default=str))
+    return value
+
+
+def differences(wanted: Any, live: Any, path: str = "") -> list[str]:
+    """Where `live` differs from `wanted`, as dotted paths. Keys only `live` has are ignored: AWS fills in
+    defaults (flow timeouts, encryption...) that the documents here leave out."""
+    if isinstance(wanted, Mapping):
+        if not isinstance(live, Mapping):
+            return [path or "."]
+        found: list[str] = []
+        for key, value in wanted.items():
+            found += differences(value, live.get(key), f"{path}.{key}" if path else str(key))
+        return found
+    if isinstance(wanted, list | tuple):
+        if not isinstance(live, list | tuple) or _canonical(list(wanted)) != _canonical(list(live)):
+            return [path or "."]
+        return []
+    return [] if wanted == live else [path or "."]
