@@ -99,6 +99,8 @@ class Sandbox:
         from provisioner.sandbox import install_patches
         from provisioner.sandbox.databricks_api import DatabricksEmulator, EmulatorSettings, serve
 
+        # moto's default AMI catalogue takes seconds to load per region and no step uses it.
+        os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         install_patches()
         apply_latency(time_scale)
         werkzeug = logging.getLogger("werkzeug")
