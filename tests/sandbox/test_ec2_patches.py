@@ -38,7 +38,7 @@ install()
 
 
 @pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
+def ec2_server() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -65,12 +65,13 @@ def _client(endpoint_url: str | None = None) -> Any:
 def ec2(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     # Loading moto's thousands of default AMIs dominates every backend reset; these tests use none.
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # decorator-mode clients must not go elsewhere
     try:
         if request.param == "decorator":
             with mock_aws():
                 yield _client()
         else:
-            url = request.getfixturevalue("moto_server")
+            url = request.getfixturevalue("ec2_server")
             urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).close()
             yield _client(url)
     finally:
@@ -496,6 +497,11 @@ def test_static_route_reports_its_attachment_and_cannot_be_duplicated(ec2: Any) 
     assert [(r["DestinationCidrBlock"], r["TransitGatewayAttachments"][0]["ResourceId"]) for r in searched] == [
         ("0.0.0.0/0", vpc_id)
     ]
+    ec2.delete_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=attachment_id)
+    after = ec2.search_transit_gateway_routes(
+        TransitGatewayRouteTableId=table_id, Filters=[{"Name": "type", "Values": ["static"]}]
+    )["Routes"]
+    assert [(r["DestinationCidrBlock"], r["State"]) for r in after] == [("0.0.0.0/0", "blackhole")]
 
 
 def test_propagation_adds_and_removes_the_vpc_cidr_route(ec2: Any) -> None:
