@@ -105,7 +105,7 @@ def _databricks_factory(config: Config) -> Callable[[], Any] | None:
         from provisioner.databricks.client import account_client_factory
     except ImportError:
         return None
-    return account_client_factory(config)  # type: ignore[no-any-return]
+    return account_client_factory(config)
 
 
 def _poll_scale() -> float:

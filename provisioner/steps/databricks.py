@@ -1,0 +1,532 @@
+"""The Databricks objects of each spoke, made through the account API, and the workspace's token.
+
+Per spoke: credentials (the cross-account role), a storage configuration (the root bucket) and a network (the
+spoke VPC, its two workspace subnets and its security group); from those three, the workspace; in it, a
+personal access token. `down` runs the other way: the token, the workspace (waiting until GET answers 404),
+then the network, storage configuration and credentials, then the AWS resources under them.
+
+Databricks objects carry no tags: ours are those with our deterministic name (`<deployment>-<spoke>-creds`,
+`-storage`, `-network`, the workspace `<deployment>-<spoke>`; names are unique per account), or the ID recorded
+in the state file. They cannot be changed in place either: a difference is drift for `status`, and `up` stops
+on it with the way out rather than pretending to fix it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from provisioner.aws.errors import CloudError
+from provisioner.context import Context
+from provisioner.databricks import client as dbx
+from provisioner.databricks.errors import describe, gone_if_missing, none_if_missing, remember_secret, translate
+from provisioner.databricks.retry import (
+    CREDENTIAL_VALIDATION,
+    IN_USE,
+    WaitTimeout,
+    call_with_retry,
+    duration,
+    wait_until,
+)
+from provisioner.design.config import Config
+from provisioner.design.naming import resource_name, role_name, root_bucket_name, workspace_deployment_name
+from provisioner.design.policies import DATABRICKS_AWS_ACCOUNT
+from provisioner.steps import keys
+from provisioner.steps.base import Resource, Step
+from provisioner.steps.iam import POLICY_NAME
+
+# Deadlines (seconds). Workspace: the SDK's and the Terraform provider's 20 minutes to RUNNING, and the
+# provider's 15 minutes for a deleted workspace to answer 404. In-use deletes: the workspace is already gone
+# by then (GET answers 404), so this only covers the account API catching up.
+WORKSPACE_RUNNING_TIMEOUT = 20 * 60
+WORKSPACE_DELETED_TIMEOUT = 15 * 60
+IN_USE_TIMEOUT = 5 * 60
+FAILED_STATUSES = ("FAILED", "BANNED")
+
+
+def workspace_url_output(spoke: str) -> str:
+    """The `outputs` key of a spoke's workspace URL (`provision output`)."""
+    return keys.spoke(spoke, "workspace-url")
+
+
+def _status(value: Any) -> str:
+    """An SDK enum's value (`RUNNING`), or '' when absent."""
+    return str(getattr(value, "value", value) or "")
+
+
+class DatabricksStep(Step):
+    """What every Databricks step shares: the account client, the immutable-drift rule, in-use deletes."""
+
+    noun: ClassVar[str] = "object"
+
+    def __init__(self, config: Config, spoke: str, key: str, name: str, needs: tuple[str, ...]) -> None:
+        self.config = config
+        self.spoke = spoke
+        super().__init__(key, name, needs)
+
+    def account(self, ctx: Context) -> Any:
+        return ctx.databricks
+
+    def immutable(self, changes: list[str], apply: bool, differences: list[str]) -> None:
+        """Databricks configurations can't be edited: report a difference, and during `up` stop on it."""
+        if not differences:
+            return
+        if apply:
+            raise CloudError(f"{self.noun} {self.name}: {'; '.join(differences)}. Databricks can't change a "
+                             f"{self.noun} in place: `provision down` then `provision up` makes it anew")
+        changes.extend(differences)
+
+    def recorded(self, ctx: Context, key: str, name: str = "id") -> Any:
+        """Another step's recorded ID or output, or None when the state file has none (status reads only)."""
+        entry = ctx.state.resource(key)
+        if entry is None:
+            return None
+        return entry.get("id") if name == "id" else entry.get("outputs", {}).get(name)
+
+    def delete_in_use(self, ctx: Context, delete: Any, object_id: str) -> None:
+        """Delete, retrying while a workspace still holds the object (INVALID_STATE, or 409), up to a deadline."""
+
+        def on_retry(attempt: int, error: BaseException, left: float) -> None:
+            ctx.report(self.key, "retrying", f"still in use by a workspace ({describe(error)}); retrying for up "
+                                             f"to {duration(left)} more")
+
+        try:
+            call_with_retry(lambda: gone_if_missing(delete, object_id), condition=IN_USE, clock=ctx.clock,
+                            deadline_seconds=IN_USE_TIMEOUT, on_retry=on_retry, scale=ctx.poll_scale)
+        except Exception as e:
+            if IN_USE.matches(e):
+                raise CloudError(f"delete {self.noun} {self.name} failed: {describe(e)}; a workspace still uses it "
+                                 f"after {duration(IN_USE_TIMEOUT)}: delete that workspace first (`provision down` "
+                                 "does), then run `provision down` again") from e
+            raise
+
+
+class AccountObject(DatabricksStep):
+    """Credentials, storage configurations and networks: found by recorded ID, then by name."""
+
+    api: ClassVar[str]  # the AccountClient attribute: credentials, storage, networks
+    id_field: ClassVar[str]
+    name_field: ClassVar[str]
+
+    def resource(self, ctx: Context, obj: Any) -> Resource:
+        raise NotImplementedError
+
+    def find(self, ctx: Context) -> Resource | None:
+        api = getattr(self.account(ctx), self.api)
+        with translate(f"read Databricks {self.noun} {self.name}"):
+            recorded = ctx.state.resource_id(self.key)
+            if recorded:
+                obj = none_if_missing(api.get, recorded)
+                if obj is not None and getattr(obj, self.name_field) == self.name:
+                    return self.resource(ctx, obj)
+            for obj in api.list():
+                if getattr(obj, self.name_field) == self.name:
+                    return self.resource(ctx, obj)
+        return None
+
+    def delete(self, ctx: Context, res: Resource) -> None:
+        api = getattr(self.account(ctx), self.api)
+        with translate(f"delete Databricks {self.noun} {self.name}"):
+            self.delete_in_use(ctx, api.delete, res.id)
+
+
+# -- credentials --------------------------------------------------------------------------------------------
+
+
+class Credentials(AccountObject):
+    kind = "Databricks credentials"
+    noun = "credential configuration"
+    replace_on = ("name",)
+    api, id_field, name_field = "credentials", "credentials_id", "credentials_name"
+
+    def __init__(self, config: Config, spoke: str) -> None:
+        # The role step makes the role and its inline policy together: both exist before this runs (a
+        # credential made before the policy fails validation: terraform-databricks-examples #62).
+        super().__init__(config, spoke, keys.spoke(spoke, "credentials"),
+                         resource_name(config.deployment, spoke, "creds"), (keys.spoke(spoke, "role"),))
+
+    def details(self) -> dict[str, Any]:
+        return {"role": role_name(self.config.deployment, self.spoke)}
+
+    def resource(self, ctx: Context, obj: Any) -> Resource:
+        sts = obj.aws_credentials.sts_role if obj.aws_credentials else None
+        role_arn = sts.role_arn if sts else None
+        return Resource(obj.credentials_id, outputs={"name": self.name, "role_arn": role_arn},
+                        live={"role_arn": role_arn})
+
+    def create(self, ctx: Context) -> Resource:
+        from databricks.sdk.service.provisioning import CreateCredentialAwsCredentials, CreateCredentialStsRole
+
+        role_arn = ctx.output(keys.spoke(self.spoke, "role"), "arn")
+        api = self.account(ctx).credentials
+        with translate(f"create Databricks {self.noun} {self.name}"):
+            obj = retry_credential_validation(
+                ctx, self, role_arn,
+                lambda: api.create(credentials_name=self.name, aws_credentials=CreateCredentialAwsCredentials(
+                    sts_role=CreateCredentialStsRole(role_arn=role_arn))))
+        return self.resource(ctx, obj)
+
+    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
+        changes: list[str] = []
+        wanted = self.recorded(ctx, keys.spoke(self.spoke, "role"), "arn")
+        have = res.live.get("role_arn")
+        self.immutable(changes, apply, [f"points to role {have}, not {wanted}"] if wanted and have != wanted else [])
+        return changes
+
+
+def retry_credential_validation(ctx: Context, step: Step, role_arn: str, call: Any) -> Any:
+    """Run `call` (POST /credentials or /workspaces), retrying "Failed credentials validation checks" while IAM
+    propagates the new role, for `workspace.credential_validation_timeout_seconds` (default 5 minutes)."""
+    timeout = ctx.config.credential_validation_timeout_seconds
+
+    def on_retry(attempt: int, error: BaseException, left: float) -> None:
+        ctx.report(step.key, "retrying", f"Databricks can't validate role {role_arn} yet (IAM propagation; "
+                                         f"attempt {attempt}); retrying for up to {duration(left)} more")
+
+    try:
+        return call_with_retry(call, condition=CREDENTIAL_VALIDATION, clock=ctx.clock, deadline_seconds=timeout,
+                               on_retry=on_retry, scale=ctx.poll_scale)
+    except Exception as e:
+        if not CREDENTIAL_VALIDATION.matches(e):
+            raise
+        raise CloudError(
+            f"{step.name}: Databricks still fails to validate the cross-account role {role_arn} after "
+            f"{duration(timeout)} ({describe(e)}). It means Databricks could not assume the role, or the role "
+            "lacks permissions it checks. Check the role's trust policy: principal "
+            f"arn:aws:iam::{DATABRICKS_AWS_ACCOUNT}:root with sts:ExternalId = {ctx.config.databricks_account_id} "
+            f"(your Databricks account ID); and its inline policy {POLICY_NAME} (`provision status` reports drift "
+            "in both). A new role can take minutes to propagate: raise "
+            "workspace.credential_validation_timeout_seconds and run `provision up` again") from e
+
+
+# -- storage ------------------------------------------------------------------------------------------------
+
+
+class Storage(AccountObject):
+    kind = "Databricks storage"
+    noun = "storage configuration"
+    replace_on = ("name", "bucket")
+    api, id_field, name_field = "storage", "storage_configuration_id", "storage_configuration_name"
+
+    def __init__(self, config: Config, spoke: str) -> None:
+        super().__init__(config, spoke, keys.spoke(spoke, "storage"),
+                         resource_name(config.deployment, spoke, "storage"), (keys.spoke(spoke, "root-bucket"),))
+
+    def details(self) -> dict[str, Any]:
+        return {"bucket": root_bucket_name(self.config.deployment, self.spoke)}
+
+    def resource(self, ctx: Context, obj: Any) -> Resource:
+        bucket = obj.root_bucket_info.bucket_name if obj.root_bucket_info else None
+        return Resource(obj.storage_configuration_id, outputs={"name": self.name, "bucket": bucket},
+                        live={"bucket": bucket})
+
+    def create(self, ctx: Context) -> Resource:
+        from databricks.sdk.service.provisioning import RootBucketInfo
+
+        bucket = ctx.output(keys.spoke(self.spoke, "root-bucket"))
+        with translate(f"create Databricks {self.noun} {self.name}"):
+            obj = self.account(ctx).storage.create(storage_configuration_name=self.name,
+                                                   root_bucket_info=RootBucketInfo(bucket_name=bucket))
+        return self.resource(ctx, obj)
+
+    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
+        changes: list[str] = []
+        wanted = self.recorded(ctx, keys.spoke(self.spoke, "root-bucket"))
+        have = res.live.get("bucket")
+        self.immutable(changes, apply, [f"uses bucket {have}, not {wanted}"] if wanted and have != wanted else [])
+        return changes
+
+
+# -- network ------------------------------------------------------------------------------------------------
+
+
+class Network(AccountObject):
+    kind = "Databricks network"
+    noun = "network configuration"
+    replace_on = ("name",)
+    api, id_field, name_field = "networks", "network_id", "network_name"
+
+    def __init__(self, config: Config, spoke: str, azs: tuple[str, ...]) -> None:
+        self.azs = azs
+        needs = (keys.spoke(spoke, "vpc"), *(keys.spoke(spoke, "workspace-subnet", az) for az in azs),
+                 keys.spoke(spoke, "security-group"))
+        super().__init__(config, spoke, keys.spoke(spoke, "network"),
+                         resource_name(config.deployment, spoke, "network"), needs)
+
+    def details(self) -> dict[str, Any]:
+        return {"azs": ",".join(self.azs)}
+
+    def wanted(self, ctx: Context) -> dict[str, Any]:
+        """The spoke's VPC, workspace subnets and security group as recorded (None where not recorded)."""
+        subnets = [self.recorded(ctx, keys.spoke(self.spoke, "workspace-subnet", az)) for az in self.azs]
+        sg = self.recorded(ctx, keys.spoke(self.spoke, "security-group"))
+        return {"vpc_id": self.recorded(ctx, keys.spoke(self.spoke, "vpc")),
+                "subnet_ids": None if None in subnets else sorted(subnets),
+                "security_group_ids": None if sg is None else [sg]}
+
+    def resource(self, ctx: Context, obj: Any) -> Resource:
+        live = {"vpc_id": obj.vpc_id, "subnet_ids": sorted(obj.subnet_ids or []),
+                "security_group_ids": sorted(obj.security_group_ids or []), "vpc_status": _status(obj.vpc_status),
+                "problems": network_problems(obj)}
+        return Resource(obj.network_id, outputs={"name": self.name, "vpc_id": obj.vpc_id}, live=live)
+
+    def create(self, ctx: Context) -> Resource:
+        s = self.spoke
+        subnets = [ctx.output(keys.spoke(s, "workspace-subnet", az)) for az in self.azs]
+        with translate(f"create Databricks {self.noun} {self.name}"):
+            obj = self.account(ctx).networks.create(
+                network_name=self.name, vpc_id=ctx.output(keys.spoke(s, "vpc")), subnet_ids=subnets,
+                security_group_ids=[ctx.output(keys.spoke(s, "security-group"))])
+        return self.resource(ctx, obj)
+
+    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
+        changes: list[str] = []
+        differences = []
+        for field, wanted in self.wanted(ctx).items():
+            if wanted is not None and res.live.get(field) != wanted:
+                differences.append(f"{field} is {res.live.get(field)}, not {wanted}")
+        self.immutable(changes, apply, differences)
+        # Databricks' own verdict on the VPC, from its last validation: drift to report (the workspace step
+        # stops `up` on a FAILED workspace with these details).
+        if not apply and res.live.get("vpc_status") in ("BROKEN", "WARNED"):
+            changes.append(f"Databricks reports the network {res.live['vpc_status']}: "
+                           + ("; ".join(res.live.get("problems") or []) or "no details"))
+        return changes
+
+
+def network_problems(network: Any) -> list[str]:
+    """A network's `error_messages` and `warning_messages`, one line each."""
+    lines = [f"error {_status(m.error_type) or 'unknown'}: {m.error_message}" for m in network.error_messages or []]
+    lines += [f"warning {_status(m.warning_type) or 'unknown'}: {m.warning_message}"
+              for m in network.warning_messages or []]
+    return lines
+
+
+# -- workspace ----------------------------------------------------------------------------------------------
+
+
+class Workspace(DatabricksStep):
+    kind = "Databricks workspace"
+    noun = "workspace"
+    replace_on = ("name", "region")
+
+    def __init__(self, config: Config, spoke: str) -> None:
+        self.deployment_name = workspace_deployment_name(config.deployment, spoke)
+        needs = (keys.spoke(spoke, "credentials"), keys.spoke(spoke, "storage"), keys.spoke(spoke, "network"))
+        super().__init__(config, spoke, keys.spoke(spoke, "workspace"), self.deployment_name, needs)
+
+    def details(self) -> dict[str, Any]:
+        return {"region": self.config.region, "deployment_name": self.deployment_name}
+
+    def resource(self, obj: Any) -> Resource:
+        # With an account deployment-name prefix Databricks answers "<prefix>-<ours>": the URL follows the answer.
+        deployment_name = obj.deployment_name or self.deployment_name
+        url = dbx.workspace_url(deployment_name)
+        return Resource(str(obj.workspace_id),
+                        outputs={"workspace_id": obj.workspace_id, "deployment_name": deployment_name, "url": url},
+                        live={"status": _status(obj.workspace_status), "message": obj.workspace_status_message or "",
+                              "credentials_id": obj.credentials_id, "network_id": obj.network_id,
+                              "storage_configuration_id": obj.storage_configuration_id, "url": url})
+
+    def read(self, ctx: Context, workspace_id: str) -> Any:
+        return none_if_missing(self.account(ctx).workspaces.get, int(workspace_id))
+
+    def find(self, ctx: Context) -> Resource | None:
+        with translate(f"read Databricks workspace {self.name}"):
+            recorded = ctx.state.resource_id(self.key)
+            if recorded and recorded.isdigit():
+                obj = self.read(ctx, recorded)
+                if obj is not None and obj.workspace_name == self.name:
+                    return self.resource(obj)
+            for obj in self.account(ctx).workspaces.list():
+                if obj.workspace_name == self.name:
+                    return self.resource(obj)
+        return None
+
+    def create(self, ctx: Context) -> Resource:
+        s = self.spoke
+        params = {"workspace_name": self.name, "deployment_name": self.deployment_name,
+                  "aws_region": self.config.region, "credentials_id": ctx.output(keys.spoke(s, "credentials")),
+                  "storage_configuration_id": ctx.output(keys.spoke(s, "storage")),
+                  "network_id": ctx.output(keys.spoke(s, "network"))}
+        role_arn = ctx.output(keys.spoke(s, "credentials"), "role_arn") or ctx.output(keys.spoke(s, "role"), "arn")
+        api = self.account(ctx).workspaces
+        with translate(f"create Databricks workspace {self.name}"):
+            # Create returns at once (status NOT_PROVISIONED/PROVISIONING): the SDK's Wait is split so the engine
+            # records the workspace ID before `wait` polls, on the context's clock.
+            waiter = retry_credential_validation(ctx, self, role_arn, lambda: api.create(**params))
+        return self.resource(waiter.response)
+
+    def wait(self, ctx: Context, res: Resource) -> Resource:
+        if res.live.get("status") == "RUNNING":
+            self.publish(ctx, res)
+            return res
+        seen: dict[str, str] = {}
+
+        def check() -> tuple[bool, Any]:
+            obj = self.read(ctx, res.id)
+            if obj is None:
+                raise CloudError(f"Databricks workspace {self.name} ({res.id}) disappeared while provisioning; run "
+                                 "`provision up` again to make it anew")
+            status = _status(obj.workspace_status)
+            if seen.get("status") != status:
+                seen["status"] = status
+                ctx.report(self.key, "waiting", f"workspace {status}: {obj.workspace_status_message or ''}".strip())
+            if status in FAILED_STATUSES:
+                raise CloudError(self.failure(ctx, obj))
+            return status == "RUNNING", obj
+
+        with translate(f"wait for Databricks workspace {self.name}"):
+            try:
+                obj = wait_until(check, clock=ctx.clock, timeout_seconds=WORKSPACE_RUNNING_TIMEOUT,
+                                 what=f"workspace {self.name} to be RUNNING", scale=ctx.poll_scale)
+            except WaitTimeout as e:
+                raise CloudError(f"{e} (status {seen.get('status', 'unknown')}); the workspace ID is in the state "
+                                 "file: run `provision up` again to keep waiting") from e
+        running = self.resource(obj)
+        self.publish(ctx, running)
+        ctx.report(self.key, "waiting", f"RUNNING at {running.outputs['url']}")
+        return running
+
+    def failure(self, ctx: Context, obj: Any) -> str:
+        """What went wrong with a FAILED or BANNED workspace, with its network's errors and warnings."""
+        status = _status(obj.workspace_status)
+        text = f"Databricks workspace {self.name} ({obj.workspace_id}) is {status}: {obj.workspace_status_message}"
+        if obj.network_id:
+            network = none_if_missing(self.account(ctx).networks.get, obj.network_id)
+            if network is not None:
+                problems = network_problems(network)
+                text += (f"; network {network.network_name} is {_status(network.vpc_status) or 'unknown'}"
+                         + (": " + "; ".join(problems) if problems else ""))
+        return (text + ". Everything made is kept in the state file: fix the cause, then `provision down` removes "
+                       "the workspace and `provision up` makes it again")
+
+    def publish(self, ctx: Context, res: Resource) -> None:
+        """The workspace URL for `provision output`."""
+        key = workspace_url_output(self.spoke)
+        if ctx.state.get("outputs", key) != res.outputs["url"]:
+            ctx.state.put("outputs", key, res.outputs["url"])
+
+    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
+        changes: list[str] = []
+        differences = []
+        for field, key in (("credentials_id", "credentials"), ("storage_configuration_id", "storage"),
+                           ("network_id", "network")):
+            wanted = self.recorded(ctx, keys.spoke(self.spoke, key))
+            if wanted and res.live.get(field) != wanted:
+                differences.append(f"uses {field} {res.live.get(field)}, not {wanted}")
+        self.immutable(changes, apply, differences)
+        status = res.live.get("status")
+        if status != "RUNNING":
+            if apply:
+                raise CloudError(f"Databricks workspace {self.name} is {status}: {res.live.get('message')}")
+            changes.append(f"status {status}: {res.live.get('message')}".rstrip(": "))
+        if apply:
+            self.publish(ctx, res)
+        return changes
+
+    def delete(self, ctx: Context, res: Resource) -> None:
+        with translate(f"delete Databricks workspace {self.name}"):
+            gone_if_missing(self.account(ctx).workspaces.delete, int(res.id))
+
+    def wait_deleted(self, ctx: Context, res: Resource) -> None:
+        seen: dict[str, str] = {}
+
+        def check() -> tuple[bool, None]:
+            obj = self.read(ctx, res.id)
+            if obj is not None and seen.get("status") != _status(obj.workspace_status):
+                seen["status"] = _status(obj.workspace_status)
+                ctx.report(self.key, "deleting", f"workspace still there ({seen['status']})")
+            return obj is None, None
+
+        with translate(f"wait for Databricks workspace {self.name} to go"):
+            try:
+                wait_until(check, clock=ctx.clock, timeout_seconds=WORKSPACE_DELETED_TIMEOUT,
+                           what=f"workspace {self.name} to be deleted", scale=ctx.poll_scale)
+            except WaitTimeout as e:
+                raise CloudError(f"{e} (status {seen.get('status', 'unknown')}); run `provision down` again to keep "
+                                 "waiting") from e
+        ctx.state.drop("outputs", workspace_url_output(self.spoke))
+
+
+# -- token --------------------------------------------------------------------------------------------------
+
+
+class Token(DatabricksStep):
+    """A personal access token in the workspace, kept in the state file's secrets (mode 0600)."""
+
+    kind = "Databricks token"
+    noun = "token"
+
+    def __init__(self, config: Config, spoke: str, workspace: Workspace) -> None:
+        self.workspace = workspace
+        super().__init__(config, spoke, keys.spoke(spoke, "token"), resource_name(config.deployment, spoke, "token"),
+                         (workspace.key,))
+
+    def details(self) -> dict[str, Any]:
+        return {"lifetime_seconds": self.config.pat_lifetime_seconds}
+
+    @property
+    def comment(self) -> str:
+        return f"provision {self.name}"
+
+    def client(self, ctx: Context) -> tuple[Any, str] | None:
+        """A workspace client and the URL, or None while the workspace is missing or not RUNNING."""
+        ws = self.workspace.find(ctx)
+        if ws is None or ws.live.get("status") != "RUNNING":
+            return None
+        url = ws.outputs["url"]
+        return dbx.workspace_client(self.account(ctx), url), url
+
+    def find(self, ctx: Context) -> Resource | None:
+        with translate(f"read Databricks token {self.name}"):
+            found = self.client(ctx)
+            recorded = ctx.state.resource_id(self.key)
+            if found is None or not recorded or not ctx.state.get("secrets", self.key):
+                return None
+            workspace, url = found
+            now_ms = time.time() * 1000
+            for info in workspace.tokens.list():
+                expiry = info.expiry_time or -1
+                if info.token_id == recorded and (expiry < 0 or expiry > now_ms):
+                    return Resource(recorded, outputs={"token_id": recorded, "expiry_time": info.expiry_time,
+                                                       "workspace_url": url})
+        return None
+
+    def create(self, ctx: Context) -> Resource:
+        with translate(f"create Databricks token {self.name}"):
+            found = self.client(ctx)
+            if found is None:
+                raise CloudError(f"workspace {self.workspace.name} is not RUNNING; no token can be made in it yet")
+            workspace, url = found
+            # Tokens of ours whose value the state file lost (a crash between create and save, or an expired
+            # one) are useless: revoke them rather than let them pile up.
+            for info in workspace.tokens.list():
+                if info.comment == self.comment:
+                    gone_if_missing(workspace.tokens.delete, info.token_id)
+            made = workspace.tokens.create(comment=self.comment, lifetime_seconds=self.config.pat_lifetime_seconds)
+        value = made.token_value or ""
+        remember_secret(value)
+        ctx.state.put("secrets", self.key, value)
+        info = made.token_info
+        token_id = info.token_id if info else ""
+        return Resource(token_id, outputs={"token_id": token_id, "expiry_time": info.expiry_time if info else None,
+                                           "workspace_url": url})
+
+    def delete(self, ctx: Context, res: Resource) -> None:
+        with translate(f"delete Databricks token {self.name}"):
+            found = self.client(ctx)
+            if found is not None:
+                gone_if_missing(found[0].tokens.delete, res.id)
+        ctx.state.drop("secrets", self.key)
+
+
+def steps(config: Config) -> list[Step]:
+    from provisioner.design.layout import layout
+
+    out: list[Step] = []
+    for spoke in layout(config).spokes:
+        workspace = Workspace(config, spoke.name)
+        out += [Credentials(config, spoke.name), Storage(config, spoke.name), Network(config, spoke.name, spoke.azs),
+                workspace, Token(config, spoke.name, workspace)]
+    return out
