@@ -50,6 +50,11 @@ PRIORITIES = {DENY: 100, CONTROL_PLANE: 200, METASTORE: 300, ALLOWLIST: 400}
 # up to one of these; content that outgrows it gets a new, larger group. 30,000 is the per-group maximum.
 CAPACITY_TIERS = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 30000)
 CAPACITY_HEADROOM = 2
+# The metastore group is sized for this many addresses whatever the host resolves to today, so an RDS failover
+# that changes the address count does not change the group's capacity (nor its name).
+METASTORE_ADDRESS_SLOTS = 4
+# Stands in for the resolved addresses where only the group's shape matters (`plan` names it without DNS).
+NOMINAL_METASTORE_ADDRESSES = ("192.0.2.1",)
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,9 @@ def metastore_group(layout: Layout, addresses: Sequence[str]) -> RuleGroupDesign
     ]
     rules.append(suricata_rule("drop", f"tcp $HOME_NET any -> any {METASTORE_PORT}",
                                "MySQL to anything but the legacy Hive metastore", 3999, "flow:to_server"))
-    return _rules_group(layout, METASTORE, f"Passes TCP {METASTORE_PORT} to {host} only", rules)
+    group = _rules_group(layout, METASTORE, f"Passes TCP {METASTORE_PORT} to {host} only", rules)
+    slots = max(len(rules) - 1, METASTORE_ADDRESS_SLOTS) + 1
+    return RuleGroupDesign(group.role, group.priority, group.description, group.rule_group, slots)
 
 
 def allowlist_group(config: Config, layout: Layout) -> RuleGroupDesign:

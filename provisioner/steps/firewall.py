@@ -1,0 +1,811 @@
+"""The egress firewall: AWS Network Firewall in the hub's firewall subnets, default-deny, with ALERT and FLOW logs.
+
+What it owns, in `up` order (the documents come from `provisioner.design.firewall`):
+
+- `hub/firewall/rule-group/<role>`: the stateful rule groups (deny, control-plane, metastore when the legacy Hive
+  metastore is on, allowlist). The metastore group pins the addresses the metastore host resolves to at `up`.
+- `hub/firewall/policy`: the STRICT_ORDER, default-deny policy referencing them.
+- `hub/firewall/log-group/alert`, `hub/firewall/log-group/flow`: CloudWatch log groups with the configured retention.
+- `hub/firewall`: the firewall, one endpoint per hub AZ; `up` waits for READY and IN_SYNC and records each AZ's
+  endpoint from `SyncStates`.
+- `hub/firewall/logging`: ALERT and FLOW logs to those groups, one destination change per call.
+- `hub/firewall/routes/<az>`: NAT subnet route table[az] `0/0 -> endpoint[az]` and IGW edge route table
+  `NAT subnet CIDR[az] -> endpoint[az]`: the same endpoint both ways, never one in another AZ.
+
+Updates to rule groups and the policy carry the UpdateToken of the describe they were compared with, so a change
+made meanwhile by someone else fails (InvalidTokenException) instead of being overwritten unseen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from provisioner.aws.errors import CloudError, error_code, gone_if_missing, none_if_missing, translate
+from provisioner.context import Context
+from provisioner.design import firewall as design
+from provisioner.design.config import Config
+from provisioner.design.layout import layout
+from provisioner.design.naming import COMPONENT_TAG, is_owned, tag_list, tag_map
+from provisioner.steps import keys
+from provisioner.steps.base import Check, Resource, Step, aspect
+
+T = TypeVar("T")
+
+NOT_FOUND = ("ResourceNotFoundException",)
+ROUTE_NOT_FOUND = ("InvalidRoute.NotFound",)
+OBSERVATIONS = "observations"
+METASTORE_OBSERVATION = "metastore-addresses"
+# Creating or deleting a firewall takes several minutes (often 5-10); AWS documents no upper bound.
+FIREWALL_POLL_SECONDS = 15
+FIREWALL_DEADLINE_SECONDS = 30 * 60
+POLICY_POLL_SECONDS = 5
+POLICY_DEADLINE_SECONDS = 10 * 60
+
+
+def rule_group_key(role: str) -> str:
+    return keys.hub("firewall/rule-group", role)
+
+
+POLICY_KEY = keys.hub("firewall/policy")
+FIREWALL_KEY = keys.hub("firewall")
+LOGGING_KEY = keys.hub("firewall/logging")
+
+
+def log_group_key(log_type: str) -> str:
+    return keys.hub("firewall/log-group", log_type.lower())
+
+
+def routes_key(az: str) -> str:
+    return keys.hub("firewall/routes", az)
+
+
+# -- shared helpers ---------------------------------------------------------------------------------------------
+
+
+def _require_owned(ctx: Context, what: str, tags: dict[str, str]) -> None:
+    if not is_owned(tags, ctx.deployment):
+        raise CloudError(f"{what} exists but is not tagged as part of deployment {ctx.deployment}; provision will "
+                         "not adopt it: delete it or choose another deployment name")
+
+
+def _missing_tags(ctx: Context, step: Step, have: dict[str, str], name: str | None = None) -> dict[str, str]:
+    return {k: v for k, v in ctx.tags(step, name).items() if have.get(k) != v}
+
+
+def _recorded(ctx: Context, key: str, what: str, output: str = "id") -> Any:
+    """Another step's recorded ID or output; a CloudError (which `status` reports) when there is none."""
+    entry = ctx.state.resource(key)
+    value = None if entry is None else (entry.get("id") if output == "id" else entry.get("outputs", {}).get(output))
+    if not value:
+        raise CloudError(f"{what} ({key}) is not in the state file; run `provision up`")
+    return value
+
+
+def _poll(ctx: Context, key: str, what: str, read: Callable[[], T], done: Callable[[T], bool],
+          describe: Callable[[T], str], delay: float, deadline: float) -> T:
+    """Read until `done`; at most `deadline / delay` reads, each `delay` apart (scaled by the poll scale)."""
+    attempts = max(1, int(deadline // delay))
+    for attempt in range(attempts):
+        value = read()
+        if done(value):
+            return value
+        ctx.report(key, "waiting", describe(value))
+        if attempt + 1 < attempts:
+            ctx.clock.sleep(ctx.poll_delay(delay))
+    raise CloudError(f"waiting for {what} failed: still {describe(value)} after {deadline / 60:g} minutes "
+                     "(the deadline); rerun `provision up` to keep waiting")
+
+
+def _token(token: str | None) -> dict[str, str]:
+    """The UpdateToken argument: optional in the firewall's update calls, and botocore refuses None."""
+    return {"UpdateToken": token} if token else {}
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+# -- rule groups ------------------------------------------------------------------------------------------------
+
+
+class FirewallRuleGroup(Step):
+    """One stateful rule group. Its capacity is in its name (AWS cannot change it): content that outgrows the
+    live group gets a new group, the policy moves to it, and the policy step deletes the old one."""
+
+    kind = "firewall rule group"
+
+    def __init__(self, config: Config, role: str) -> None:
+        self.config = config
+        self.role = role
+        self._addresses: tuple[str, ...] | None = None
+        nominal = design.rule_group(config, layout(config), role, design.NOMINAL_METASTORE_ADDRESSES)
+        super().__init__(rule_group_key(role), design.rule_group_name(config.deployment, role, nominal.capacity))
+
+    def details(self) -> dict[str, Any]:
+        lay = layout(self.config)
+        if self.role == design.ALLOWLIST:
+            return {"domains": len(design.allowed_fqdns(self.config, lay))}
+        if self.role == design.CONTROL_PLANE:
+            return {"cidr": lay.region.control_plane_cidr}
+        if self.role == design.METASTORE:
+            return {"host": lay.region.legacy_metastore_host}
+        return {}
+
+    # -- what it should be ---------------------------------------------------------------------------------
+    def wanted(self, ctx: Context, resolve: bool) -> design.RuleGroupDesign:
+        """The group as it should be. The metastore group pins addresses: resolved now during `up`
+        (`resolve`), else the ones recorded at the last `up`, so `status` compares with what was meant."""
+        addresses: tuple[str, ...] = ()
+        if self.role == design.METASTORE:
+            addresses = self._metastore_addresses(ctx, resolve)
+        return design.rule_group(self.config, layout(self.config), self.role, addresses)
+
+    def _metastore_addresses(self, ctx: Context, resolve: bool) -> tuple[str, ...]:
+        host = layout(self.config).region.legacy_metastore_host
+        if not resolve:
+            seen = recorded_metastore(ctx)
+            if seen is not None and seen["host"] == host:
+                return tuple(seen["addresses"])
+        if self._addresses is None:
+            self._addresses = resolve_metastore(ctx, host)
+        return self._addresses
+
+    def _remember_addresses(self, ctx: Context, group: design.RuleGroupDesign) -> None:
+        if self.role != design.METASTORE or self._addresses is None:
+            return
+        seen = recorded_metastore(ctx)
+        host = layout(self.config).region.legacy_metastore_host
+        if seen is None or seen.get("host") != host or tuple(seen.get("addresses", ())) != self._addresses:
+            ctx.state.put(OBSERVATIONS, METASTORE_OBSERVATION,
+                          {"host": host, "addresses": list(self._addresses), "resolved_at": _utc_now()})
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def find(self, ctx: Context) -> Resource | None:
+        nfw = ctx.aws.network_firewall
+        with translate(f"read firewall rule group {self.name}"):
+            got = None
+            arn = ctx.state.resource_id(self.key)
+            if arn:
+                got = none_if_missing(NOT_FOUND, nfw.describe_rule_group, RuleGroupArn=arn)
+            if got is None:
+                got = self._find_by_name(ctx)
+        if got is None:
+            return None
+        return _rule_group_resource(got)
+
+    def _candidates(self, ctx: Context) -> list[dict[str, Any]]:
+        """Every group named like this step's (any capacity), described."""
+        nfw = ctx.aws.network_firewall
+        prefix = design.rule_group_name_prefix(ctx.deployment, self.role)
+        found = []
+        for page in nfw.get_paginator("list_rule_groups").paginate(Scope="ACCOUNT", Type="STATEFUL"):
+            for item in page.get("RuleGroups", []):
+                if item["Name"].startswith(prefix) and item["Name"][len(prefix):].isdigit():
+                    got = none_if_missing(NOT_FOUND, nfw.describe_rule_group, RuleGroupArn=item["Arn"])
+                    if got is not None:
+                        found.append(got)
+        return found
+
+    def _find_by_name(self, ctx: Context) -> dict[str, Any] | None:
+        ours = []
+        for got in self._candidates(ctx):
+            response = got["RuleGroupResponse"]
+            tags = tag_map(response.get("Tags"))
+            if is_owned(tags, ctx.deployment) and tags.get(COMPONENT_TAG) == self.key:
+                ours.append(got)
+            elif response["RuleGroupName"] == self.name:
+                _require_owned(ctx, f"firewall rule group {self.name}", tags)
+        # After an interrupted replacement two generations exist: the bigger one is the newer.
+        return max(ours, key=lambda g: g["RuleGroupResponse"]["Capacity"], default=None)
+
+    def create(self, ctx: Context) -> Resource:
+        group = self.wanted(ctx, resolve=True)
+        res = self._create(ctx, group)
+        self._remember_addresses(ctx, group)
+        return res
+
+    def _create(self, ctx: Context, group: design.RuleGroupDesign) -> Resource:
+        name = design.rule_group_name(ctx.deployment, self.role, group.capacity)
+        with translate(f"create firewall rule group {name}"):
+            created = ctx.aws.network_firewall.create_rule_group(
+                RuleGroupName=name, Type="STATEFUL", Capacity=group.capacity, RuleGroup=dict(group.rule_group),
+                Description=group.description, Tags=tag_list(ctx.tags(self, name)))
+        return _rule_group_resource({**created, "RuleGroup": dict(group.rule_group)})
+
+    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
+        changes: list[str] = []
+        group = self.wanted(ctx, resolve=apply)
+        response = res.live["RuleGroupResponse"]
+        name = response["RuleGroupName"]
+        capacity = int(response["Capacity"])
+        outgrown = capacity < group.needed_capacity
+        if aspect(changes, apply, f"capacity {capacity} < {group.needed_capacity} needed (a new group replaces it)",
+                  outgrown):
+            new = self._create(ctx, group)
+            res.id, res.outputs, res.live = new.id, new.outputs, new.live
+            self._remember_addresses(ctx, group)
+            return changes
+        if outgrown:
+            return changes
+        diff = design.differences(group.rule_group, res.live.get("RuleGroup"))
+        if aspect(changes, apply, f"rules ({', '.join(diff)})", bool(diff)):
+            with translate(f"update firewall rule group {name}"):
+                updated = ctx.aws.network_firewall.update_rule_group(
+                    RuleGroupArn=res.id, UpdateToken=res.live["UpdateToken"], RuleGroup=dict(group.rule_group),
+                    Description=group.description)
+            res.live["UpdateToken"] = updated["UpdateToken"]
+        missing = _missing_tags(ctx, self, tag_map(response.get("Tags")), name)
+        if aspect(changes, apply, "tags", bool(missing)):
+            with translate(f"tag firewall rule group {name}"):
+                ctx.aws.network_firewall.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
+        if apply:
+            self._remember_addresses(ctx, group)
+        return changes
+
+    def delete(self, ctx: Context, res: Resource) -> None:
+        nfw = ctx.aws.network_firewall
+        with translate(f"delete firewall rule group {res.outputs.get('name', res.id)}"):
+            gone_if_missing(NOT_FOUND, nfw.delete_rule_group, RuleGroupArn=res.id)
+            # Earlier generations (a replacement interrupted before the policy step removed the old group).
+            for got in self._candidates(ctx):
+                response = got["RuleGroupResponse"]
+                tags = tag_map(response.get("Tags"))
+                if response["RuleGroupArn"] != res.id and is_owned(tags, ctx.deployment) \
+                        and tags.get(COMPONENT_TAG) == self.key:
+                    gone_if_missing(NOT_FOUND, nfw.delete_rule_group, RuleGroupArn=response["RuleGroupArn"])
+
+    def wait_deleted(self, ctx: Context, res: Resource) -> None:
+        nfw = ctx.aws.network_firewall
+        with translate(f"wait for firewall rule group {res.outputs.get('name', res.id)} to go"):
+            _poll(ctx, self.key, f"firewall rule group {res.outputs.get('name', res.id)} to go",
+                  lambda: none_if_missing(NOT_FOUND, nfw.describe_rule_group, RuleGroupArn=res.id),
+                  lambda got: got is None, lambda got: "DELETING", POLICY_POLL_SECONDS, POLICY_DEADLINE_SECONDS)
+
+
+def _rule_group_resource(got: dict[str, Any]) -> Resource:
+    response = got["RuleGroupResponse"]
+    outputs = {"arn": response["RuleGroupArn"], "name": response["RuleGroupName"], "capacity": response["Capacity"]}
+    return Resource(response["RuleGroupArn"], outputs=outputs, live=got)
+
+
+def resolve_metastore(ctx: Context, host: str) -> tuple[str, ...]:
+    """The legacy metastore host's IPv4 addresses now, through the context's (injectable) resolver."""
+    try:
+        return design.metastore_addresses(ctx.resolver(host))
+    except (OSError, ValueError) as e:
+        raise CloudError(f"cannot resolve the legacy Hive metastore host {host} ({e}); the firewall pins TCP 3306 to "
+                         "its addresses. If your workspaces use Unity Catalog only, set "
+                         "firewall.legacy_hive_metastore = false") from e
+
+
+def recorded_metastore(ctx: Context) -> dict[str, Any] | None:
+    seen = ctx.state.get(OBSERVATIONS, METASTORE_OBSERVATION)
+    return seen if isinstance(seen, dict) else None
+
+
+# -- policy -----------------------------------------------------------------------------------------------------
+
+
+class FirewallPolicy(Step):
+    kind = "firewall policy"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.roles = design.rule_group_roles(config)
+        super().__init__(POLICY_KEY, design.policy_name(config.deployment),
+                         tuple(rule_group_key(role) for role in self.roles))
+
+    def details(self) -> dict[str, Any]:
+        return {"rule_order": design.RULE_ORDER, "groups": ", ".join(self.roles)}
+
+    def wanted(self, ctx: Context) -> dict[str, Any]:
+        refs = {role: _recorded(ctx, rule_group_key(role), f"the {role} rule group") for role in self.roles}
+        return design.firewall_policy(layout(self.config), refs)
+
+    def find(self, ctx: Context) -> Resource | None:
+        nfw = ctx.aws.network_firewall
+        with translate(f"read firewall policy {self.name}"):
+            got = None
+            arn = ctx.state.resource_id(self.key)
+            if arn:
+                got = none_if_missing(NOT_FOUND, nfw.describe_firewall_policy, FirewallPolicyArn=arn)
+            if got is None:
+                got = none_if_missing(NOT_FOUND, nfw.describe_firewall_policy, FirewallPolicyName=self.name)
+        if got is None:
+            return None
+        response = got["FirewallPolicyResponse"]
+        _require_owned(ctx, f"firewall policy {self.name}", tag_map(response.get("Tags")))
+        return _policy_resource(got)
+
+    def create(self, ctx: Context) -> Resource:
+        policy = self.wanted(ctx)
+        with translate(f"create firewall policy {self.name}"):
+            created = ctx.aws.network_firewall.create_firewall_policy(
+                FirewallPolicyName=self.name, FirewallPolicy=policy,
+                Description="Default-deny egress for the Databricks spokes (strict order)",
+                Tags=tag_list(ctx.tags(self)))
+        return _policy_resource({**created, "FirewallPolicy": policy})
+
+    def wait(self, ctx: Context, res: Resource) -> Resource:
+        if res.live["FirewallPolicyResponse"].get("FirewallPolicyStatus", "ACTIVE") == "ACTIVE":
+            return res
+        nfw = ctx.aws.network_firewall
+        with translate(f"wait for firewall policy {self.name}"):
+            got = _poll(ctx, self.key, f"firewall policy {self.name}",
+                        lambda: nfw.describe_firewall_policy(FirewallPolicyArn=res.id),
+                        lambda g: g["FirewallPolicyResponse"].get("FirewallPolicyStatus") == "ACTIVE",
+                        lambda g: str(g["FirewallPolicyResponse"].get("FirewallPolicyStatus")),
+                        POLICY_POLL_SECONDS, POLICY_DEADLINE_SECONDS)
+        return _policy_resource(got)
+
+    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
+        changes: list[str] = []
+        nfw = ctx.aws.network_firewall
+        policy = self.wanted(ctx)
+        live = res.live.get("FirewallPolicy") or {}
+        diff = design.differences(policy, live)
+        if aspect(changes, apply, f"policy ({', '.join(diff)})", bool(diff)):
+            with translate(f"update firewall policy {self.name}"):
+                updated = nfw.update_firewall_policy(FirewallPolicyArn=res.id, UpdateToken=res.live["UpdateToken"],
+                                                     FirewallPolicy=policy)
+                res.live["UpdateToken"] = updated["UpdateToken"]
+                before = {r["ResourceArn"] for r in live.get("StatefulRuleGroupReferences") or []}
+                after = {r["ResourceArn"] for r in policy["StatefulRuleGroupReferences"]}
+                self._delete_superseded(ctx, sorted(before - after))
+        missing = _missing_tags(ctx, self, tag_map(res.live["FirewallPolicyResponse"].get("Tags")))
+        if aspect(changes, apply, "tags", bool(missing)):
+            with translate(f"tag firewall policy {self.name}"):
+                nfw.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
+        return changes
+
+    def _delete_superseded(self, ctx: Context, arns: list[str]) -> None:
+        """Delete our rule groups the policy no longer references (replaced by bigger ones, or the metastore
+        group once the legacy metastore is off). Groups that are not ours are only dereferenced."""
+        nfw = ctx.aws.network_firewall
+        for arn in arns:
+            got = none_if_missing(NOT_FOUND, nfw.describe_rule_group, RuleGroupArn=arn)
+            if got is None:
+                continue
+            tags = tag_map(got["RuleGroupResponse"].get("Tags"))
+            if not (is_owned(tags, ctx.deployment)
+                    and tags.get(COMPONENT_TAG, "").startswith(rule_group_key(""))):
+                continue
+            try:
+                nfw.delete_rule_group(RuleGroupArn=arn)
+            except ClientError as e:
+                # Still referenced by another policy: leave it; `down` sweeps earlier generations.
+                if error_code(e) not in (*NOT_FOUND, "InvalidOperationException"):
+                    raise
+            # A group whose step is gone (the metastore group, legacy metastore now off) leaves the state too.
+            if tags[COMPONENT_TAG] not in self.needs:
+                ctx.state.forget(tags[COMPONENT_TAG])
+                if tags[COMPONENT_TAG] == rule_group_key(design.METASTORE):
+                    ctx.state.drop(OBSERVATIONS, METASTORE_OBSERVATION)
+
+    def delete(self, ctx: Context, res: Resource) -> None:
+        with translate(f"delete firewall policy {self.name}"):
+            gone_if_missing(NOT_FOUND, ctx.aws.network_firewall.delete_firewall_policy, FirewallPolicyArn=res.id)
+
+    def wait_deleted(self, ctx: Context, res: Resource) -> None:
+        # The rule groups can go only once no policy references them, i.e. once this one is gone.
+        nfw = ctx.aws.network_firewall
+        with translate(f"wait for firewall policy {self.name} to go"):
+            _poll(ctx, self.key, f"firewall policy {self.name} to go",
+                  lambda: none_if_missing(NOT_FOUND, nfw.describe_firewall_policy, FirewallPolicyArn=res.id),
+                  lambda got: got is None, lambda got: "DELETING", POLICY_POLL_SECONDS, POLICY_DEADLINE_SECONDS)
+
+
+def _policy_resource(got: dict[str, Any]) -> Resource:
+    response = got["FirewallPolicyResponse"]
+    return Resource(response["FirewallPolicyArn"],
+                    outputs={"arn": response["FirewallPolicyArn"], "name": response["FirewallPolicyName"]}, live=got)
+
+
+# -- log groups -------------------------------------------------------------------------------------------------
+
+
+class FirewallLogGroup(Step):
+    kind = "CloudWatch log group"
+
+    def __init__(self, config: Config, log_type: str) -> None:
+        self.config = config
+        self.log_type = log_type
+        super().__init__(log_group_key(log_type), design.log_group_name(config.deployment, log_type))
+
+    def details(self) -> dict[str, Any]:
+        return {"retention_days": self.config.firewall_log_retention_days}
+
+    def find(self, ctx: Context) -> Resource | None:
+        logs = ctx.aws.logs
+        with translate(f"read log group {self.name}"):
+            pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=self.name)
+            group = next((g for page in pages for g in page.get("logGroups", []) if g["logGroupName"] == self.name),
+                         None)
+            if group is None:
+                return None
+            arn = group.get("logGroupArn") or group["arn"].removesuffix(":*")
+            tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
+        _require_owned(ctx, f"log group {self.name}", tags)
+        return Resource(self.name, outputs={"name": self.name, "arn": arn},
+                        live={"retention": group.get("retentionInDays"), "tags": tags})
+
+    def create(self, ctx: Context) -> Resource:
+        logs = ctx.aws.logs
+        with translate(f"create log group {self.name}"):
+            logs.create_log_group(logGroupName=self.name, tags=ctx.tags(self))
+            group = next(g for g in logs.describe_log_groups(logGroupNamePrefix=self.name)["logGroups"]
+                         if g["logGroupName"] == self.name)
+        arn = group.get("logGroupArn") or group["arn"].removesuffix(":*")
+        return Resource(self.name, outputs={"name": self.name, "arn": arn},
+                        live={"retention": group.get("retentionInDays"), "tags": ctx.tags(self)})
+
+    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
+        changes: list[str] = []
+        logs = ctx.aws.logs
+        days = self.config.firewall_log_retention_days
+        with translate(f"configure log group {self.name}"):
+            if aspect(changes, apply, f"retention ({days} days)", res.live.get("retention") != days):
+                logs.put_retention_policy(logGroupName=self.name, retentionInDays=days)
+            missing = _missing_tags(ctx, self, res.live.get("tags", {}))
+            if aspect(changes, apply, "tags", bool(missing)):
+                logs.tag_resource(resourceArn=res.outputs["arn"], tags=missing)
+        return changes
+
+    def delete(self, ctx: Context, res: Resource) -> None:
+        with translate(f"delete log group {self.name}"):
+            gone_if_missing(NOT_FOUND, ctx.aws.logs.delete_log_group, logGroupName=self.name)
+
+
+# -- the firewall -----------------------------------------------------------------------------------------------
+
+
+class Firewall(Step):
+    kind = "network firewall"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.azs = tuple(h.az for h in layout(config).hub_azs)
+        needs = (POLICY_KEY, keys.hub("vpc"), *(keys.hub("firewall-subnet", az) for az in self.azs))
+        super().__init__(FIREWALL_KEY, design.firewall_name(config.deployment), needs)
+
+    def details(self) -> dict[str, Any]:
+        return {"azs": ", ".join(self.azs)}
+
+    def _subnets(self, ctx: Context) -> list[str]:
+        return [_recorded(ctx, keys.hub("firewall-subnet", az), f"hub firewall subnet in {az}") for az in self.azs]
+
+    def find(self, ctx: Context) -> Resource | None:
+        nfw = ctx.aws.network_firewall
+        with translate(f"read network firewall {self.name}"):
+            got = None
+            arn = ctx.state.resource_id(self.key)
+            if arn:
+                got = none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallArn=arn)
+            if got is None:
+                got = none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallName=self.name)
+        if got is None:
+            return None
+        _require_owned(ctx, f"network firewall {self.name}", tag_map(got["Firewall"].get("Tags")))
+        return self._resource(got)
+
+    def _resource(self, got: dict[str, Any]) -> Resource:
+        fw = got["Firewall"]
+        return Resource(fw["FirewallArn"], outputs={"arn": fw["FirewallArn"], "name": fw["FirewallName"],
+                                                    "endpoints": endpoints_by_az(got)}, live=got)
+
+    def create(self, ctx: Context) -> Resource:
+        with translate(f"create network firewall {self.name}"):
+            created = ctx.aws.network_firewall.create_firewall(
+                FirewallName=self.name,
+                FirewallPolicyArn=_recorded(ctx, POLICY_KEY, "the firewall policy"),
+                VpcId=_recorded(ctx, keys.hub("vpc"), "the hub VPC"),
+                SubnetMappings=[{"SubnetId": s} for s in self._subnets(ctx)],
+                # `down` lifts the protection before deleting; nobody else should delete it by accident.
+                DeleteProtection=True, SubnetChangeProtection=False, FirewallPolicyChangeProtection=False,
+                Description=f"Egress firewall of deployment {ctx.deployment}",
+                Tags=tag_list(ctx.tags(self)))
+        return self._resource(created)
+
+    def wait(self, ctx: Context, res: Resource) -> Resource:
+        """Until READY and IN_SYNC with an endpoint in every hub AZ: routes can then point at the endpoints."""
+        status = res.live.get("FirewallStatus", {})
+        if status.get("Status") == "DELETING":
+            raise CloudError(f"network firewall {self.name} is being deleted; wait until it is gone (a few minutes), "
+                             "then rerun `provision up`")
+        if self._ready(res.live):
+            return res
+        nfw = ctx.aws.network_firewall
+        with translate(f"wait for network firewall {self.name}"):
+            got = _poll(ctx, self.key, f"network firewall {self.name}",
+                        lambda: nfw.describe_firewall(FirewallArn=res.id), self._ready, _describe_status,
+                        FIREWALL_POLL_SECONDS, FIREWALL_DEADLINE_SECONDS)
+        return self._resource(got)
+
+    def _ready(self, got: dict[str, Any]) -> bool:
+        status = got.get("FirewallStatus", {})
+        endpoints = endpoints_by_az(got)
+        return (status.get("Status") == "READY" and status.get("ConfigurationSyncStateSummary") == "IN_SYNC"
+                and all(az in endpoints for az in self.azs))
+
+    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
+        changes: list[str] = []
+        nfw = ctx.aws.network_firewall
+        fw = res.live["Firewall"]
+        token = res.live.get("UpdateToken")
+        with translate(f"update network firewall {self.name}"):
+            policy = _recorded(ctx, POLICY_KEY, "the firewall policy")
+            if aspect(changes, apply, "firewall policy", fw.get("FirewallPolicyArn") != policy):
+                token = nfw.associate_firewall_policy(FirewallArn=res.id, FirewallPolicyArn=policy,
+                                                      **_token(token))["UpdateToken"]
+            wanted = set(self._subnets(ctx))
+            have = {m["SubnetId"] for m in fw.get("SubnetMappings", [])}
+            if aspect(changes, apply, "subnets (added)", bool(wanted - have)):
+                token = nfw.associate_subnets(FirewallArn=res.id, **_token(token),
+                                              SubnetMappings=[{"SubnetId": s} for s in sorted(wanted - have)]
+                                              )["UpdateToken"]
+            if aspect(changes, apply, "subnets (removed)", bool(have - wanted)):
+                token = nfw.disassociate_subnets(FirewallArn=res.id, **_token(token),
+                                                 SubnetIds=sorted(have - wanted))["UpdateToken"]
+            if aspect(changes, apply, "delete protection", not fw.get("DeleteProtection")):
+                token = nfw.update_firewall_delete_protection(FirewallArn=res.id, DeleteProtection=True,
+                                                              **_token(token))["UpdateToken"]
+            missing = _missing_tags(ctx, self, tag_map(fw.get("Tags")))
+            if aspect(changes, apply, "tags", bool(missing)):
+                nfw.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
+        # In `up`, wait() has made it READY; in `status`, a firewall still provisioning or syncing a policy change
+        # is reported, since until then its endpoints or rules are not in force.
+        if not apply and not self._ready(res.live):
+            changes.append(f"not ready ({_describe_status(res.live)})")
+        return changes
+
+    def delete(self, ctx: Context, res: Resource) -> None:
+        nfw = ctx.aws.network_firewall
+        fw = res.live["Firewall"]
+        if res.live.get("FirewallStatus", {}).get("Status") == "DELETING":
+            return
+        with translate(f"delete network firewall {self.name}"):
+            if fw.get("DeleteProtection"):
+                nfw.update_firewall_delete_protection(FirewallArn=res.id, DeleteProtection=False,
+                                                      **_token(res.live.get("UpdateToken")))
+            gone_if_missing(NOT_FOUND, nfw.delete_firewall, FirewallArn=res.id)
+
+    def wait_deleted(self, ctx: Context, res: Resource) -> None:
+        # Its endpoints go with it; the policy can be deleted only once no firewall uses it.
+        nfw = ctx.aws.network_firewall
+        with translate(f"wait for network firewall {self.name} to go"):
+            _poll(ctx, self.key, f"network firewall {self.name} to go",
+                  lambda: none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallArn=res.id),
+                  lambda got: got is None, lambda got: _describe_status(got or {}),
+                  FIREWALL_POLL_SECONDS, FIREWALL_DEADLINE_SECONDS)
+
+
+def endpoints_by_az(got: dict[str, Any]) -> dict[str, str]:
+    """AZ -> firewall endpoint ID, from DescribeFirewall's SyncStates (AZs whose endpoint exists yet)."""
+    states = got.get("FirewallStatus", {}).get("SyncStates", {}) or {}
+    return {az: s["Attachment"]["EndpointId"] for az, s in sorted(states.items())
+            if s.get("Attachment", {}).get("EndpointId")}
+
+
+def _describe_status(got: dict[str, Any]) -> str:
+    status = got.get("FirewallStatus", {})
+    return f"{status.get('Status', 'unknown')}, {status.get('ConfigurationSyncStateSummary', 'unknown')}"
+
+
+# -- logging ----------------------------------------------------------------------------------------------------
+
+
+class FirewallLogging(Step):
+    kind = "firewall logging"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        super().__init__(LOGGING_KEY, f"{design.firewall_name(config.deployment)} ALERT+FLOW logs",
+                         (FIREWALL_KEY, *(log_group_key(t) for t in design.LOG_TYPES)))
+
+    def wanted(self) -> list[dict[str, Any]]:
+        return design.log_destinations({t: design.log_group_name(self.config.deployment, t)
+                                        for t in design.LOG_TYPES})
+
+    def _firewall_arn(self, ctx: Context) -> str | None:
+        """Our firewall's ARN: the recorded one, else found by name and checked for our tags."""
+        nfw = ctx.aws.network_firewall
+        name = design.firewall_name(ctx.deployment)
+        arn = ctx.state.resource_id(FIREWALL_KEY)
+        got = none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallArn=arn) if arn else None
+        if got is None:
+            got = none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallName=name)
+        if got is None:
+            return None
+        _require_owned(ctx, f"network firewall {name}", tag_map(got["Firewall"].get("Tags")))
+        return str(got["Firewall"]["FirewallArn"])
+
+    def find(self, ctx: Context) -> Resource | None:
+        with translate(f"read logging of {design.firewall_name(ctx.deployment)}"):
+            arn = self._firewall_arn(ctx)
+            if arn is None:
+                return None
+            got = none_if_missing(NOT_FOUND, ctx.aws.network_firewall.describe_logging_configuration,
+                                  FirewallArn=arn)
+        configs = ((got or {}).get("LoggingConfiguration") or {}).get("LogDestinationConfigs") or []
+        if not configs:
+            return None
+        return Resource(arn, outputs={"log_types": [c["LogType"] for c in configs]}, live={"configs": configs})
+
+    def _apply(self, ctx: Context, arn: str, calls: list[list[dict[str, Any]]]) -> None:
+        for configs in calls:
+            ctx.aws.network_firewall.update_logging_configuration(
+                FirewallArn=arn, LoggingConfiguration={"LogDestinationConfigs": configs})
+
+    def create(self, ctx: Context) -> Resource:
+        wanted = self.wanted()
+        with translate(f"turn on logging of {design.firewall_name(ctx.deployment)}"):
+            arn = self._firewall_arn(ctx)
+            if arn is None:
+                raise CloudError(f"network firewall {design.firewall_name(ctx.deployment)} does not exist")
+            self._apply(ctx, arn, design.logging_changes([], wanted))
+        return Resource(arn, outputs={"log_types": [c["LogType"] for c in wanted]}, live={"configs": wanted})
+
+    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
+        changes: list[str] = []
+        wanted = self.wanted()
+        calls = design.logging_changes(res.live["configs"], wanted)
+        if aspect(changes, apply, f"log destinations ({len(calls)} change{'s' if len(calls) > 1 else ''})",
+                  bool(calls)):
+            with translate(f"update logging of {design.firewall_name(ctx.deployment)}"):
+                self._apply(ctx, res.id, calls)
+            res.live["configs"] = wanted
+        return changes
+
+    def delete(self, ctx: Context, res: Resource) -> None:
+        # Off before the firewall and the log groups go: one destination per call, as AWS requires.
+        with translate(f"turn off logging of {design.firewall_name(ctx.deployment)}"):
+            self._apply(ctx, res.id, design.logging_changes(res.live["configs"], []))
+
+
+# -- routes to the endpoints ------------------------------------------------------------------------------------
+
+
+class FirewallRoutes(Step):
+    """The two routes of one AZ through its firewall endpoint, in route tables the network steps own."""
+
+    kind = "firewall routes"
+
+    def __init__(self, config: Config, az: str) -> None:
+        self.config = config
+        self.az = az
+        lay = layout(config)
+        self.routes = design.endpoint_routes(lay, az)
+        needs = (FIREWALL_KEY, keys.hub("nat-subnet-route-table", az), keys.hub("igw-route-table"))
+        super().__init__(routes_key(az), f"{design.firewall_name(config.deployment)} routes in {az}", needs)
+
+    def details(self) -> dict[str, Any]:
+        return {"az": self.az, "routes": "; ".join(f"{r.table}: {r.destination} -> endpoint" for r in self.routes)}
+
+    def _table_key(self, route: design.EndpointRoute) -> str:
+        if route.table == "nat-subnet":
+            return keys.hub("nat-subnet-route-table", self.az)
+        return keys.hub("igw-route-table")
+
+    def _table(self, ctx: Context, route: design.EndpointRoute) -> str:
+        return str(_recorded(ctx, self._table_key(route), f"the hub {route.table} route table"))
+
+    def _endpoint(self, ctx: Context) -> str:
+        endpoints = _recorded(ctx, FIREWALL_KEY, "the network firewall", "endpoints")
+        if self.az not in endpoints:
+            raise CloudError(f"the network firewall has no endpoint in {self.az}; run `provision up`")
+        return str(endpoints[self.az])
+
+    def find(self, ctx: Context) -> Resource | None:
+        if any(ctx.state.resource_id(self._table_key(route)) is None for route in self.routes):
+            return None  # the network has no such tables (yet, or any more): no route of ours can be in them
+        tables = {route: self._table(ctx, route) for route in self.routes}
+        with translate(f"read hub route tables for {self.az}"):
+            described = ctx.aws.ec2.describe_route_tables(RouteTableIds=sorted(set(tables.values())))["RouteTables"]
+        by_id = {t["RouteTableId"]: t for t in described}
+        targets: dict[str, str | None] = {}
+        for route, table in tables.items():
+            live = next((r for r in by_id.get(table, {}).get("Routes", [])
+                         if r.get("DestinationCidrBlock") == route.destination), None)
+            targets[route.table] = _target(live) if live else None
+        if not any(targets.values()):
+            return None
+        return Resource(",".join(f"{tables[r]}:{r.destination}" for r in self.routes),
+                        outputs={"route_tables": {r.table: tables[r] for r in self.routes}},
+                        live={"targets": targets, "tables": {r.table: tables[r] for r in self.routes}})
+
+    def create(self, ctx: Context) -> Resource:
+        endpoint = self._endpoint(ctx)
+        tables = {r.table: self._table(ctx, r) for r in self.routes}
+        res = Resource(",".join(f"{tables[r.table]}:{r.destination}" for r in self.routes),
+                       outputs={"route_tables": tables},
+                       live={"targets": {r.table: None for r in self.routes}, "tables": tables})
+        self._fix(ctx, res, endpoint)
+        return res
+
+    def _fix(self, ctx: Context, res: Resource, endpoint: str) -> None:
+        ec2 = ctx.aws.ec2
+        for route in self.routes:
+            table = res.live["tables"][route.table]
+            current = res.live["targets"][route.table]
+            if current == endpoint:
+                continue
+            with translate(f"route {route.destination} in {table} to firewall endpoint {endpoint}"):
+                if current is None:
+                    ec2.create_route(RouteTableId=table, DestinationCidrBlock=route.destination,
+                                     VpcEndpointId=endpoint)
+                else:
+                    ec2.replace_route(RouteTableId=table, DestinationCidrBlock=route.destination,
+                                      VpcEndpointId=endpoint)
+            res.live["targets"][route.table] = endpoint
+
+    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
+        changes: list[str] = []
+        endpoint = self._endpoint(ctx)
+        wrong = [f"{r.table} route {r.destination} -> {res.live['targets'][r.table] or 'nothing'}"
+                 for r in self.routes if res.live["targets"][r.table] != endpoint]
+        if aspect(changes, apply, f"{'; '.join(wrong)} (should be {endpoint})", bool(wrong)):
+            self._fix(ctx, res, endpoint)
+        return changes
+
+    def delete(self, ctx: Context, res: Resource) -> None:
+        ec2 = ctx.aws.ec2
+        for route in self.routes:
+            table = res.live["tables"][route.table]
+            if res.live["targets"][route.table] is None:
+                continue
+            with translate(f"delete route {route.destination} from {table}"):
+                gone_if_missing(ROUTE_NOT_FOUND, ec2.delete_route, RouteTableId=table,
+                                DestinationCidrBlock=route.destination)
+
+
+def _target(route: dict[str, Any]) -> str:
+    """What a route points at. AWS reports a Gateway Load Balancer endpoint (a firewall endpoint) as GatewayId."""
+    for field in ("GatewayId", "NatGatewayId", "TransitGatewayId", "NetworkInterfaceId", "InstanceId",
+                  "VpcPeeringConnectionId", "EgressOnlyInternetGatewayId", "LocalGatewayId", "CarrierGatewayId"):
+        if route.get(field):
+            return str(route[field])
+    return f"blackhole ({route.get('State', 'no target')})"
+
+
+# -- status check: the metastore's addresses --------------------------------------------------------------------
+
+
+class MetastoreAddressesCheck(Check):
+    """The 3306 rule pins the addresses the metastore host had at `up`; RDS addresses change (failover,
+    maintenance), and then the workspaces lose their metastore until `up` pins the new ones."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        super().__init__(keys.hub("firewall/metastore-addresses"), "legacy Hive metastore addresses pinned in 3306")
+
+    def run(self, ctx: Context) -> list[str]:
+        host = layout(self.config).region.legacy_metastore_host
+        seen = recorded_metastore(ctx)
+        if seen is None or seen.get("host") != host:
+            return [f"no addresses of {host} recorded; `provision up` resolves and pins them"]
+        now = resolve_metastore(ctx, host)
+        pinned = tuple(seen.get("addresses", ()))
+        if now != pinned:
+            return [f"{host} now resolves to {', '.join(now)}; the firewall passes 3306 only to "
+                    f"{', '.join(pinned)} (resolved {seen.get('resolved_at', 'at the last up')}): run `provision up`"]
+        return []
+
+
+# -- the family -------------------------------------------------------------------------------------------------
+
+
+def steps(config: Config) -> list[Step]:
+    roles = design.rule_group_roles(config)
+    found: list[Step] = [FirewallRuleGroup(config, role) for role in roles]
+    found += [FirewallPolicy(config), *(FirewallLogGroup(config, t) for t in design.LOG_TYPES), Firewall(config),
+              FirewallLogging(config)]
+    found += [FirewallRoutes(config, h.az) for h in layout(config).hub_azs]
+    return found
+
+
+def checks(config: Config) -> list[Check]:
+    return [MetastoreAddressesCheck(config)] if config.legacy_hive_metastore else []
