@@ -129,3 +129,114 @@ def config_text(deployment: str | None = None, spokes: tuple[tuple[str, str], ..
     for name, cidr in spokes:
         lines += ["[[spokes]]", f'name = "{name}"', f'cidr = "{cidr}"']
     return "\n".join(lines) + "\n"
+
+
+# -- Databricks: the emulated Account API, served over HTTP to the real SDK ----------------------------------
+
+DATABRICKS_CLIENT_ID = "test-client"
+# Distinctive values, so tests can assert they never appear in anything provision prints.
+DATABRICKS_CLIENT_SECRET = "dose-secret-" + uuid.uuid4().hex
+DATABRICKS_USERNAME = "admin@example.com"
+DATABRICKS_PASSWORD = "dpw-secret-" + uuid.uuid4().hex
+DATABRICKS_ENV_VARS = ("DATABRICKS_HOST", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET", "DATABRICKS_USERNAME",
+                       "DATABRICKS_PASSWORD", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_AUTH_TYPE",
+                       "DATABRICKS_ACCOUNT_ID", "PROVISION_WORKSPACE_URL_TEMPLATE")
+
+
+class FakeClock:
+    """Time that moves only when someone sleeps: waits and deadlines take no wall time. Thread-safe."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        import threading
+
+        self._now = start
+        self._lock = threading.Lock()
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self._now += max(seconds, 0.0)
+            self.slept.append(seconds)
+
+
+@dataclass
+class DatabricksApi:
+    """The emulated account of one test: its settings are fresh, its clock fake, its requests logged."""
+
+    emulator: Any
+    url: str
+    clock: FakeClock
+    requests: list[str]
+
+    @property
+    def settings(self) -> Any:
+        return self.emulator.settings
+
+    def workspace_url(self, deployment_name: str) -> str:
+        from provisioner.sandbox.databricks_api import workspace_url
+
+        return workspace_url(self.url, deployment_name)
+
+    def account_client(self) -> Any:
+        """An independent SDK client, for reading back what provision made."""
+        from databricks.sdk import AccountClient
+
+        return AccountClient(host=self.url, account_id=ACCOUNT_ID, client_id=DATABRICKS_CLIENT_ID,
+                             client_secret=DATABRICKS_CLIENT_SECRET, auth_type="oauth-m2m")
+
+    def share_clock(self, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+        """Make provision's clock (`ctx.clock`) this fake one too, so its waits move the emulator's time."""
+        from provisioner.context import Clock
+
+        monkeypatch.setattr(Clock, "now", lambda _self: self.clock.now())
+        monkeypatch.setattr(Clock, "sleep", lambda _self, seconds: self.clock.sleep(seconds))
+        return self.clock
+
+
+@pytest.fixture(scope="session")
+def databricks_server() -> Iterator[tuple[Any, str]]:
+    """One emulated Databricks account on a free port for the whole run; `databricks` resets it per test."""
+    from provisioner.sandbox.databricks_api import DatabricksEmulator, EmulatorSettings, serve
+
+    emulator = DatabricksEmulator(EmulatorSettings(
+        account_id=ACCOUNT_ID, client_id=DATABRICKS_CLIENT_ID, client_secret=DATABRICKS_CLIENT_SECRET,
+        username=DATABRICKS_USERNAME, password=DATABRICKS_PASSWORD))
+    server, url = serve(emulator)
+    yield emulator, url
+    server.shutdown()
+
+
+@pytest.fixture
+def databricks(databricks_server: tuple[Any, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> DatabricksApi:
+    """A clean emulated account, and the environment that points provision at it (OAuth M2M)."""
+    from provisioner.sandbox.databricks_api import EmulatorSettings
+
+    clock = FakeClock()
+    log: list[str] = []
+    fresh = EmulatorSettings(account_id=ACCOUNT_ID, client_id=DATABRICKS_CLIENT_ID,
+                             client_secret=DATABRICKS_CLIENT_SECRET, username=DATABRICKS_USERNAME,
+                             password=DATABRICKS_PASSWORD, clock=clock.now, log=log.append)
+    emulator, url = databricks_server
+    for name in fresh.__dataclass_fields__:
+        setattr(emulator.settings, name, getattr(fresh, name))
+    emulator.reset()
+    for var in DATABRICKS_ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-databrickscfg"))
+    monkeypatch.setenv("DATABRICKS_HOST", url)
+    monkeypatch.setenv("DATABRICKS_CLIENT_ID", DATABRICKS_CLIENT_ID)
+    monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", DATABRICKS_CLIENT_SECRET)
+    monkeypatch.setenv("PROVISION_WORKSPACE_URL_TEMPLATE", f"{url}/ws/{{deployment_name}}")
+    return DatabricksApi(emulator, url, clock, log)
+
+
+@pytest.fixture(autouse=True)
+def _databricks_for_cli_runs(request: pytest.FixtureRequest) -> None:
+    """Every test that runs provision against emulated AWS gets the emulated Databricks account as well
+    (`up`, `down` and `status` check the Databricks credentials before anything else)."""
+    if "aws" in request.fixturenames and "databricks" not in request.fixturenames:
+        request.getfixturevalue("databricks")

@@ -16,13 +16,14 @@ Time comes from an injectable clock (`now()`, `sleep(s)`), so tests pass time wi
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from databricks.sdk.errors import BadRequest, InvalidState, ResourceConflict
-from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
 T = TypeVar("T")
 
@@ -77,14 +78,17 @@ class _Deadline:
 
 
 class _ScaledBackoff:
-    """Exponential backoff with jitter, times the poll scale, never past the deadline."""
+    """Exponential backoff with jitter (`initial * 2**(n-1)` plus up to `initial`, at most `maximum`), times the
+    poll scale, never past the deadline."""
 
     def __init__(self, clock: Clock, deadline: float, scale: float, initial: float, maximum: float) -> None:
         self.clock, self.deadline, self.scale = clock, deadline, scale
-        self.backoff = wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)
+        self.initial, self.maximum = initial, maximum
 
     def __call__(self, state: RetryCallState) -> float:
-        wanted = max(self.backoff(state) * self.scale, MIN_SLEEP_SECONDS)
+        exponent = min(state.attempt_number - 1, 30)
+        backoff = min(self.initial * 2**exponent + random.uniform(0, self.initial), self.maximum)
+        wanted = max(backoff * self.scale, MIN_SLEEP_SECONDS)
         return max(0.0, min(wanted, self.deadline - self.clock.now()))
 
 
