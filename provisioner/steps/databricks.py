@@ -479,11 +479,13 @@ class Token(DatabricksStep):
         return dbx.workspace_client(self.account(ctx), url), url
 
     def find(self, ctx: Context) -> Resource | None:
+        recorded = ctx.state.resource_id(self.key)
+        if not recorded or not ctx.state.get("secrets", self.key):
+            return None  # a token whose value we don't hold is of no use: `create` revokes it and makes one
         with translate(f"read Databricks token {self.name}"):
             found = self.client(ctx)
-            recorded = ctx.state.resource_id(self.key)
-            if found is None or not recorded or not ctx.state.get("secrets", self.key):
-                return None
+            if found is None:
+                return None  # no RUNNING workspace, so no token either
             workspace, url = found
             now_ms = time.time() * 1000
             for info in workspace.tokens.list():
