@@ -1,0 +1,352 @@
+"""What every EC2-backed step shares: finding by recorded ID then by tags, tag diffing, idempotency tokens,
+route and association diffing, and the waits and retries around deletes.
+
+The network steps (hub, spokes, Transit Gateway) differ only in what they create and which aspects they
+compare; everything here is written once. Each `ensure_*` function compares one aspect, records the
+difference with `aspect()` and fixes it only when asked, so `status` and a second `up` share the code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from botocore.exceptions import ClientError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
+
+from provisioner.aws import waiters
+from provisioner.aws.errors import CloudError, error_code, gone_if_missing, none_if_missing, translate
+from provisioner.design.naming import COMPONENT_TAG, DEPLOYMENT_TAG, is_owned, tag_list, tag_map
+from provisioner.steps.base import Resource, Step, aspect
+
+if TYPE_CHECKING:
+    from provisioner.context import Context
+
+
+# -- kinds of EC2 resources: how each is described, identified and told apart from its deleted remains ----------
+
+
+@dataclass(frozen=True)
+class Ec2Kind:
+    noun: str
+    describe: str           # the describe operation (python name)
+    ids_param: str          # its list-of-IDs parameter
+    result: str             # the list in its answer
+    id_field: str
+    missing: tuple[str, ...]  # error codes meaning "no such ID"
+    tag_type: str           # TagSpecifications ResourceType
+    filters_param: str = "Filters"
+    # States in which the resource exists and is ours to use; empty when the kind has no state. A deleted NAT
+    # gateway (or VPC endpoint, TGW...) stays listed for a while: it must not be mistaken for a live one.
+    live_states: tuple[str, ...] = ()
+
+    def is_live(self, item: Mapping[str, Any]) -> bool:
+        if not self.live_states:
+            return True
+        return str(item.get("State", "")).lower() in self.live_states
+
+
+VPC = Ec2Kind("VPC", "describe_vpcs", "VpcIds", "Vpcs", "VpcId", ("InvalidVpcID.NotFound",), "vpc",
+              live_states=("pending", "available"))
+SUBNET = Ec2Kind("subnet", "describe_subnets", "SubnetIds", "Subnets", "SubnetId", ("InvalidSubnetID.NotFound",),
+                 "subnet", live_states=("pending", "available"))
+ROUTE_TABLE = Ec2Kind("route table", "describe_route_tables", "RouteTableIds", "RouteTables", "RouteTableId",
+                      ("InvalidRouteTableID.NotFound",), "route-table")
+INTERNET_GATEWAY = Ec2Kind("internet gateway", "describe_internet_gateways", "InternetGatewayIds",
+                           "InternetGateways", "InternetGatewayId", ("InvalidInternetGatewayID.NotFound",),
+                           "internet-gateway")
+ADDRESS = Ec2Kind("Elastic IP", "describe_addresses", "AllocationIds", "Addresses", "AllocationId",
+                  ("InvalidAllocationID.NotFound",), "elastic-ip")
+NAT_GATEWAY = Ec2Kind("NAT gateway", "describe_nat_gateways", "NatGatewayIds", "NatGateways", "NatGatewayId",
+                      ("NatGatewayNotFound", "InvalidNatGatewayID.NotFound"), "natgateway", filters_param="Filter",
+                      live_states=("pending", "available"))
+SECURITY_GROUP = Ec2Kind("security group", "describe_security_groups", "GroupIds", "SecurityGroups", "GroupId",
+                         ("InvalidGroup.NotFound", "InvalidGroupId.NotFound"), "security-group")
+VPC_ENDPOINT = Ec2Kind("VPC endpoint", "describe_vpc_endpoints", "VpcEndpointIds", "VpcEndpoints", "VpcEndpointId",
+                       ("InvalidVpcEndpointId.NotFound",), "vpc-endpoint",
+                       live_states=("pendingacceptance", "pending", "available", "modifying"))
+TRANSIT_GATEWAY = Ec2Kind("Transit Gateway", "describe_transit_gateways", "TransitGatewayIds", "TransitGateways",
+                          "TransitGatewayId", ("InvalidTransitGatewayID.NotFound",), "transit-gateway",
+                          live_states=("pending", "available", "modifying"))
+TGW_ATTACHMENT = Ec2Kind("TGW attachment", "describe_transit_gateway_vpc_attachments", "TransitGatewayAttachmentIds",
+                         "TransitGatewayVpcAttachments", "TransitGatewayAttachmentId",
+                         ("InvalidTransitGatewayAttachmentID.NotFound",), "transit-gateway-attachment",
+                         live_states=("initiating", "initiatingrequest", "pendingacceptance", "pending", "available",
+                                      "modifying"))
+TGW_ROUTE_TABLE = Ec2Kind("TGW route table", "describe_transit_gateway_route_tables", "TransitGatewayRouteTableIds",
+                          "TransitGatewayRouteTables", "TransitGatewayRouteTableId",
+                          ("InvalidRouteTableID.NotFound", "InvalidTransitGatewayRouteTableID.NotFound"),
+                          "transit-gateway-route-table", live_states=("pending", "available"))
+
+
+def describe(ec2: Any, kind: Ec2Kind, **params: Any) -> list[dict[str, Any]]:
+    """Every item the describe call returns, over all pages."""
+    if ec2.can_paginate(kind.describe):
+        return [item for page in ec2.get_paginator(kind.describe).paginate(**params) for item in page[kind.result]]
+    return list(getattr(ec2, kind.describe)(**params)[kind.result])
+
+
+def describe_one(ec2: Any, kind: Ec2Kind, resource_id: str) -> dict[str, Any] | None:
+    got = none_if_missing(kind.missing, describe, ec2, kind, **{kind.ids_param: [resource_id]})
+    return got[0] if got else None
+
+
+def owner_filters(deployment: str, component: str) -> list[dict[str, Any]]:
+    return [{"Name": f"tag:{DEPLOYMENT_TAG}", "Values": [deployment]},
+            {"Name": f"tag:{COMPONENT_TAG}", "Values": [component]}]
+
+
+def find_owned(ctx: Context, step: Step, kind: Ec2Kind) -> dict[str, Any] | None:
+    """The live resource this step made: by the recorded ID first, then by the ownership tags.
+
+    A recorded ID is proof enough that the resource is ours (its tags may have been edited: `ensure` puts them
+    back); a tag search finds what a run that crashed before saving its ID made. Two live resources with this
+    step's tags mean something made a duplicate behind our back: that is an error, not a guess.
+    """
+    ec2 = ctx.aws.ec2
+    with translate(f"read {kind.noun} {step.key}"):
+        recorded = ctx.state.resource_id(step.key)
+        if recorded:
+            item = describe_one(ec2, kind, recorded)
+            if item is not None and kind.is_live(item):
+                return item
+        found = [item for item in describe(ec2, kind, **{kind.filters_param: owner_filters(ctx.deployment, step.key)})
+                 if kind.is_live(item)]
+    if len(found) > 1:
+        ids = ", ".join(sorted(str(item[kind.id_field]) for item in found))
+        raise CloudError(f"found {len(found)} {kind.noun}s tagged as {step.key} of deployment {ctx.deployment} "
+                         f"({ids}); delete all but one, then rerun")
+    return found[0] if found else None
+
+
+def client_token(ctx: Context, step: Step, *parts: str) -> str:
+    """The idempotency token of one create: the same deployment, step and parents give the same token.
+
+    The parents (the VPC, subnet, address... the resource is made in) are part of it so that a deployment taken
+    down and brought up again gets new tokens: AWS would otherwise answer with the resource deleted earlier.
+    """
+    digest = hashlib.sha256("\x1f".join((ctx.deployment, step.key, *parts)).encode()).hexdigest()
+    return f"prov-{digest[:40]}"
+
+
+def ensure_tags(ctx: Context, step: Step, resource_id: str, live_tags: list[dict[str, str]] | None,
+                changes: list[str], apply: bool) -> None:
+    have = tag_map(live_tags)
+    wanted = ctx.tags(step)
+    wrong = {k: v for k, v in wanted.items() if have.get(k) != v}
+    if aspect(changes, apply, f"tags ({', '.join(sorted(wrong))})", bool(wrong)):
+        ctx.aws.ec2.create_tags(Resources=[resource_id], Tags=tag_list(wrong))
+
+
+def require_owned(ctx: Context, step: Step, res: Resource) -> None:
+    """`delete` touches only what carries this deployment's ownership tags."""
+    if not is_owned(tag_map(res.live.get("Tags")), ctx.deployment):
+        raise CloudError(f"{step.kind} {res.id} ({step.key}) is not tagged as part of deployment {ctx.deployment}; "
+                         "not deleting it (`provision up` restores the tags of what it recorded)")
+
+
+def retry_while(ctx: Context, codes: tuple[str, ...], deadline: float, fn: Callable[..., Any], *args: Any,
+                **kwargs: Any) -> Any:
+    """Call `fn`, retrying while AWS answers one of `codes` (a dependency AWS releases a little later).
+
+    Polls at the context's poll scale, for at most `deadline` seconds (and as many attempts as that allows at
+    full speed, so a scaled-down poll cannot spin for the whole deadline).
+    """
+    base = 5.0
+    retrying = Retrying(
+        retry=retry_if_exception(lambda e: isinstance(e, ClientError) and error_code(e) in codes),
+        wait=wait_exponential(multiplier=ctx.poll_delay(base), max=ctx.poll_delay(30)),
+        stop=stop_after_delay(deadline) | stop_after_attempt(max(2, int(deadline // base))),
+        reraise=True,
+    )
+    return retrying(fn, *args, **kwargs)
+
+
+# -- routes and route table associations -------------------------------------------------------------------------
+
+# describe_route_tables names a route's target in one of these fields; a Gateway Load Balancer endpoint (how
+# Network Firewall endpoints appear) is reported in GatewayId as `vpce-...`.
+ROUTE_TARGET_FIELDS = ("GatewayId", "NatGatewayId", "TransitGatewayId", "VpcPeeringConnectionId", "NetworkInterfaceId",
+                       "InstanceId", "LocalGatewayId", "CarrierGatewayId", "EgressOnlyInternetGatewayId",
+                       "CoreNetworkArn")
+
+
+def route_target(route: Mapping[str, Any]) -> str:
+    for field in ROUTE_TARGET_FIELDS:
+        if route.get(field):
+            return str(route[field])
+    return "?"
+
+
+def _is_ours_to_remove(route: Mapping[str, Any]) -> bool:
+    """Routes another party owns are never removed: the VPC's local route, propagated routes, endpoint routes
+    (a gateway endpoint's prefix-list route, the firewall's routes to its `vpce-` endpoints)."""
+    target = route_target(route)
+    return (route.get("Origin") == "CreateRoute" and "DestinationCidrBlock" in route
+            and target != "local" and not target.startswith("vpce-"))
+
+
+def ensure_routes(ec2: Any, table_id: str, live_routes: Sequence[Mapping[str, Any]],
+                  wanted: Mapping[str, tuple[str, str]], changes: list[str], apply: bool) -> None:
+    """Make the table's CIDR routes exactly `wanted` (destination -> (CreateRoute parameter, target ID)),
+    leaving alone the routes others own."""
+    live = {str(r["DestinationCidrBlock"]): r for r in live_routes if r.get("DestinationCidrBlock")}
+    for destination, (param, target) in wanted.items():
+        have = live.get(destination)
+        if have is None:
+            if aspect(changes, apply, f"route {destination} -> {target} missing", True):
+                ec2.create_route(RouteTableId=table_id, DestinationCidrBlock=destination, **{param: target})
+        elif aspect(changes, apply, f"route {destination} goes to {route_target(have)}, not {target}",
+                    route_target(have) != target):
+            ec2.replace_route(RouteTableId=table_id, DestinationCidrBlock=destination, **{param: target})
+    for destination, route in live.items():
+        unexpected = destination not in wanted and _is_ours_to_remove(route)
+        if aspect(changes, apply, f"unexpected route {destination} -> {route_target(route)}", unexpected):
+            ec2.delete_route(RouteTableId=table_id, DestinationCidrBlock=destination)
+
+
+def _associations(table: Mapping[str, Any]) -> list[dict[str, Any]]:
+    # A disassociated entry lingers for a moment in state `disassociating`/`disassociated`.
+    return [a for a in table.get("Associations", [])
+            if a.get("AssociationState", {}).get("State", "associated") in ("associated", "associating")]
+
+
+def ensure_subnet_associations(ec2: Any, table_id: str, live: Mapping[str, Any], subnet_ids: Iterable[str],
+                               changes: list[str], apply: bool) -> None:
+    wanted = list(subnet_ids)
+    have = {a["SubnetId"]: a for a in _associations(live) if a.get("SubnetId")}
+    for subnet in wanted:
+        if subnet in have or not aspect(changes, apply, f"subnet {subnet} not associated", True):
+            continue
+        # A subnet has one explicit association at most: move it if another table holds it.
+        other = [a for t in describe(ec2, ROUTE_TABLE, Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])
+                 for a in _associations(t) if a.get("SubnetId") == subnet]
+        if other:
+            ec2.replace_route_table_association(AssociationId=other[0]["RouteTableAssociationId"],
+                                                RouteTableId=table_id)
+        else:
+            ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet)
+    for subnet, assoc in have.items():
+        if subnet not in wanted and aspect(changes, apply, f"unexpected subnet {subnet} associated", True):
+            ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
+
+
+def ensure_main(ec2: Any, table_id: str, vpc_id: str, live: Mapping[str, Any], changes: list[str],
+                apply: bool) -> None:
+    is_main = any(a.get("Main") for a in _associations(live))
+    if aspect(changes, apply, "not the VPC's main route table", not is_main):
+        main = [a for t in describe(ec2, ROUTE_TABLE, Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                                                {"Name": "association.main", "Values": ["true"]}])
+                for a in _associations(t) if a.get("Main")]
+        if not main:
+            raise CloudError(f"VPC {vpc_id} has no main route table association to replace")
+        ec2.replace_route_table_association(AssociationId=main[0]["RouteTableAssociationId"], RouteTableId=table_id)
+
+
+def ensure_gateway_association(ec2: Any, table_id: str, live: Mapping[str, Any], gateway_id: str,
+                               changes: list[str], apply: bool) -> None:
+    """An edge association: traffic entering through the gateway is routed by this table."""
+    have = [a for a in _associations(live) if a.get("GatewayId")]
+    if not any(a["GatewayId"] == gateway_id for a in have) and aspect(
+            changes, apply, f"gateway {gateway_id} not associated", True):
+        other = [a for t in describe(ec2, ROUTE_TABLE, Filters=[{"Name": "association.gateway-id",
+                                                                  "Values": [gateway_id]}])
+                 for a in _associations(t) if a.get("GatewayId") == gateway_id]
+        if other:
+            ec2.replace_route_table_association(AssociationId=other[0]["RouteTableAssociationId"],
+                                                RouteTableId=table_id)
+        else:
+            ec2.associate_route_table(RouteTableId=table_id, GatewayId=gateway_id)
+    for assoc in have:
+        if assoc["GatewayId"] != gateway_id and aspect(
+                changes, apply, f"unexpected gateway {assoc['GatewayId']} associated", True):
+            ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
+
+
+def policy_differs(live_document: str | None, wanted: Mapping[str, Any]) -> bool:
+    """Endpoint policies come back as JSON text, not necessarily as sent: compare the documents."""
+    try:
+        return live_document is None or json.loads(live_document) != wanted
+    except ValueError:
+        return True
+
+
+# -- the step base class ------------------------------------------------------------------------------------------
+
+
+class Ec2Step(Step):
+    """An EC2 resource found by ID then tags, created tagged, waited for, tag-checked and deleted by ownership.
+
+    Subclasses set `resource` (its Ec2Kind), write `create` and `delete_owned`, and may add `ensure_aspects`,
+    `outputs` and waiter names.
+    """
+
+    resource: ClassVar[Ec2Kind]
+    available_waiter: ClassVar[str | None] = None
+    deleted_waiter: ClassVar[str | None] = None
+
+    # -- finding -------------------------------------------------------------------------------------------------
+    def find(self, ctx: Context) -> Resource | None:
+        item = find_owned(ctx, self, self.resource)
+        return None if item is None else self.found(item)
+
+    def found(self, item: dict[str, Any]) -> Resource:
+        return Resource(str(item[self.resource.id_field]), outputs=self.outputs(item), live=item)
+
+    def outputs(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def reread(self, ctx: Context, res: Resource) -> Resource:
+        with translate(f"read {self.kind} {res.id}"):
+            item = describe_one(ctx.aws.ec2, self.resource, res.id)
+        if item is None:
+            raise CloudError(f"{self.kind} {res.id} ({self.key}) vanished just after it was created")
+        return self.found(item)
+
+    # -- creating ------------------------------------------------------------------------------------------------
+    def tag_specifications(self, ctx: Context) -> list[dict[str, Any]]:
+        return [{"ResourceType": self.resource.tag_type, "Tags": tag_list(ctx.tags(self))}]
+
+    def created(self, ctx: Context, item: Mapping[str, Any]) -> Resource:
+        """The resource as a create call returned it; tags were set by the same call (TagSpecifications)."""
+        live = dict(item)
+        live.setdefault("Tags", tag_list(ctx.tags(self)))
+        return self.found(live)
+
+    def wait(self, ctx: Context, res: Resource) -> Resource:
+        if self.available_waiter is None or str(res.live.get("State", "")).lower() == "available":
+            return res
+        waiters.wait(ctx, ctx.aws.ec2, self.available_waiter, f"{self.kind} {res.id} ({self.key})",
+                     **{self.resource.ids_param: [res.id]})
+        return self.reread(ctx, res)
+
+    # -- comparing -----------------------------------------------------------------------------------------------
+    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
+        changes: list[str] = []
+        with translate(f"update {self.kind} {res.id} ({self.key})"):
+            ensure_tags(ctx, self, res.id, res.live.get("Tags"), changes, apply)
+            self.ensure_aspects(ctx, res, apply, changes)
+        return changes
+
+    def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
+        return None
+
+    # -- deleting ------------------------------------------------------------------------------------------------
+    def delete(self, ctx: Context, res: Resource) -> None:
+        require_owned(ctx, self, res)
+        with translate(f"delete {self.kind} {res.id} ({self.key})"):
+            self.delete_owned(ctx, res)
+
+    def delete_owned(self, ctx: Context, res: Resource) -> None:
+        raise NotImplementedError
+
+    def gone_if_missing(self, fn: Callable[..., Any], **params: Any) -> bool:
+        return gone_if_missing(self.resource.missing, fn, **params)
+
+    def wait_deleted(self, ctx: Context, res: Resource) -> None:
+        if self.deleted_waiter is not None:
+            waiters.wait(ctx, ctx.aws.ec2, self.deleted_waiter, f"{self.kind} {res.id} ({self.key}) to go",
+                         **{self.resource.ids_param: [res.id]})

@@ -1,0 +1,180 @@
+"""The hub VPC: where every spoke's internet traffic leaves, through a NAT gateway and the firewall of its AZ.
+
+Owns, for the hub: the VPC and its internet gateway; per hub AZ a TGW-attachment subnet, a public NAT subnet,
+a firewall subnet, an Elastic IP and a NAT gateway; the route tables of design/routes.py (TGW subnet[az],
+NAT subnet[az], the firewall subnets, the IGW edge). The routes to the firewall endpoints are the firewall
+family's; it finds these tables with `ctx.output("hub/nat-subnet-route-table/<az>")` and
+`ctx.output("hub/igw-route-table")`.
+
+Found by recorded ID, then by the `provisioner:deployment` + `provisioner:component` tags (live states
+only: a deleted NAT gateway stays listed as `deleted` for an hour). Deleted in reverse: route tables, NAT
+gateways (waited out, since AWS keeps their addresses until they are gone), Elastic IPs, subnets, the
+internet gateway (detached first), the VPC.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioner.aws.errors import CloudError
+from provisioner.context import Context
+from provisioner.design import routes as rt
+from provisioner.design.config import Config
+from provisioner.design.layout import layout
+from provisioner.design.naming import resource_name
+from provisioner.steps import keys
+from provisioner.steps.base import Check, Resource, Step, aspect
+from provisioner.steps.ec2_common import ADDRESS, INTERNET_GATEWAY, NAT_GATEWAY, Ec2Step, client_token, retry_while
+from provisioner.steps.vpc import RouteTable, Subnet, Vpc
+
+# AWS releases a deleted NAT gateway's address (and the VPC's "mapped public addresses" that block detaching
+# its internet gateway) a little after the NAT reports `deleted`.
+ADDRESS_RELEASE_DEADLINE = 300.0
+
+
+class InternetGateway(Ec2Step):
+    kind = "internet gateway"
+    resource = INTERNET_GATEWAY
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(keys.hub("igw"), resource_name(config.deployment, "hub-igw"), (keys.hub("vpc"),))
+
+    def create(self, ctx: Context) -> Resource:
+        igw = ctx.aws.ec2.create_internet_gateway(TagSpecifications=self.tag_specifications(ctx))["InternetGateway"]
+        return self.created(ctx, igw)
+
+    def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
+        vpc_id = ctx.output(keys.hub("vpc"))
+        attached = [a["VpcId"] for a in res.live.get("Attachments", []) if a.get("State") in ("available", "attached")]
+        if aspect(changes, apply, f"not attached to {vpc_id}", vpc_id not in attached):
+            for other in attached:  # an internet gateway attaches to one VPC at most
+                ctx.aws.ec2.detach_internet_gateway(InternetGatewayId=res.id, VpcId=other)
+            ctx.aws.ec2.attach_internet_gateway(InternetGatewayId=res.id, VpcId=vpc_id)
+
+    def delete_owned(self, ctx: Context, res: Resource) -> None:
+        ec2 = ctx.aws.ec2
+        for attachment in res.live.get("Attachments", []):
+            # AWS refuses while the VPC still has public addresses mapped (a NAT gateway's, just deleted).
+            retry_while(ctx, ("DependencyViolation",), ADDRESS_RELEASE_DEADLINE, self._detach, ec2, res.id,
+                        attachment["VpcId"])
+        self.gone_if_missing(ec2.delete_internet_gateway, InternetGatewayId=res.id)
+
+    def _detach(self, ec2: Any, igw_id: str, vpc_id: str) -> None:
+        self.gone_if_missing(ec2.detach_internet_gateway, InternetGatewayId=igw_id, VpcId=vpc_id)
+
+
+class ElasticIp(Ec2Step):
+    """The NAT gateway's public address. It needs the internet gateway only so that `down` releases it before
+    detaching the gateway (AWS refuses to detach while the VPC has public addresses mapped)."""
+
+    kind = "Elastic IP"
+    resource = ADDRESS
+
+    def __init__(self, config: Config, az: str) -> None:
+        self.az = az
+        super().__init__(keys.hub("eip", az), resource_name(config.deployment, "hub-nat", az), (keys.hub("igw"),))
+
+    def details(self) -> dict[str, Any]:
+        return {"az": self.az}
+
+    def outputs(self, item: Any) -> dict[str, Any]:
+        return {"public_ip": item.get("PublicIp")}
+
+    def create(self, ctx: Context) -> Resource:
+        got = ctx.aws.ec2.allocate_address(Domain="vpc", TagSpecifications=self.tag_specifications(ctx))
+        return self.created(ctx, {"AllocationId": got["AllocationId"], "PublicIp": got.get("PublicIp")})
+
+    def delete_owned(self, ctx: Context, res: Resource) -> None:
+        retry_while(ctx, ("InvalidIPAddress.InUse",), ADDRESS_RELEASE_DEADLINE, self.gone_if_missing,
+                    ctx.aws.ec2.release_address, AllocationId=res.id)
+
+
+class NatGateway(Ec2Step):
+    """A public NAT gateway in the NAT subnet of one AZ. A NAT that fails says why (FailureMessage); the next
+    `up` makes a new one (with a new idempotency token: the old token would return the failed gateway)."""
+
+    kind = "NAT gateway"
+    resource = NAT_GATEWAY
+    available_waiter = "NatGatewayAvailable"
+    deleted_waiter = "NatGatewayDeleted"
+
+    def __init__(self, config: Config, az: str, subnet_cidr: str) -> None:
+        self.az = az
+        self.subnet_cidr = subnet_cidr
+        super().__init__(keys.hub("nat", az), resource_name(config.deployment, "hub-nat", az),
+                         (keys.hub("nat-subnet", az), keys.hub("eip", az), keys.hub("igw")))
+
+    def details(self) -> dict[str, Any]:
+        return {"az": self.az, "subnet": self.subnet_cidr}
+
+    def outputs(self, item: Any) -> dict[str, Any]:
+        addresses = item.get("NatGatewayAddresses") or [{}]
+        return {"private_ip": addresses[0].get("PrivateIp"), "public_ip": addresses[0].get("PublicIp")}
+
+    @property
+    def _attempt_key(self) -> str:
+        return f"{self.key}/failed-attempts"
+
+    def create(self, ctx: Context) -> Resource:
+        subnet, allocation = ctx.output(keys.hub("nat-subnet", self.az)), ctx.output(keys.hub("eip", self.az))
+        attempt = str(ctx.state.get("observations", self._attempt_key, 0))
+        nat = ctx.aws.ec2.create_nat_gateway(
+            SubnetId=subnet, AllocationId=allocation, ConnectivityType="public",
+            ClientToken=client_token(ctx, self, subnet, allocation, attempt),
+            TagSpecifications=self.tag_specifications(ctx))["NatGateway"]
+        return self.created(ctx, nat)
+
+    def wait(self, ctx: Context, res: Resource) -> Resource:
+        try:
+            return super().wait(ctx, res)
+        except CloudError:
+            # Remember the failure, so the next `up` asks for a new gateway rather than this one again.
+            ctx.state.put("observations", self._attempt_key,
+                          int(ctx.state.get("observations", self._attempt_key, 0)) + 1)
+            raise
+
+    def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
+        subnet, allocation = ctx.output(keys.hub("nat-subnet", self.az)), ctx.output(keys.hub("eip", self.az))
+        allocations = [a.get("AllocationId") for a in res.live.get("NatGatewayAddresses", [])]
+        if res.live.get("SubnetId") != subnet or allocation not in allocations:
+            changes.append(f"uses subnet {res.live.get('SubnetId')} and addresses {allocations}, not {subnet} and "
+                           f"{allocation} (delete the NAT gateway, then `up`)")
+
+    def delete_owned(self, ctx: Context, res: Resource) -> None:
+        self.gone_if_missing(ctx.aws.ec2.delete_nat_gateway, NatGatewayId=res.id)
+
+
+def _subnets(config: Config, az: str, cidrs: Any) -> list[Step]:
+    d = config.deployment
+    return [
+        Subnet(keys.hub("tgw-subnet", az), resource_name(d, "hub-tgw", az), keys.hub("vpc"), cidrs.tgw_subnet, az,
+               "Transit Gateway attachment"),
+        Subnet(keys.hub("nat-subnet", az), resource_name(d, "hub-nat", az), keys.hub("vpc"), cidrs.nat_subnet, az,
+               "public (NAT gateway)"),
+        Subnet(keys.hub("firewall-subnet", az), resource_name(d, "hub-firewall", az), keys.hub("vpc"),
+               cidrs.firewall_subnet, az, "firewall endpoint"),
+    ]
+
+
+def _route_table_name(deployment: str, table: rt.RouteTable) -> str:
+    # hub/tgw-subnet-route-table/<az> -> <deployment>-hub-tgw-subnet-rt-<az>
+    what = table.key.split("/")[1].replace("-route-table", "-rt")
+    return resource_name(deployment, "hub", what, *([table.az] if table.az else []))
+
+
+def steps(config: Config) -> list[Step]:
+    plan = layout(config)
+    d = config.deployment
+    found: list[Step] = [Vpc(keys.hub("vpc"), resource_name(d, "hub"), config.hub_cidr), InternetGateway(config)]
+    for hub_az in plan.hub_azs:
+        found += _subnets(config, hub_az.az, hub_az.cidrs)
+        found += [ElasticIp(config, hub_az.az), NatGateway(config, hub_az.az, hub_az.cidrs.nat_subnet)]
+    found += [RouteTable(table, _route_table_name(d, table)) for table in rt.hub_route_tables(plan)]
+    return found
+
+
+def checks(config: Config) -> list[Check]:
+    from provisioner.egress import EgressCheck
+
+    return [EgressCheck(config)]
+
