@@ -87,7 +87,7 @@ class _ScaledBackoff:
 
     def __call__(self, state: RetryCallState) -> float:
         exponent = min(state.attempt_number - 1, 30)
-        backoff = min(self.initial * 2**exponent + random.uniform(0, self.initial), self.maximum)
+        backoff = min(self.initial * 2.0**exponent + random.uniform(0, self.initial), self.maximum)
         wanted = max(backoff * self.scale, MIN_SLEEP_SECONDS)
         return max(0.0, min(wanted, self.deadline - self.clock.now()))
 
