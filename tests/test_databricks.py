@@ -667,3 +667,29 @@ def test_the_workspace_url_follows_the_template():
     assert dbx.workspace_url("acme-main", {}) == "https://acme-main.cloud.databricks.com"
     sandbox = {"PROVISION_WORKSPACE_URL_TEMPLATE": "http://127.0.0.1:9/ws/{deployment_name}"}
     assert dbx.workspace_url("acme-main", sandbox) == "http://127.0.0.1:9/ws/acme-main"
+
+
+def test_without_a_deployment_name_prefix_databricks_names_the_workspace(aws, databricks, workdir, monkeypatch):
+    """Accounts without a deployment-name prefix refuse `deployment_name`; the URL then follows Databricks' name.
+    (The emulator has no such account: taught here.)"""
+    from provisioner.sandbox import databricks_api
+
+    real = databricks_api.DatabricksEmulator._deployment_name
+
+    def no_prefix(self, requested):
+        if requested not in (None, ""):
+            raise databricks_api.ApiError(400, "INVALID_PARAMETER_VALUE", "Deployment name cannot be used until a "
+                                          "deployment name prefix is defined.")
+        return real(self, requested)
+
+    monkeypatch.setattr(databricks_api.DatabricksEmulator, "_deployment_name", no_prefix)
+    workdir.write_config(config_text("nopfx"))
+    up = workdir.run("up")
+    assert up.code == 0, up.out + up.err
+    [ws] = list(databricks.account_client().workspaces.list())
+    assert ws.workspace_name == "nopfx-main" and ws.deployment_name.startswith("dbc-")
+    state = _state(workdir, "nopfx")
+    assert state["outputs"]["spoke/main/workspace-url"] == databricks.workspace_url(ws.deployment_name)
+    assert state["secrets"]["spoke/main/token"].startswith("dapi")
+    assert workdir.run("up").code == 0  # found again by name, nothing new
+    assert len(list(databricks.account_client().workspaces.list())) == 1

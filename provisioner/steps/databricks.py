@@ -305,6 +305,14 @@ def network_problems(network: Any) -> list[str]:
 # -- workspace ----------------------------------------------------------------------------------------------
 
 
+def needs_deployment_name_prefix(e: BaseException) -> bool:
+    """`Deployment name cannot be used until a deployment name prefix is defined` (a 400 without a code of its
+    own: quickstart-databricks-unified-data-analytics-platform PR #91)."""
+    from databricks.sdk.errors import BadRequest
+
+    return isinstance(e, BadRequest) and "deployment name prefix" in str(e).lower()
+
+
 class Workspace(DatabricksStep):
     kind = "Databricks workspace"
     noun = "workspace"
@@ -354,7 +362,17 @@ class Workspace(DatabricksStep):
         with translate(f"create Databricks workspace {self.name}"):
             # Create returns at once (status NOT_PROVISIONED/PROVISIONING): the SDK's Wait is split so the engine
             # records the workspace ID before `wait` polls, on the context's clock.
-            waiter = retry_credential_validation(ctx, self, role_arn, lambda: api.create(**params))
+            try:
+                waiter = retry_credential_validation(ctx, self, role_arn, lambda: api.create(**params))
+            except Exception as e:
+                if not needs_deployment_name_prefix(e):
+                    raise
+                # Choosing a deployment name needs an account-level prefix, which most accounts lack; without
+                # one Databricks picks the name (dbc-xxxxxxxx-xxxx) and the URL follows its answer.
+                ctx.report(self.key, "creating", "the account has no deployment-name prefix: Databricks names "
+                                                 "the workspace URL")
+                params.pop("deployment_name")
+                waiter = retry_credential_validation(ctx, self, role_arn, lambda: api.create(**params))
         return self.resource(waiter.response)
 
     def wait(self, ctx: Context, res: Resource) -> Resource:
