@@ -24,8 +24,9 @@ import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from provisioner.design import routes
 from provisioner.design.config import Config
 from provisioner.design.layout import Layout
 from provisioner.design.naming import resource_name, root_bucket_name
@@ -306,25 +307,25 @@ def logging_changes(
 
 # -- routes -----------------------------------------------------------------------------------------------------
 
-RouteTable = Literal["nat-subnet", "igw-edge"]
-
 
 @dataclass(frozen=True)
 class EndpointRoute:
-    """A route to the firewall endpoint of `az`, in the NAT subnet route table of `az` or the IGW edge table."""
+    """A route to the firewall endpoint of `az`, in the route table whose step key is `table`."""
 
     az: str
-    table: RouteTable
+    table: str
     destination: str
 
 
-def endpoint_routes(layout: Layout, az: str) -> tuple[EndpointRoute, EndpointRoute]:
-    """Outbound: the NAT subnet's default route; inbound: the IGW edge route back to that NAT subnet.
-
-    Both go to the endpoint in the NAT's own AZ, so a flow passes the same endpoint both ways.
-    """
-    hub = next(h for h in layout.hub_azs if h.az == az)
-    return (EndpointRoute(az, "nat-subnet", "0.0.0.0/0"), EndpointRoute(az, "igw-edge", hub.cidrs.nat_subnet))
+def endpoint_routes(layout: Layout, az: str) -> tuple[EndpointRoute, ...]:
+    """The firewall's routes for one AZ, as `design.routes` lays out the hub: the NAT subnet's default route
+    (outbound) and the IGW edge route back to that NAT subnet (inbound), both to the endpoint of `az`, so a flow
+    passes the same endpoint both ways."""
+    tables = (routes.route_table(layout, routes.hub_key("nat-subnet-route-table", az)),
+              routes.route_table(layout, routes.hub_key("igw-route-table")))
+    return tuple(EndpointRoute(az, table.key, route.destination)
+                 for table in tables for route in table.routes_of(routes.FIREWALL)
+                 if route.target == routes.firewall_endpoint(az))
 
 
 # -- comparing with what AWS returns ----------------------------------------------------------------------------

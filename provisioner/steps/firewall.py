@@ -32,6 +32,7 @@ from provisioner.design.layout import layout
 from provisioner.design.naming import COMPONENT_TAG, is_owned, tag_list, tag_map
 from provisioner.steps import keys
 from provisioner.steps.base import Check, Resource, Step, aspect
+from provisioner.steps.ec2_common import route_target
 
 T = TypeVar("T")
 
@@ -679,19 +680,14 @@ class FirewallRoutes(Step):
         self.az = az
         lay = layout(config)
         self.routes = design.endpoint_routes(lay, az)
-        needs = (FIREWALL_KEY, keys.hub("nat-subnet-route-table", az), keys.hub("igw-route-table"))
+        needs = (FIREWALL_KEY, *dict.fromkeys(r.table for r in self.routes))
         super().__init__(routes_key(az), f"{design.firewall_name(config.deployment)} routes in {az}", needs)
 
     def details(self) -> dict[str, Any]:
         return {"az": self.az, "routes": "; ".join(f"{r.table}: {r.destination} -> endpoint" for r in self.routes)}
 
-    def _table_key(self, route: design.EndpointRoute) -> str:
-        if route.table == "nat-subnet":
-            return keys.hub("nat-subnet-route-table", self.az)
-        return keys.hub("igw-route-table")
-
     def _table(self, ctx: Context, route: design.EndpointRoute) -> str:
-        return str(_recorded(ctx, self._table_key(route), f"the hub {route.table} route table"))
+        return str(_recorded(ctx, route.table, "a hub route table"))
 
     def _endpoint(self, ctx: Context) -> str:
         endpoints = _recorded(ctx, FIREWALL_KEY, "the network firewall", "endpoints")
@@ -700,7 +696,7 @@ class FirewallRoutes(Step):
         return str(endpoints[self.az])
 
     def find(self, ctx: Context) -> Resource | None:
-        if any(ctx.state.resource_id(self._table_key(route)) is None for route in self.routes):
+        if any(ctx.state.resource_id(route.table) is None for route in self.routes):
             return None  # the network has no such tables (yet, or any more): no route of ours can be in them
         tables = {route: self._table(ctx, route) for route in self.routes}
         with translate(f"read hub route tables for {self.az}"):
@@ -710,7 +706,7 @@ class FirewallRoutes(Step):
         for route, table in tables.items():
             live = next((r for r in by_id.get(table, {}).get("Routes", [])
                          if r.get("DestinationCidrBlock") == route.destination), None)
-            targets[route.table] = _target(live) if live else None
+            targets[route.table] = route_target(live) if live else None
         if not any(targets.values()):
             return None
         return Resource(",".join(f"{tables[r]}:{r.destination}" for r in self.routes),
@@ -760,15 +756,6 @@ class FirewallRoutes(Step):
             with translate(f"delete route {route.destination} from {table}"):
                 gone_if_missing(ROUTE_NOT_FOUND, ec2.delete_route, RouteTableId=table,
                                 DestinationCidrBlock=route.destination)
-
-
-def _target(route: dict[str, Any]) -> str:
-    """What a route points at. AWS reports a Gateway Load Balancer endpoint (a firewall endpoint) as GatewayId."""
-    for field in ("GatewayId", "NatGatewayId", "TransitGatewayId", "NetworkInterfaceId", "InstanceId",
-                  "VpcPeeringConnectionId", "EgressOnlyInternetGatewayId", "LocalGatewayId", "CarrierGatewayId"):
-        if route.get(field):
-            return str(route[field])
-    return f"blackhole ({route.get('State', 'no target')})"
 
 
 # -- status check: the metastore's addresses --------------------------------------------------------------------

@@ -170,12 +170,13 @@ def test_log_destinations_alert_then_flow():
     assert fw.log_group_name("acme", "ALERT") == "/aws/vendedlogs/network-firewall/acme/alert"
 
 
-def test_endpoint_routes_stay_in_their_az():
-    lay = layout(config(azs=2))
+@pytest.mark.parametrize("azs", [1, 2, 3])
+def test_endpoint_routes_stay_in_their_az(azs):
+    lay = layout(config(azs=azs))
     for hub in lay.hub_azs:
         out, back = fw.endpoint_routes(lay, hub.az)
-        assert (out.az, out.table, out.destination) == (hub.az, "nat-subnet", "0.0.0.0/0")
-        assert (back.az, back.table, back.destination) == (hub.az, "igw-edge", hub.cidrs.nat_subnet)
+        assert (out.table, out.destination) == (f"hub/nat-subnet-route-table/{hub.az}", "0.0.0.0/0")
+        assert (back.table, back.destination) == ("hub/igw-route-table", hub.cidrs.nat_subnet)
 
 
 @pytest.mark.parametrize(("wanted", "live", "diff"), [
