@@ -398,12 +398,10 @@ def _return_paths(net: _Index, egress: Path, source_subnet: str) -> list[Path]:
     source_cidr = net.subnets.get(source_subnet, {}).get("CidrBlock", "")
     hops = [Hop(INTERNET_GATEWAY, igw_id)]
     vpc_id = next((a.get("VpcId") for a in net.igws.get(igw_id, {}).get("Attachments", [])), None)
-    if nats:
-        nat = net.nats[nats[-1].id]
-        private_ip = next((a.get("PrivateIp") for a in nat.get("NatGatewayAddresses", []) if a.get("PrivateIp")), None)
-        arrival = f"{private_ip}/32" if private_ip else net.subnets.get(nat["SubnetId"], {}).get("CidrBlock", "")
-    else:
-        arrival = source_cidr
+    # The NAT's address is in its subnet; a gateway (edge) route table routes by subnet anyway: its routes can
+    # only name whole subnets.
+    nat_subnet = net.nats[nats[-1].id]["SubnetId"] if nats else None
+    arrival = net.subnets.get(nat_subnet, {}).get("CidrBlock", "") if nat_subnet else source_cidr
     edge = net.edge.get(igw_id)
     if edge is not None and edge in net.tables:
         first = _route(net, net.tables[edge], vpc_id, None, arrival, hops)
@@ -434,6 +432,12 @@ def _bypasses(net: _Index, sources: Sequence[Source]) -> list[str]:
             if cidr and target != "local" and not target.startswith("tgw-"):
                 found.append(f"route table {table_id} sends {cidr} to {target}, around the Transit Gateway")
     return found
+
+
+def follow(data: NetworkData, subnet_id: str, destination: str) -> list[Path]:
+    """Every way a packet from `subnet_id` to `destination` (a CIDR) can go, hop by hop; pure."""
+    net = _Index(data)
+    return _follow(net, subnet_id, destination, [Hop(SUBNET, subnet_id, net.az(subnet_id))])
 
 
 def trace_egress(data: NetworkData, sources: Sequence[Source], destination: str = ANYWHERE) -> EgressReport:

@@ -122,13 +122,16 @@ def find_owned(ctx: Context, step: Step, kind: Ec2Kind) -> dict[str, Any] | None
     return found[0] if found else None
 
 
-def client_token(ctx: Context, step: Step, *parts: str) -> str:
-    """The idempotency token of one create: the same deployment, step and parents give the same token.
+def client_token(ctx: Context, step: Step, *parents: str) -> str:
+    """The idempotency token of one create: the same deployment, step and parents give the same token, so a
+    create retried after a crash gets back what the first attempt made instead of a second one.
 
-    The parents (the VPC, subnet, address... the resource is made in) are part of it so that a deployment taken
-    down and brought up again gets new tokens: AWS would otherwise answer with the resource deleted earlier.
+    The parents (the VPC, subnet, address... it is made in) and the ID the step last recorded are part of it:
+    AWS answers a known token with the resource it made then, even once that is deleted or failed, so a
+    deployment brought up again, or a NAT gateway that failed or was deleted behind our back, needs a new one.
     """
-    digest = hashlib.sha256("\x1f".join((ctx.deployment, step.key, *parts)).encode()).hexdigest()
+    recorded = ctx.state.resource_id(step.key) or ""
+    digest = hashlib.sha256("\x1f".join((ctx.deployment, step.key, recorded, *parents)).encode()).hexdigest()
     return f"prov-{digest[:40]}"
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.aws.errors import CloudError
 from provisioner.context import Context
 from provisioner.design import routes as rt
 from provisioner.design.config import Config
@@ -90,8 +89,8 @@ class ElasticIp(Ec2Step):
 
 
 class NatGateway(Ec2Step):
-    """A public NAT gateway in the NAT subnet of one AZ. A NAT that fails says why (FailureMessage); the next
-    `up` makes a new one (with a new idempotency token: the old token would return the failed gateway)."""
+    """A public NAT gateway in the NAT subnet of one AZ. A NAT that fails says why (its FailureMessage); the
+    next `up` makes a new one (the failed one's ID, recorded, changes the idempotency token)."""
 
     kind = "NAT gateway"
     resource = NAT_GATEWAY
@@ -111,27 +110,13 @@ class NatGateway(Ec2Step):
         addresses = item.get("NatGatewayAddresses") or [{}]
         return {"private_ip": addresses[0].get("PrivateIp"), "public_ip": addresses[0].get("PublicIp")}
 
-    @property
-    def _attempt_key(self) -> str:
-        return f"{self.key}/failed-attempts"
-
     def create(self, ctx: Context) -> Resource:
         subnet, allocation = ctx.output(keys.hub("nat-subnet", self.az)), ctx.output(keys.hub("eip", self.az))
-        attempt = str(ctx.state.get("observations", self._attempt_key, 0))
         nat = ctx.aws.ec2.create_nat_gateway(
             SubnetId=subnet, AllocationId=allocation, ConnectivityType="public",
-            ClientToken=client_token(ctx, self, subnet, allocation, attempt),
+            ClientToken=client_token(ctx, self, subnet, allocation),
             TagSpecifications=self.tag_specifications(ctx))["NatGateway"]
         return self.created(ctx, nat)
-
-    def wait(self, ctx: Context, res: Resource) -> Resource:
-        try:
-            return super().wait(ctx, res)
-        except CloudError:
-            # Remember the failure, so the next `up` asks for a new gateway rather than this one again.
-            ctx.state.put("observations", self._attempt_key,
-                          int(ctx.state.get("observations", self._attempt_key, 0)) + 1)
-            raise
 
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
         subnet, allocation = ctx.output(keys.hub("nat-subnet", self.az)), ctx.output(keys.hub("eip", self.az))
