@@ -330,7 +330,8 @@ def _route(net: _Index, table: Mapping[str, Any], vpc_id: str | None, subnet_id:
         nat = net.nats.get(target)
         if nat is None or nat.get("State") != "available":
             state = nat.get("State") if nat else "not found"
-            return _stop([*hops, Hop(NAT_GATEWAY, target)], DROPPED, f"NAT gateway {target} is {state}")
+            az = net.az(nat.get("SubnetId")) if nat else None
+            return _stop([*hops, Hop(NAT_GATEWAY, target, az)], DROPPED, f"NAT gateway {target} is {state}")
         hops = [*hops, Hop(NAT_GATEWAY, target, net.az(nat.get("SubnetId")))]
         return _follow(net, nat["SubnetId"], destination, hops)
     if target.startswith("vpce-"):

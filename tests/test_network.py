@@ -228,6 +228,13 @@ def _assert_paths(ids: dict[str, str], lay: Layout) -> None:
                 assert back.end == DELIVERED and back.vpc == ids[f"spoke/{spoke.name}/vpc"], str(back)
                 assert back.hops[3:5] == [Hop(TGW_ROUTE_TABLE, ids["hub/tgw-route-table/hub"]),
                                           Hop(TGW_ATTACHMENT, ids[f"spoke/{spoke.name}/tgw-attachment"])]
+    # Spoke to spoke: the spokes table knows only the hub, so such traffic can only turn around in the hub VPC
+    # (its TGW subnet tables route the spoke CIDRs back to the TGW), never go spoke to spoke on the TGW.
+    for a, b in zip(lay.spokes, lay.spokes[1:], strict=False):
+        for path in follow(data, ids[f"spoke/{a.name}/workspace-subnet/{a.azs[0]}"], b.cidrs.workspace_subnets[0]):
+            assert path.of(TGW_ATTACHMENT)[0].id == ids["hub/tgw-attachment"]
+            assert path.of(TGW_ROUTE_TABLE)[1].id == ids["hub/tgw-route-table/hub"]
+            assert path.end == DELIVERED and path.vpc == ids[f"spoke/{b.name}/vpc"]
     for hub_az in hub_azs:
         (out,) = follow(data, ids[f"hub/firewall-subnet/{hub_az}"], "0.0.0.0/0")
         assert out.end == INTERNET and out.hops[-1].id == ids["hub/igw"]
