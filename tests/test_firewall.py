@@ -1,0 +1,459 @@
+"""The egress firewall end to end: `provision` against emulated AWS over HTTP, read back through the API.
+
+The firewall takes a few polls to become READY (moto's ManagedState, set to manual progression here), so the
+PROVISIONING -> READY path runs. What is checked is what a user relies on: the policy is default-deny in strict
+order with the rule groups and HOME_NET it should have, every spoke subnet's internet traffic passes the firewall
+endpoint of the NAT's own AZ both ways (traced over the route tables EC2 reports), a second `up` changes
+nothing, `status` reports what was changed behind the tool's back, and `down` removes it all in an order AWS
+accepts.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import botocore.session
+import pytest
+from moto.moto_api import state_manager
+
+from provisioner import cli
+from provisioner import steps as steps_pkg
+from provisioner.context import Context
+from provisioner.design import firewall as fw
+from provisioner.design.config import build_config, parse_toml
+from provisioner.design.layout import Layout, layout
+from provisioner.egress import FIREWALL_ENDPOINT, INTERNET, NAT_GATEWAY, Source, read_network, trace_egress
+from provisioner.sandbox.network_firewall import FIREWALL_DELETE_MODEL, FIREWALL_MODEL
+from provisioner.steps import firewall as fwsteps
+from tests.conftest import REGION, client, config_text
+
+METASTORE_ADDRESSES = ["203.0.113.11", "203.0.113.10"]
+FIREWALL_OPERATIONS = set(botocore.session.get_session().get_service_model("network-firewall").operation_names)
+LOGS_OPERATIONS = set(botocore.session.get_session().get_service_model("logs").operation_names)
+PROVISIONING_POLLS = 3
+
+
+# -- fixtures -----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _firewall_family(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make sure the firewall family is part of the deployment (the CLI builds its steps from FAMILIES)."""
+    if fwsteps not in steps_pkg.FAMILIES:
+        monkeypatch.setattr(steps_pkg, "FAMILIES", (*steps_pkg.FAMILIES, fwsteps))
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """The DNS the CLI's context resolves the legacy metastore host with: host -> addresses, changeable."""
+    answers: dict[str, list[str]] = {}
+
+    def resolve(host: str) -> list[str]:
+        return list(answers.get(host, METASTORE_ADDRESSES))
+
+    monkeypatch.setattr(cli, "Context", functools.partial(Context, resolver=resolve))
+    return answers
+
+
+@pytest.fixture
+def firewall_takes_time(aws: str) -> Any:
+    """A firewall is PROVISIONING for a few describes, then READY; DELETING for a few, then gone."""
+    state_manager.set_transition(FIREWALL_MODEL, {"progression": "manual", "times": PROVISIONING_POLLS})
+    state_manager.set_transition(FIREWALL_DELETE_MODEL, {"progression": "manual", "times": PROVISIONING_POLLS})
+    yield aws
+    state_manager.unset_transition(FIREWALL_MODEL)
+    state_manager.unset_transition(FIREWALL_DELETE_MODEL)
+
+
+# -- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _config(text: str) -> Any:
+    return build_config(parse_toml(text, "test"))
+
+
+def _state(workdir: Any, deployment: str) -> dict[str, Any]:
+    return json.loads((workdir.path / "state" / f"{deployment}.json").read_text())
+
+
+def _ids(workdir: Any, deployment: str) -> dict[str, str]:
+    return {key: entry["id"] for key, entry in _state(workdir, deployment)["resources"].items()}
+
+
+def _status(workdir: Any) -> tuple[int, dict[str, dict[str, Any]]]:
+    result = workdir.run("status", "--json")
+    return result.code, {item["key"]: item for item in json.loads(result.out)["resources"]}
+
+
+def _policy(deployment: str, region: str = REGION) -> dict[str, Any]:
+    return client("network-firewall", region).describe_firewall_policy(FirewallPolicyName=fw.policy_name(deployment))
+
+
+def _groups(deployment: str, region: str = REGION) -> dict[str, dict[str, Any]]:
+    """The policy's rule groups read back through the API, by role (from the name), with their priority."""
+    nfw = client("network-firewall", region)
+    found = {}
+    for ref in _policy(deployment, region)["FirewallPolicy"]["StatefulRuleGroupReferences"]:
+        group = nfw.describe_rule_group(RuleGroupArn=ref["ResourceArn"])
+        name = group["RuleGroupResponse"]["RuleGroupName"]
+        role = name.removeprefix(f"{deployment}-").rsplit("-cap", 1)[0]
+        found[role] = {**group, "Priority": ref["Priority"]}
+    return found
+
+
+def _rules(group: dict[str, Any]) -> list[str]:
+    return group["RuleGroup"]["RulesSource"].get("RulesString", "").splitlines()
+
+
+def _endpoints(deployment: str, region: str = REGION) -> dict[str, str]:
+    got = client("network-firewall", region).describe_firewall(FirewallName=fw.firewall_name(deployment))
+    return {az: s["Attachment"]["EndpointId"] for az, s in got["FirewallStatus"]["SyncStates"].items()}
+
+
+def _trace(ids: dict[str, str], lay: Layout) -> Any:
+    vpcs = [ids["hub/vpc"], *(ids[f"spoke/{s.name}/vpc"] for s in lay.spokes)]
+    data = read_network(client("ec2", lay.region.name), vpcs, ids["hub/transit-gateway"])
+    sources = [Source(f"spoke {s.name} {az}", ids[f"spoke/{s.name}/workspace-subnet/{az}"])
+               for s in lay.spokes for az in s.azs]
+    return trace_egress(data, sources)
+
+
+def _assert_egress_forced_through_firewall(ids: dict[str, str], lay: Layout, endpoints: dict[str, str]) -> None:
+    """For every spoke subnet and every hub AZ its flows may take: out through TGW -> NAT[az] -> endpoint[az] ->
+    IGW, back through the same endpoint, and no path to the IGW without an endpoint."""
+    report = _trace(ids, lay)
+    assert report.problems() == []
+    hub_azs = sorted(h.az for h in lay.hub_azs)
+    for spoke in lay.spokes:
+        for az in spoke.azs:
+            paths = report.paths(f"spoke {spoke.name} {az}")
+            assert sorted(paths) == hub_azs  # appliance mode: any hub AZ may take the flow
+            for hub_az, trace in paths.items():
+                egress = trace.egress
+                assert egress.end == INTERNET and egress.hops[-1].id == ids["hub/igw"], str(egress)
+                assert [(h.id, h.az) for h in egress.of(NAT_GATEWAY)] == [(ids[f"hub/nat/{hub_az}"], hub_az)]
+                assert [(h.id, h.az) for h in egress.of(FIREWALL_ENDPOINT)] == [(endpoints[hub_az], hub_az)]
+                kinds = egress.kinds
+                assert kinds.index("transit-gateway") < kinds.index(NAT_GATEWAY) < kinds.index(FIREWALL_ENDPOINT)
+                assert trace.returns
+                for back in trace.returns:
+                    assert [h.id for h in back.of(FIREWALL_ENDPOINT)] == [endpoints[hub_az]], str(back)
+                    assert back.vpc == ids[f"spoke/{spoke.name}/vpc"]
+
+
+def _firewall_calls(calls: list[str]) -> list[str]:
+    return [c for c in calls if c in FIREWALL_OPERATIONS or c in LOGS_OPERATIONS]
+
+
+# -- what `up` builds ---------------------------------------------------------------------------------------------
+
+
+def test_up_builds_a_default_deny_firewall_that_all_egress_passes(firewall_takes_time, dns, workdir, calls):
+    deployment = "fwmain"
+    text = config_text(deployment, spokes=(("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16")), hub_azs=2,
+                       extra="[firewall]\nlog_retention_days = 90\n")
+    workdir.write_config(text)
+    lay = layout(_config(text))
+
+    first = workdir.run("up")
+    assert first.code == 0, first.err
+    # The firewall was PROVISIONING for a while and `up` polled it to READY before routing to it.
+    assert calls.calls.count("DescribeFirewall") >= PROVISIONING_POLLS + 1
+    assert calls.calls.index("CreateFirewall") < calls.calls.index("CreateRoute", calls.calls.index("CreateFirewall"))
+    created = _firewall_calls(calls.mutating)
+    # One call per destination: AWS refuses two logging changes in one.
+    assert created.count("UpdateLoggingConfiguration") == 2
+    ids = _ids(workdir, deployment)
+
+    # The policy, read back: strict order, default drop + alert, everything to the stateful engine.
+    policy = _policy(deployment)["FirewallPolicy"]
+    assert policy["StatefulEngineOptions"]["RuleOrder"] == "STRICT_ORDER"
+    assert policy["StatefulDefaultActions"] == ["aws:drop_established", "aws:alert_established"]
+    assert policy["StatelessDefaultActions"] == policy["StatelessFragmentDefaultActions"] == ["aws:forward_to_sfe"]
+    home_net = ["10.1.0.0/16", "10.2.0.0/16", *lay.hub_nat_subnet_cidrs]
+    assert policy["PolicyVariables"]["RuleVariables"]["HOME_NET"]["Definition"] == home_net
+
+    groups = _groups(deployment)
+    assert {role: g["Priority"] for role, g in groups.items()} == {
+        "deny": 100, "control-plane": 200, "metastore": 300, "allowlist": 400}
+    for group in groups.values():
+        assert group["RuleGroupResponse"]["Type"] == "STATEFUL"
+        assert group["RuleGroup"]["StatefulRuleOptions"] == {"RuleOrder": "STRICT_ORDER"}
+        assert group["RuleGroup"]["RuleVariables"]["IPSets"]["HOME_NET"]["Definition"] == home_net
+    allowlist = groups["allowlist"]["RuleGroup"]["RulesSource"]["RulesSourceList"]
+    assert sorted(allowlist["Targets"]) == sorted([
+        "frankfurt.cloud.databricks.com", "tunnel.eu-central-1.cloud.databricks.com",
+        "mdv2llxgl8lou0.ceptxxgorjrc.eu-central-1.rds.amazonaws.com",
+        "fwmain-bu1-rootbucket.s3.amazonaws.com", "fwmain-bu1-rootbucket.s3.eu-central-1.amazonaws.com",
+        "fwmain-bu2-rootbucket.s3.amazonaws.com", "fwmain-bu2-rootbucket.s3.eu-central-1.amazonaws.com",
+        ".pypi.org", ".pythonhosted.org", ".cran.r-project.org"])
+    assert (allowlist["TargetTypes"], allowlist["GeneratedRulesType"]) == (["TLS_SNI", "HTTP_HOST"], "ALLOWLIST")
+    assert [r.split(" (")[0] for r in _rules(groups["control-plane"])] == [
+        "pass tcp $HOME_NET any -> 18.159.44.32/28 443", "pass tcp $HOME_NET any -> 18.159.44.32/28 8443:8451"]
+    assert [r.split(" (")[0] for r in _rules(groups["metastore"])] == [
+        "pass tcp $HOME_NET any -> 203.0.113.10/32 3306", "pass tcp $HOME_NET any -> 203.0.113.11/32 3306",
+        "drop tcp $HOME_NET any -> any 3306"]
+    assert [r.split(" ")[:2] for r in _rules(groups["deny"])] == [
+        ["drop", "icmp"], ["drop", "ftp"], ["drop", "ssh"], ["drop", "udp"]]
+    # Capacity sized to content: twice what it needs, rounded up.
+    assert groups["allowlist"]["RuleGroupResponse"]["Capacity"] == fw.capacity_for(10 * 2) == 50
+
+    # The firewall: READY and IN_SYNC, one endpoint per hub AZ, in the hub's firewall subnets.
+    nfw = client("network-firewall")
+    described = nfw.describe_firewall(FirewallName=fw.firewall_name(deployment))
+    assert described["FirewallStatus"]["Status"] == "READY"
+    assert described["FirewallStatus"]["ConfigurationSyncStateSummary"] == "IN_SYNC"
+    assert sorted(m["SubnetId"] for m in described["Firewall"]["SubnetMappings"]) == sorted(
+        ids[f"hub/firewall-subnet/{h.az}"] for h in lay.hub_azs)
+    assert described["Firewall"]["FirewallPolicyArn"] == ids["hub/firewall/policy"]
+    endpoints = _endpoints(deployment)
+    assert sorted(endpoints) == sorted(h.az for h in lay.hub_azs)
+    assert _state(workdir, deployment)["resources"]["hub/firewall"]["outputs"]["endpoints"] == endpoints
+    for arn in (ids["hub/firewall"], ids["hub/firewall/policy"], *(g["RuleGroupResponse"]["RuleGroupArn"]
+                                                                  for g in groups.values())):
+        tags = {t["Key"]: t["Value"] for t in nfw.list_tags_for_resource(ResourceArn=arn)["Tags"]}
+        assert tags["provisioner:deployment"] == deployment and tags["ManagedBy"] == "provisioner"
+
+    # ALERT and FLOW logs to their own log groups, kept as configured.
+    logging = nfw.describe_logging_configuration(FirewallArn=ids["hub/firewall"])["LoggingConfiguration"]
+    assert {c["LogType"]: c["LogDestination"]["logGroup"] for c in logging["LogDestinationConfigs"]} == {
+        "ALERT": f"/aws/vendedlogs/network-firewall/{deployment}/alert",
+        "FLOW": f"/aws/vendedlogs/network-firewall/{deployment}/flow"}
+    log_groups = client("logs").describe_log_groups(logGroupNamePrefix="/aws/vendedlogs/network-firewall/")
+    assert {g["logGroupName"]: g["retentionInDays"] for g in log_groups["logGroups"]} == {
+        f"/aws/vendedlogs/network-firewall/{deployment}/alert": 90,
+        f"/aws/vendedlogs/network-firewall/{deployment}/flow": 90}
+
+    _assert_egress_forced_through_firewall(ids, lay, endpoints)
+
+    calls.clear()
+    again = workdir.run("up")
+    assert again.code == 0, again.err
+    assert calls.mutating == []
+
+    code, items = _status(workdir)
+    assert code == 0, items
+    assert items["hub/firewall/metastore-addresses"]["status"] == "ok"
+    assert {i["status"] for i in items.values()} <= {"present", "ok"}
+
+    calls.clear()
+    down = workdir.run("down", "--yes")
+    assert down.code == 0, down.err
+    order = _firewall_calls(calls.mutating)
+    # Logging off one destination per call, before the log groups go; the firewall gone (waited out) before the
+    # policy; the policy before its rule groups.
+    assert order.count("UpdateLoggingConfiguration") == 2
+    last = {op: max(i for i, c in enumerate(order) if c == op) for op in set(order)}
+    first = {op: order.index(op) for op in set(order)}
+    assert last["UpdateLoggingConfiguration"] < first["DeleteLogGroup"]
+    assert last["UpdateLoggingConfiguration"] < first["DeleteFirewall"]
+    assert last["DeleteFirewall"] < first["DeleteFirewallPolicy"] < first["DeleteRuleGroup"]
+    assert calls.calls.count("DescribeFirewall") >= PROVISIONING_POLLS
+    assert nfw.list_firewalls()["Firewalls"] == []
+    assert nfw.list_firewall_policies()["FirewallPolicies"] == []
+    assert nfw.list_rule_groups()["RuleGroups"] == []
+    assert client("logs").describe_log_groups()["logGroups"] == []
+    # The firewall's endpoints went with it (listed as deleted for a while, as on AWS).
+    firewall_endpoints = client("ec2").describe_vpc_endpoints(
+        Filters=[{"Name": "vpc-endpoint-type", "Values": ["GatewayLoadBalancer"]}])["VpcEndpoints"]
+    assert {e["VpcEndpointId"] for e in firewall_endpoints} == set(endpoints.values())
+    assert {e["State"].lower() for e in firewall_endpoints} == {"deleted"}
+
+
+def test_second_region_without_legacy_metastore_has_no_3306_rule(aws, dns, workdir):
+    deployment = "fwusw2"
+    text = config_text(deployment, hub_azs=2, extra='region = "us-west-2"\n[firewall]\nlegacy_hive_metastore = false\n'
+                       'extra_allowed_fqdns = [".maven.org"]\n')
+    workdir.write_config(text)
+    lay = layout(_config(text))
+    result = workdir.run("up")
+    assert result.code == 0, result.err
+
+    groups = _groups(deployment, "us-west-2")
+    assert sorted(groups) == ["allowlist", "control-plane", "deny"]
+    assert sorted(groups["allowlist"]["RuleGroup"]["RulesSource"]["RulesSourceList"]["Targets"]) == sorted([
+        "oregon.cloud.databricks.com", "tunnel.cloud.databricks.com", ".maven.org",
+        "fwusw2-main-rootbucket.s3.amazonaws.com", "fwusw2-main-rootbucket.s3.us-west-2.amazonaws.com"])
+    assert [r.split(" (")[0] for r in _rules(groups["control-plane"])] == [
+        "pass tcp $HOME_NET any -> 44.234.192.32/28 443", "pass tcp $HOME_NET any -> 44.234.192.32/28 8443:8451"]
+    assert not any("3306" in rule for g in groups.values() for rule in _rules(g))
+    policy = _policy(deployment, "us-west-2")["FirewallPolicy"]
+    assert policy["StatefulEngineOptions"]["RuleOrder"] == "STRICT_ORDER"
+    assert policy["StatefulDefaultActions"] == ["aws:drop_established", "aws:alert_established"]
+    assert policy["PolicyVariables"]["RuleVariables"]["HOME_NET"]["Definition"] == [
+        "10.173.0.0/16", *lay.hub_nat_subnet_cidrs]
+    _assert_egress_forced_through_firewall(_ids(workdir, deployment), lay, _endpoints(deployment, "us-west-2"))
+
+    code, items = _status(workdir)
+    assert code == 0 and "hub/firewall/metastore-addresses" not in items
+
+
+# -- drift --------------------------------------------------------------------------------------------------------
+
+
+def test_status_reports_a_policy_changed_outside_the_tool_and_up_repairs_it(aws, dns, workdir, calls):
+    deployment = "fwdrift"
+    workdir.write_config(config_text(deployment, hub_azs=1))
+    assert workdir.run("up").code == 0
+    nfw = client("network-firewall")
+    got = _policy(deployment)
+    weakened = {**got["FirewallPolicy"], "StatefulDefaultActions": ["aws:alert_established"]}
+    nfw.update_firewall_policy(FirewallPolicyArn=got["FirewallPolicyResponse"]["FirewallPolicyArn"],
+                               UpdateToken=got["UpdateToken"], FirewallPolicy=weakened)
+
+    code, items = _status(workdir)
+    assert code == 3
+    assert items["hub/firewall/policy"]["status"] == "drifted"
+    assert items["hub/firewall/policy"]["drift"] == ["policy (StatefulDefaultActions)"]
+
+    calls.clear()
+    assert workdir.run("up").code == 0
+    assert _firewall_calls(calls.mutating) == ["UpdateFirewallPolicy"]
+    assert _policy(deployment)["FirewallPolicy"]["StatefulDefaultActions"] == [
+        "aws:drop_established", "aws:alert_established"]
+    assert _status(workdir)[0] == 0
+
+
+def test_a_broken_route_is_caught_by_the_walk_and_status_and_up_restores_it(aws, dns, workdir, calls):
+    deployment = "fwroute"
+    text = config_text(deployment, hub_azs=2)
+    workdir.write_config(text)
+    lay = layout(_config(text))
+    assert workdir.run("up").code == 0
+    ids = _ids(workdir, deployment)
+    endpoints = _endpoints(deployment)
+    _assert_egress_forced_through_firewall(ids, lay, endpoints)
+    a, b = (h.az for h in lay.hub_azs)
+    ec2 = client("ec2")
+
+    # The NAT subnet of AZ a loses its way to the firewall: its traffic goes nowhere.
+    ec2.delete_route(RouteTableId=ids[f"hub/nat-subnet-route-table/{a}"], DestinationCidrBlock="0.0.0.0/0")
+    problems = _trace(ids, lay).problems()
+    assert problems and all(f"via hub {a}" in p for p in problems)
+    assert any("no route to 0.0.0.0/0" in p for p in problems)
+    code, items = _status(workdir)
+    assert code == 3
+    assert items[f"hub/firewall/routes/{a}"]["status"] == "drifted"
+    assert items[f"hub/firewall/routes/{b}"]["status"] == "present"
+
+    calls.clear()
+    assert workdir.run("up").code == 0
+    assert calls.mutating == ["CreateRoute"]
+    _assert_egress_forced_through_firewall(ids, lay, endpoints)
+
+    # Return traffic to NAT subnet a sent through the endpoint of AZ b: crosses AZs, and status says so.
+    nat_a = next(h.cidrs.nat_subnet for h in lay.hub_azs if h.az == a)
+    ec2.delete_route(RouteTableId=ids["hub/igw-route-table"], DestinationCidrBlock=nat_a)
+    ec2.create_route(RouteTableId=ids["hub/igw-route-table"], DestinationCidrBlock=nat_a, VpcEndpointId=endpoints[b])
+    assert any("in another AZ than" in p for p in _trace(ids, lay).problems())
+    code, items = _status(workdir)
+    assert code == 3 and items[f"hub/firewall/routes/{a}"]["status"] == "drifted"
+    assert endpoints[b] in items[f"hub/firewall/routes/{a}"]["drift"][0]
+
+    # And a NAT subnet routed straight to the internet gateway: a path to the IGW without a firewall endpoint.
+    ec2.delete_route(RouteTableId=ids[f"hub/nat-subnet-route-table/{b}"], DestinationCidrBlock="0.0.0.0/0")
+    ec2.create_route(RouteTableId=ids[f"hub/nat-subnet-route-table/{b}"], DestinationCidrBlock="0.0.0.0/0",
+                     GatewayId=ids["hub/igw"])
+    problems = _trace(ids, lay).problems()
+    assert any(f"via hub {b}: reaches the internet without passing a firewall endpoint" in p for p in problems)
+    code, items = _status(workdir)
+    assert code == 3 and items[f"hub/firewall/routes/{b}"]["status"] == "drifted"
+
+
+def test_status_reports_metastore_addresses_that_moved_and_up_pins_the_new_ones(aws, dns, workdir, calls):
+    deployment = "fwhms"
+    workdir.write_config(config_text(deployment, hub_azs=1))
+    assert workdir.run("up").code == 0
+    host = layout(_config(config_text(deployment))).region.legacy_metastore_host
+    assert _state(workdir, deployment)["observations"]["metastore-addresses"]["addresses"] == [
+        "203.0.113.10", "203.0.113.11"]
+
+    dns[host] = ["203.0.113.20"]  # an RDS failover
+    code, items = _status(workdir)
+    assert code == 3
+    check = items["hub/firewall/metastore-addresses"]
+    assert check["status"] == "failed"
+    assert "now resolves to 203.0.113.20" in check["drift"][0] and "203.0.113.10, 203.0.113.11" in check["drift"][0]
+    # The rule group itself is as `up` left it: the check, not drift, says the world moved.
+    assert items["hub/firewall/rule-group/metastore"]["status"] == "present"
+
+    calls.clear()
+    assert workdir.run("up").code == 0
+    assert _firewall_calls(calls.mutating) == ["UpdateRuleGroup"]
+    assert [r.split(" (")[0] for r in _rules(_groups(deployment)["metastore"])] == [
+        "pass tcp $HOME_NET any -> 203.0.113.20/32 3306", "drop tcp $HOME_NET any -> any 3306"]
+    assert _status(workdir)[0] == 0
+
+
+def test_an_unresolvable_metastore_host_fails_up_with_the_fix(aws, dns, workdir):
+    workdir.write_config(config_text("fwnodns", hub_azs=1))
+    host = layout(_config(config_text("fwnodns"))).region.legacy_metastore_host
+    dns[host] = []
+    result = workdir.run("up")
+    assert result.code == 1
+    assert f"cannot resolve the legacy Hive metastore host {host}" in result.err
+    assert "legacy_hive_metastore = false" in result.err
+
+
+def test_allowlist_that_outgrows_its_capacity_moves_to_a_bigger_group(aws, dns, workdir, calls):
+    deployment = "fwgrow"
+    workdir.write_config(config_text(deployment, hub_azs=1))
+    assert workdir.run("up").code == 0
+    before = _groups(deployment)["allowlist"]["RuleGroupResponse"]
+    assert before["Capacity"] == 50
+
+    many = ", ".join(f'"host{i}.example.com"' for i in range(30))
+    workdir.write_config(config_text(deployment, hub_azs=1, extra=f"[firewall]\nextra_allowed_fqdns = [{many}]\n"))
+    calls.clear()
+    result = workdir.run("up")
+    assert result.code == 0, result.err
+    assert _firewall_calls(calls.mutating) == ["CreateRuleGroup", "UpdateFirewallPolicy", "DeleteRuleGroup"]
+    after = _groups(deployment)["allowlist"]
+    assert after["RuleGroupResponse"]["Capacity"] == 200
+    assert after["RuleGroupResponse"]["RuleGroupName"] == f"{deployment}-allowlist-cap200"
+    assert "host29.example.com" in after["RuleGroup"]["RulesSource"]["RulesSourceList"]["Targets"]
+    names = [g["Name"] for g in client("network-firewall").list_rule_groups()["RuleGroups"]]
+    assert before["RuleGroupName"] not in names
+    calls.clear()
+    assert workdir.run("up").code == 0 and calls.mutating == []
+
+
+# -- crashes ------------------------------------------------------------------------------------------------------
+
+
+def test_a_crash_after_create_firewall_adopts_the_firewall_by_name(aws, dns, workdir, calls, monkeypatch):
+    deployment = "fwcrash"
+    workdir.write_config(config_text(deployment, hub_azs=1))
+    real_create = fwsteps.Firewall.create
+
+    def create_then_die(self, ctx):
+        real_create(self, ctx)
+        raise KeyboardInterrupt  # the process dies before the engine records the ARN
+
+    monkeypatch.setattr(fwsteps.Firewall, "create", create_then_die)
+    assert workdir.run("up").code == 130
+    assert "hub/firewall" not in _ids(workdir, deployment)
+
+    monkeypatch.setattr(fwsteps.Firewall, "create", real_create)
+    calls.clear()
+    result = workdir.run("up")
+    assert result.code == 0, result.err
+    assert "CreateFirewall" not in calls.calls
+    assert len(client("network-firewall").list_firewalls()["Firewalls"]) == 1
+    assert _ids(workdir, deployment)["hub/firewall"].endswith(f":firewall/{fw.firewall_name(deployment)}")
+
+
+def test_plan_lists_the_firewall_family_without_any_call(workdir, calls):
+    workdir.write_config(config_text("fwplan", hub_azs=2))
+    result = workdir.run("plan", "--json")
+    assert result.code == 0 and calls.calls == []
+    items = {r["key"]: r for r in json.loads(result.out)["resources"]}
+    for key in ("hub/firewall/rule-group/deny", "hub/firewall/rule-group/control-plane",
+                "hub/firewall/rule-group/metastore", "hub/firewall/rule-group/allowlist", "hub/firewall/policy",
+                "hub/firewall/log-group/alert", "hub/firewall/log-group/flow", "hub/firewall",
+                "hub/firewall/logging", "hub/firewall/routes/eu-central-1a", "hub/firewall/routes/eu-central-1b"):
+        assert items[key]["action"] == "create", key
+    assert items["hub/firewall/rule-group/allowlist"]["name"] == "fwplan-allowlist-cap50"
+    assert items["hub/firewall/rule-group/control-plane"]["details"] == {"cidr": "18.159.44.32/28"}
