@@ -389,7 +389,8 @@ class Workspace(DatabricksStep):
             status = _status(obj.workspace_status)
             if seen.get("status") != status:
                 seen["status"] = status
-                ctx.report(self.key, "waiting", f"workspace {status}: {obj.workspace_status_message or ''}".strip())
+                if status != "RUNNING":  # RUNNING is reported with the URL
+                    ctx.report(self.key, "waiting", f"workspace {status}: {obj.workspace_status_message or ''}")
             if status in FAILED_STATUSES:
                 raise CloudError(self.failure(ctx, obj))
             return status == "RUNNING", obj
