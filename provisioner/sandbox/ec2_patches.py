@@ -394,7 +394,17 @@ def _install_nat_gateways() -> None:
         nat = self.nat_gateways[nat_gateway_id]
         if nat.state not in ("deleting", "deleted"):
             nat.delete_time = iso_8601_datetime_with_milliseconds(utcnow())
-        return original_delete(self, nat_gateway_id)
+        deleted = original_delete(self, nat_gateway_id)
+        # On AWS a deleted NAT gateway's network interface goes with it; moto keeps it, still in the VPC's
+        # default security group, so the VPC could never be deleted (the group is in use).
+        eni = getattr(deleted, "_eni", None)
+        if eni is not None and eni.id in self.enis:
+            for address in self.addresses:
+                if address.eni is eni:
+                    address.eni = None
+                    address.association_id = None
+            self.delete_network_interface(eni.id)
+        return deleted
 
     _patch(NatGatewayBackend, "delete_nat_gateway", delete_nat_gateway)
 
