@@ -189,6 +189,9 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
         with render.ProgressView(out, [s.key for s in steps]) as view:
             ctx.report = view.report
             result = engine.up(ctx, steps, workers=workers)
+        if not result.failures:
+            for line in render.up_summary(cfg, ctx.state):
+                out.print(line, markup=False, soft_wrap=True)
     _finish(result, "up")
 
 
@@ -229,6 +232,8 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
                           "resources": [i.__dict__ for i in items]}, indent=2))
     else:
         out.print(render.status_table(items, cfg.deployment))
+        for line in render.status_problems(items):
+            out.print(f"  ! {line}", soft_wrap=True, markup=False)
         bad = [i for i in items if i.status not in ("present", "ok")]
         out.print("All resources present and as configured." if healthy else
                   f"{len(bad)} of {len(items)} resources missing or drifted.")

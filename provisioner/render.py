@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from provisioner.design.config import Config
 from provisioner.engine import PlanItem, RunResult, StatusItem
+from provisioner.state import State
 
 ACTION_STYLE = {"create": "green", "nothing": "dim", "update": "yellow", "recreate": "red"}
 STATUS_STYLE = {"present": "green", "missing": "red", "drifted": "yellow", "ok": "green", "failed": "red"}
@@ -27,12 +29,14 @@ def _details(details: dict[str, Any]) -> str:
 
 
 def plan_table(items: Sequence[PlanItem], deployment: str) -> Table:
-    table = Table(title=f"plan for deployment {deployment}", title_justify="left")
-    for col in ("action", "resource", "kind", "name", "details"):
-        table.add_column(col)
+    table = Table(title=f"plan for deployment {deployment}", title_justify="left", box=None, pad_edge=False)
+    table.add_column("action", no_wrap=True)
+    table.add_column("resource", no_wrap=True)
+    table.add_column("name and details", overflow="fold")
     for it in items:
         action = it.action + (f" ({it.reason})" if it.reason else "")
-        table.add_row(f"[{ACTION_STYLE[it.action]}]{action}[/]", it.key, it.kind, it.name, _details(it.details))
+        details = "  ".join(x for x in (f"{it.kind} {it.name}", _details(it.details)) if x)
+        table.add_row(f"[{ACTION_STYLE[it.action]}]{action}[/]", it.key, details)
     return table
 
 
@@ -50,13 +54,19 @@ def plan_json(items: Sequence[PlanItem], deployment: str) -> dict[str, Any]:
 
 
 def status_table(items: Sequence[StatusItem], deployment: str) -> Table:
-    table = Table(title=f"status of deployment {deployment}", title_justify="left")
-    for col in ("status", "resource", "kind", "id", "drift"):
-        table.add_column(col)
+    table = Table(title=f"status of deployment {deployment}", title_justify="left", box=None, pad_edge=False)
+    table.add_column("status", no_wrap=True)
+    table.add_column("resource", no_wrap=True)
+    table.add_column("id", overflow="fold")
     for it in items:
-        table.add_row(f"[{STATUS_STYLE.get(it.status, '')}]{it.status}[/]", it.key, it.kind, it.id or "",
-                      "; ".join(it.drift))
+        table.add_row(f"[{STATUS_STYLE.get(it.status, '')}]{it.status}[/]", it.key, it.id or it.name)
     return table
+
+
+def status_problems(items: Sequence[StatusItem]) -> list[str]:
+    """One line per way a resource differs from what it should be, or a check failed."""
+    return [f"{it.key}: {problem}" for it in items for problem in (it.drift or ([it.status] if it.status not in
+                                                                                   ("present", "ok") else []))]
 
 
 def run_summary(result: RunResult) -> list[str]:
@@ -122,3 +132,24 @@ class ProgressView:
             elapsed = self.ended.get(key, now) - self.started[key]
             table.add_row(key, f"[{STATE_STYLE.get(state, '')}]{state}[/]", f"{elapsed:.1f}s", message)
         return table
+
+
+def up_summary(config: Config, state: State) -> list[str]:
+    """What a newcomer wants after `up`: where the workspaces are and how egress is fenced."""
+    from provisioner.design.firewall import allowed_fqdns
+    from provisioner.design.layout import layout
+
+    lay = layout(config)
+    firewall = (state.resource("hub/firewall") or {}).get("outputs", {})
+    endpoints = firewall.get("endpoints") or {}
+    lines = [f"Deployment {config.deployment} in {config.region}:",
+             f"  hub      {lay.hub_cidr}  NAT subnets {', '.join(lay.hub_nat_subnet_cidrs)}"]
+    for az in lay.hub_azs:
+        lines.append(f"  egress   {az.az}: NAT subnet {az.cidrs.nat_subnet} -> firewall endpoint "
+                     f"{endpoints.get(az.az, '(none yet)')}")
+    for spoke in lay.spokes:
+        workspace = (state.resource(f"spoke/{spoke.name}/workspace") or {}).get("outputs", {})
+        lines.append(f"  spoke    {spoke.name}  {spoke.cidrs.vpc}  workspace {workspace.get('url', '(not created)')}")
+    lines.append(f"  allowed  {', '.join(allowed_fqdns(config, lay))}")
+    lines.append("Tokens: `provision output --show-secrets`.  Health: `provision status`.")
+    return lines
