@@ -145,6 +145,27 @@ def families(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
     return chosen
 
 
+@pytest.fixture
+def full_graph() -> None:
+    """Run the CLI over every step of the deployment (hub, firewall...), not only what the Databricks objects
+    stand on."""
+
+
+@pytest.fixture(autouse=True)
+def databricks_branch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, families: Any) -> None:
+    """Unless a test asks for the full graph, the CLI runs only the spokes' Databricks steps and what they stand
+    on (role, bucket, spoke network): the hub and the firewall add time and nothing these tests look at."""
+    if "full_graph" in request.fixturenames:
+        return
+    from provisioner import cli
+
+    def branch(config: Any) -> list[Step]:
+        return [s for spoke in config.spokes for s in _spoke_steps(config, spoke.name)]
+
+    monkeypatch.setattr(cli, "all_steps", branch)
+    monkeypatch.setattr(cli, "all_checks", lambda config: [])
+
+
 # -- helpers ------------------------------------------------------------------------------------------------
 
 
@@ -164,7 +185,22 @@ def _context(tmp_path: Path, text: str, clock: FakeClock, poll_scale: float = 1.
     sink = reports if reports is not None else []
     return Context(config=config, state=load(tmp_path / "state", config.deployment),
                    aws_factory=lambda: Aws(config.region), databricks_factory=dbx.account_client_factory(config),
-                   clock=clock, poll_scale=poll_scale, report=lambda k, s, m: sink.append((k, s, m)))
+                   clock=clock, poll_scale=poll_scale, report=lambda k, s, m: sink.append((k, s, m)),
+                   resolver=lambda host: ["203.0.113.10"])
+
+
+def _spoke_steps(config: Any, spoke: str = "main") -> list[Step]:
+    """The spoke's Databricks steps and everything they stand on (not the hub, the firewall, ...)."""
+    everything = {s.key: s for s in steps_pkg.all_steps(config)}
+    wanted: set[str] = set()
+    todo = [k for k in everything if k.startswith(f"spoke/{spoke}/") and isinstance(everything[k],
+                                                                                     dbsteps.DatabricksStep)]
+    while todo:
+        key = todo.pop()
+        if key not in wanted:
+            wanted.add(key)
+            todo += list(everything[key].needs)
+    return [s for k, s in everything.items() if k in wanted]
 
 
 # -- the whole family through the CLI -----------------------------------------------------------------------
@@ -172,7 +208,7 @@ def _context(tmp_path: Path, text: str, clock: FakeClock, poll_scale: float = 1.
 
 @pytest.mark.parametrize("spokes", [(("main", "10.173.0.0/16"),),
                                     (("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16"))], ids=["1-spoke", "2-spokes"])
-def test_up_builds_the_databricks_objects_and_down_removes_them(aws, databricks, workdir, spokes):
+def test_up_builds_the_databricks_objects_and_down_removes_them(aws, databricks, workdir, spokes, full_graph):
     deployment = f"dbx{len(spokes)}"
     workdir.write_config(config_text(deployment, spokes=spokes))
     names = [s for s, _ in spokes]
@@ -550,7 +586,7 @@ def test_a_network_still_in_use_is_retried_until_the_workspace_is_gone(aws, data
     databricks.settings.network_delete_conflict_409 = conflict_409
     reports: list[tuple[str, str, str]] = []
     ctx = _context(tmp_path, config_text("inuse"), clock, poll_scale=1.0, reports=reports)
-    steps = steps_pkg.all_steps(ctx.config)
+    steps = _spoke_steps(ctx.config)
     assert not engine.up(ctx, steps).failures
     by_key = {s.key: s for s in steps}
     workspace, network = by_key["spoke/main/workspace"], by_key["spoke/main/network"]
@@ -572,7 +608,7 @@ def test_a_network_in_use_past_the_deadline_says_so(aws, databricks, tmp_path, m
     clock = FakeClock()
     databricks.settings.clock = clock.now
     ctx = _context(tmp_path, config_text("stuck"), clock, poll_scale=1.0)
-    steps = steps_pkg.all_steps(ctx.config)
+    steps = _spoke_steps(ctx.config)
     assert not engine.up(ctx, steps).failures
     network = next(s for s in steps if s.key == "spoke/main/network")
 
