@@ -329,9 +329,13 @@ class Ec2Step(Step):
     # -- comparing -----------------------------------------------------------------------------------------------
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
-        with translate(f"update {self.kind} {res.id} ({self.key})"):
-            ensure_tags(ctx, self, res.id, res.live.get("Tags"), changes, apply)
-            self.ensure_aspects(ctx, res, apply, changes)
+        try:
+            with translate(f"update {self.kind} {res.id} ({self.key})"):
+                ensure_tags(ctx, self, res.id, res.live.get("Tags"), changes, apply)
+                self.ensure_aspects(ctx, res, apply, changes)
+        except RuntimeError as e:
+            # `status` compares even when something this step refers to is gone from the state file.
+            raise CloudError(f"cannot compare {self.kind} {res.id} ({self.key}): {e}") from e
         return changes
 
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:

@@ -118,6 +118,8 @@ class RouteTable(Ec2Step):
 
     def details(self) -> dict[str, Any]:
         found: dict[str, Any] = {"routes": ", ".join(r.describe() for r in self.table.routes_of(rt.NETWORK))}
+        if self.table.routes_of(rt.FIREWALL):
+            found["firewall_routes"] = ", ".join(r.describe() for r in self.table.routes_of(rt.FIREWALL))
         if self.table.subnets:
             found["subnets"] = ", ".join(self.table.subnets)
         if self.table.gateway:
