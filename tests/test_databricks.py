@@ -729,3 +729,20 @@ def test_without_a_deployment_name_prefix_databricks_names_the_workspace(aws, da
     assert state["secrets"]["spoke/main/token"].startswith("dapi")
     assert workdir.run("up").code == 0  # found again by name, nothing new
     assert len(list(databricks.account_client().workspaces.list())) == 1
+
+
+def test_an_object_that_differs_is_drift_and_up_says_it_cannot_change_it(aws, databricks, tmp_path):
+    ctx = _context(tmp_path, config_text("immut"), FakeClock())
+    steps = _spoke_steps(ctx.config)
+    assert not engine.up(ctx, steps).failures
+    creds = next(s for s in steps if s.key == "spoke/main/credentials")
+    found = creds.find(ctx)
+    assert creds.ensure(ctx, found, apply=False) == []
+
+    other = Resource(found.id, live={"role_arn": "arn:aws:iam::123456789012:role/someone-else"})
+    [drift] = creds.ensure(ctx, other, apply=False)
+    assert "points to role arn:aws:iam::123456789012:role/someone-else" in drift
+    from provisioner.aws.errors import CloudError
+
+    with pytest.raises(CloudError, match="can't change a credential configuration in place"):
+        creds.ensure(ctx, other, apply=True)
