@@ -264,3 +264,26 @@ def _nat_gateway_deletes_its_interface(monkeypatch: pytest.MonkeyPatch) -> None:
         return nat
 
     monkeypatch.setattr(NatGatewayBackend, "delete_nat_gateway", delete_nat_gateway)
+
+
+# -- DNS: the legacy metastore host, resolved by `up` to pin the firewall's 3306 rule ------------------------
+
+METASTORE_TEST_ADDRESSES = ("203.0.113.10", "203.0.113.11")
+
+
+@pytest.fixture(autouse=True)
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """The DNS the CLI's context resolves with: no test asks the real DNS. Every host resolves to
+    METASTORE_TEST_ADDRESSES (documentation addresses, as in the sandbox) unless a test sets `dns[host]`."""
+    import functools
+
+    from provisioner import cli
+    from provisioner.context import Context
+
+    answers: dict[str, list[str]] = {}
+
+    def resolve(host: str) -> list[str]:
+        return list(answers.get(host, METASTORE_TEST_ADDRESSES))
+
+    monkeypatch.setattr(cli, "Context", functools.partial(Context, resolver=resolve))
+    return answers

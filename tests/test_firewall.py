@@ -10,7 +10,6 @@ accepts.
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
@@ -18,9 +17,6 @@ import botocore.session
 import pytest
 from moto.moto_api import state_manager
 
-from provisioner import cli
-from provisioner import steps as steps_pkg
-from provisioner.context import Context
 from provisioner.design import firewall as fw
 from provisioner.design.config import build_config, parse_toml
 from provisioner.design.layout import Layout, layout
@@ -29,32 +25,12 @@ from provisioner.sandbox.network_firewall import FIREWALL_DELETE_MODEL, FIREWALL
 from provisioner.steps import firewall as fwsteps
 from tests.conftest import REGION, client, config_text
 
-METASTORE_ADDRESSES = ["203.0.113.11", "203.0.113.10"]
 FIREWALL_OPERATIONS = set(botocore.session.get_session().get_service_model("network-firewall").operation_names)
 LOGS_OPERATIONS = set(botocore.session.get_session().get_service_model("logs").operation_names)
 PROVISIONING_POLLS = 3
 
 
 # -- fixtures -----------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _firewall_family(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make sure the firewall family is part of the deployment (the CLI builds its steps from FAMILIES)."""
-    if fwsteps not in steps_pkg.FAMILIES:
-        monkeypatch.setattr(steps_pkg, "FAMILIES", (*steps_pkg.FAMILIES, fwsteps))
-
-
-@pytest.fixture
-def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
-    """The DNS the CLI's context resolves the legacy metastore host with: host -> addresses, changeable."""
-    answers: dict[str, list[str]] = {}
-
-    def resolve(host: str) -> list[str]:
-        return list(answers.get(host, METASTORE_ADDRESSES))
-
-    monkeypatch.setattr(cli, "Context", functools.partial(Context, resolver=resolve))
-    return answers
 
 
 @pytest.fixture

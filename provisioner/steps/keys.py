@@ -14,7 +14,7 @@ Hub (AZs `az` are the layout's hub AZs):
     hub/igw-route-table, hub/transit-gateway, hub/tgw-attachment, hub/tgw-route-table/spokes,
     hub/tgw-route-table/hub
 Firewall:
-    hub/firewall/..., as the firewall family defines them.
+    hub/firewall[/policy|/logging], hub/firewall/rule-group/role, hub/firewall/log-group/type, hub/firewall/routes/az
 """
 
 from __future__ import annotations
