@@ -396,6 +396,30 @@ def test_allowlist_that_outgrows_its_capacity_moves_to_a_bigger_group(aws, dns, 
     assert workdir.run("up").code == 0 and calls.mutating == []
 
 
+def test_turning_the_legacy_metastore_off_removes_its_group_and_3306(aws, dns, workdir, calls):
+    deployment = "fwhmsoff"
+    workdir.write_config(config_text(deployment, hub_azs=1))
+    assert workdir.run("up").code == 0
+    metastore_arn = _groups(deployment)["metastore"]["RuleGroupResponse"]["RuleGroupArn"]
+
+    workdir.write_config(config_text(deployment, hub_azs=1, extra="[firewall]\nlegacy_hive_metastore = false\n"))
+    calls.clear()
+    result = workdir.run("up")
+    assert result.code == 0, result.err
+    # The allowlist loses the metastore host, the policy the group, and the group goes once unreferenced.
+    assert _firewall_calls(calls.mutating) == ["UpdateRuleGroup", "UpdateFirewallPolicy", "DeleteRuleGroup"]
+    groups = _groups(deployment)
+    assert sorted(groups) == ["allowlist", "control-plane", "deny"]
+    assert not any("rds.amazonaws.com" in t
+                   for t in groups["allowlist"]["RuleGroup"]["RulesSource"]["RulesSourceList"]["Targets"])
+    assert metastore_arn not in [g["Arn"] for g in client("network-firewall").list_rule_groups()["RuleGroups"]]
+    state = _state(workdir, deployment)
+    assert "hub/firewall/rule-group/metastore" not in state["resources"]
+    assert "metastore-addresses" not in state["observations"]
+    code, items = _status(workdir)
+    assert code == 0 and "hub/firewall/metastore-addresses" not in items
+
+
 # -- crashes ------------------------------------------------------------------------------------------------------
 
 

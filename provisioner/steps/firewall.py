@@ -644,7 +644,8 @@ class FirewallLogging(Step):
     def create(self, ctx: Context) -> Resource:
         wanted = self.wanted()
         with translate(f"turn on logging of {design.firewall_name(ctx.deployment)}"):
-            arn = self._firewall_arn(ctx)
+            # `find` has just checked the firewall is ours, and the engine records its ARN before this step runs.
+            arn = ctx.state.resource_id(FIREWALL_KEY) or self._firewall_arn(ctx)
             if arn is None:
                 raise CloudError(f"network firewall {design.firewall_name(ctx.deployment)} does not exist")
             self._apply(ctx, arn, design.logging_changes([], wanted))
