@@ -30,6 +30,7 @@ from provisioner.design import routes
 from provisioner.design.config import Config
 from provisioner.design.layout import Layout
 from provisioner.design.naming import resource_name, root_bucket_name
+from provisioner.design.regions import Region
 
 RULE_ORDER = "STRICT_ORDER"
 STATEFUL_DEFAULT_ACTIONS = ("aws:drop_established", "aws:alert_established")
@@ -122,10 +123,22 @@ def root_bucket_hosts(bucket: str, region: str) -> tuple[str, str]:
     return f"{bucket}.s3.amazonaws.com", f"{bucket}.s3.{region}.amazonaws.com"
 
 
+def cross_region_fqdns(reg: Region) -> tuple[str, ...]:
+    """Where Databricks serves a region from another one (us-west-1 uses us-west-2's Kinesis and buckets), the
+    spoke's regional S3 gateway and Kinesis endpoints cannot carry that traffic: it crosses the firewall."""
+    if reg.kinesis_region == reg.name:
+        return ()
+    names = [f"kinesis.{reg.kinesis_region}.amazonaws.com"]
+    for bucket in reg.databricks_buckets:
+        if reg.name not in bucket:  # named for the region itself (system tables): regional, through the gateway
+            names += root_bucket_hosts(bucket, reg.kinesis_region)
+    return tuple(names)
+
+
 def allowed_fqdns(config: Config, layout: Layout) -> tuple[str, ...]:
     """Every domain the allowlist passes, sorted and without duplicates."""
     reg = layout.region
-    names = {reg.webapp, reg.scc_relay, *config.extra_allowed_fqdns}
+    names = {reg.webapp, reg.scc_relay, *config.extra_allowed_fqdns, *cross_region_fqdns(reg)}
     for spoke in config.spokes:
         names.update(root_bucket_hosts(root_bucket_name(config.deployment, spoke.name), reg.name))
     if config.legacy_hive_metastore:

@@ -56,6 +56,17 @@ def test_allowlist_has_every_spokes_bucket_and_no_metastore_when_off():
     assert len(names) == 2 + 4
 
 
+def test_a_region_served_from_another_allows_that_regions_kinesis_and_buckets():
+    cfg = config(region="us-west-1", legacy=False, extra=())
+    names = fw.allowed_fqdns(cfg, layout(cfg))
+    assert "kinesis.us-west-2.amazonaws.com" in names
+    for bucket in ("databricks-prod-artifacts-us-west-2", "databricks-prod-storage-oregon",
+                   "databricks-datasets-oregon"):
+        assert {f"{bucket}.s3.amazonaws.com", f"{bucket}.s3.us-west-2.amazonaws.com"} <= set(names)
+    assert not any("system-tables" in n for n in names)  # a regional bucket: through the S3 gateway endpoint
+    assert fw.cross_region_fqdns(layout(config(region="us-west-2")).region) == ()
+
+
 @pytest.mark.parametrize(("spokes", "azs", "home_net"), [
     ((("a", "10.1.0.0/16"),), 1, ("10.1.0.0/16", "10.10.32.0/19")),
     ((("a", "10.1.0.0/16"), ("b", "10.2.0.0/20")), 2,
