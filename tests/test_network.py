@@ -415,6 +415,24 @@ def test_failed_nat_gateway_reports_aws_message_and_next_up_replaces_it(aws, wor
         n["NatGatewayId"] for n in nats if n["State"] == "available")
 
 
+def test_a_wait_has_a_deadline(aws, workdir):
+    workdir.write_config(config_text("stuck", hub_azs=1))
+    ec2_patches.set_transition("nat_gateway", times=10_000)  # never becomes available
+    try:
+        result = workdir.run("up")
+    finally:
+        ec2_patches.unset_transitions()
+    err = " ".join(result.err.split())  # as one line, however the terminal wrapped it
+    assert result.code == 1
+    assert "waiting for NAT gateway" in err and "(hub/nat/eu-central-1a) failed: still state pending after 60 polls " \
+        "(the deadline: 15 minutes at full polling speed); rerun `provision up` to keep waiting" in err
+    # The next `up` finds the same (now available) gateway and waits for it, rather than making another.
+    assert workdir.run("up").code == 0
+    nats = client("ec2").describe_nat_gateways(
+        Filter=[{"Name": "tag:provisioner:deployment", "Values": ["stuck"]}])["NatGateways"]
+    assert [n["State"] for n in nats] == ["available"]
+
+
 CRASH_POINTS = [
     (vpc.Vpc, "create"), (vpc.Subnet, "create"), (hub_network.InternetGateway, "create"),
     (hub_network.ElasticIp, "create"), (hub_network.NatGateway, "create"), (transit_gateway.TransitGateway, "create"),
@@ -584,10 +602,16 @@ def test_down_deletes_only_what_this_deployment_tagged(aws, workdir):
         {"Key": "ManagedBy", "Value": "provisioner"}]}])["Vpc"]["VpcId"]
     workdir.write_config(config_text("mine", hub_azs=1))
     assert workdir.run("up").code == 0
-    hub = _ids(workdir, "mine")["hub/vpc"]
-    assert hub != theirs
-    assert workdir.run("down", "--yes").code == 0
+    ids = _ids(workdir, "mine")
+    assert ids["hub/vpc"] != theirs
+    # Already gone is success.
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[ids["spoke/main/sts-endpoint"]])
+    ec2.delete_nat_gateway(NatGatewayId=ids["hub/nat/eu-central-1a"])
+    down = workdir.run("down", "--yes")
+    assert down.code == 0, down.err
+    assert "absent" in down.out
     assert [v["VpcId"] for v in ec2.describe_vpcs(VpcIds=[theirs])["Vpcs"]] == [theirs]
+    assert set(_owned("mine").values()) == {0}
 
 
 def test_a_recorded_resource_whose_tags_were_removed_is_not_deleted(aws, workdir):

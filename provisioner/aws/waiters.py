@@ -137,8 +137,8 @@ def failure_reason(name: str, error: WaiterError) -> str:
             reasons.append(f"{item.get('FailureCode', 'Failed')}: {item['FailureMessage']}")
         elif item.get("State") is not None:
             reasons.append(f"state {item['State']}")
-    timed_out = "Max attempts exceeded" in str(error)
-    if timed_out:
-        minutes = deadline(name) / 60
-        return f"still {', '.join(reasons) or 'not ready'} after {minutes:g} minutes (the deadline)"
+    if "Max attempts exceeded" in str(error):
+        polls = WAITERS[name]["maxAttempts"]
+        return (f"still {', '.join(reasons) or 'not ready'} after {polls} polls (the deadline: "
+                f"{deadline(name) / 60:g} minutes at full polling speed); rerun `provision up` to keep waiting")
     return "; ".join(reasons) or str(error)
