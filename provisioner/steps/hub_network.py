@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from provisioner.aws.errors import gone_if_missing
 from provisioner.context import Context
 from provisioner.design import routes as rt
+from provisioner.design.cidr import HubAzCidrs
 from provisioner.design.config import Config
 from provisioner.design.layout import layout
 from provisioner.design.naming import resource_name
@@ -59,7 +61,8 @@ class InternetGateway(Ec2Step):
         self.gone_if_missing(ec2.delete_internet_gateway, InternetGatewayId=res.id)
 
     def _detach(self, ec2: Any, igw_id: str, vpc_id: str) -> None:
-        self.gone_if_missing(ec2.detach_internet_gateway, InternetGatewayId=igw_id, VpcId=vpc_id)
+        gone_if_missing((*self.resource.missing, "Gateway.NotAttached"), ec2.detach_internet_gateway,
+                        InternetGatewayId=igw_id, VpcId=vpc_id)
 
 
 class ElasticIp(Ec2Step):
@@ -129,7 +132,7 @@ class NatGateway(Ec2Step):
         self.gone_if_missing(ctx.aws.ec2.delete_nat_gateway, NatGatewayId=res.id)
 
 
-def _subnets(config: Config, az: str, cidrs: Any) -> list[Step]:
+def _subnets(config: Config, az: str, cidrs: HubAzCidrs) -> list[Step]:
     d = config.deployment
     return [
         Subnet(keys.hub("tgw-subnet", az), resource_name(d, "hub-tgw", az), keys.hub("vpc"), cidrs.tgw_subnet, az,
