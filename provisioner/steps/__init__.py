@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from provisioner.design.config import Config
-from provisioner.steps import bucket, firewall, hub_network, iam, spoke_network, transit_gateway
+from provisioner.steps import bucket, databricks, firewall, hub_network, iam, spoke_network, transit_gateway
 from provisioner.steps.base import Check, Step
 
-FAMILIES = (hub_network, transit_gateway, spoke_network, firewall, iam, bucket)
+FAMILIES = (hub_network, transit_gateway, spoke_network, firewall, iam, bucket, databricks)
 
 
 def all_steps(config: Config) -> list[Step]:
