@@ -15,9 +15,9 @@ def test_idempotency_quartet(aws, workdir, calls):
     workdir.write_config(config_text("quartet", spokes=(("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16"))))
 
     plan = json.loads(workdir.run("plan", "--json").out)
-    assert {r["key"]: r["action"] for r in plan["resources"]} == {
-        "spoke/bu1/role": "create", "spoke/bu2/role": "create",
-        "spoke/bu1/root-bucket": "create", "spoke/bu2/root-bucket": "create"}
+    actions = {r["key"]: r["action"] for r in plan["resources"]}
+    assert {"spoke/bu1/role", "spoke/bu2/role", "spoke/bu1/root-bucket", "spoke/bu2/root-bucket"} <= set(actions)
+    assert set(actions.values()) == {"create"}
     assert calls.calls == []  # plan touches nothing
 
     first = workdir.run("up")
