@@ -243,29 +243,6 @@ def _databricks_for_cli_runs(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("databricks")
 
 
-@pytest.fixture(autouse=True)
-def _nat_gateway_deletes_its_interface(monkeypatch: pytest.MonkeyPatch) -> None:
-    """On AWS a deleted NAT gateway's network interface goes with it; moto 5.2.5 keeps it, still in the VPC's
-    default security group, so deleting the VPC then fails with DependencyViolation (the EC2 patches refuse to
-    delete a group an interface uses, as AWS does). Removes the interface when the NAT gateway is deleted."""
-    from moto.ec2.models.nat_gateways import NatGatewayBackend
-
-    original = NatGatewayBackend.delete_nat_gateway
-
-    def delete_nat_gateway(self: Any, nat_gateway_id: str) -> Any:
-        nat = original(self, nat_gateway_id)
-        eni = getattr(nat, "_eni", None)
-        if eni is not None and eni.id in self.enis:
-            for address in self.addresses:
-                if address.eni is eni:
-                    address.eni = None
-                    address.association_id = None
-            self.delete_network_interface(eni.id)
-        return nat
-
-    monkeypatch.setattr(NatGatewayBackend, "delete_nat_gateway", delete_nat_gateway)
-
-
 # -- DNS: the legacy metastore host, resolved by `up` to pin the firewall's 3306 rule ------------------------
 
 METASTORE_TEST_ADDRESSES = ("203.0.113.10", "203.0.113.11")
