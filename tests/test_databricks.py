@@ -257,6 +257,7 @@ def test_up_builds_the_databricks_objects_and_down_removes_them(aws, databricks,
     assert "failed" not in again.out
 
     status = workdir.run("status", "--json")
+    assert status.code == 0, status.out
     resources = [r for r in json.loads(status.out)["resources"] if r["kind"] != "check"]
     assert {r["status"] for r in resources} == {"present"}, status.out
     assert len([r for r in resources if r["kind"].startswith("Databricks")]) == 5 * len(spokes)
