@@ -297,14 +297,13 @@ def sandbox_serve(
     """Run the sandbox in the foreground (Ctrl-C stops it); `provision sandbox stop` ends a detached one."""
     if ctx.invoked_subcommand is not None:
         return
-    import threading
-
     from provisioner.sandbox import server
 
     running = server.read_record(state_dir)
     if running is not None:
         raise UsageError(f"a sandbox is already running for {state_dir} (pid {running.pid}, AWS at "
                          f"{running.aws_url}); `provision sandbox stop --state-dir {state_dir}` ends it")
+    signals = server.StopSignals()  # before anything starts, so an early SIGTERM still stops it cleanly
     sb = server.Sandbox(time_scale=time_scale, aws_port=aws_port, databricks_port=databricks_port,
                         log=(lambda line: out.print(line, markup=False)) if verbose else None)
     server.write_record(state_dir, sb.info)
@@ -316,7 +315,7 @@ def sandbox_serve(
         out.print(f"  export {key}={shlex.quote(value)}", markup=False, soft_wrap=True)
     sys.stdout.flush()
     try:
-        server.serve_forever(sb, threading.Event())
+        server.serve_forever(sb, signals)
     finally:
         current = server.record_path(state_dir)
         if current.exists() and json.loads(current.read_text()).get("pid") == sb.info.pid:

@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -218,15 +217,27 @@ def stop_recorded(state_dir: Path, timeout: float = 10) -> SandboxInfo | None:
     return info
 
 
-def serve_forever(sandbox: Sandbox, stop_event: threading.Event) -> None:
-    """Block until SIGTERM/SIGINT, then stop both emulators."""
-    def _stop(signum: int, frame: Any) -> None:
-        stop_event.set()
+class StopSignals:
+    """Turns SIGTERM and SIGINT into a flag. A handler must not take locks (threading.Event.set does, and can
+    deadlock when the signal lands while the main thread holds the same lock), so it only sets an attribute."""
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    def __init__(self) -> None:
+        self.stopped = False
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+
+    def _stop(self, signum: int, frame: Any) -> None:
+        self.stopped = True
+
+    def wait(self, poll: float = 0.1) -> None:
+        while not self.stopped:
+            time.sleep(poll)
+
+
+def serve_forever(sandbox: Sandbox, signals: StopSignals) -> None:
+    """Block until SIGTERM/SIGINT (caught from before the sandbox started), then stop both emulators."""
     try:
-        stop_event.wait()
+        signals.wait()
     finally:
         sandbox.stop()
 
