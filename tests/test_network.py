@@ -529,6 +529,27 @@ def test_status_reports_network_drift_and_up_repairs_it(aws, workdir, calls):
     assert calls.mutating == []
 
 
+def test_an_attachment_moved_to_the_wrong_tgw_route_table_is_moved_back(aws, workdir):
+    workdir.write_config(config_text("moved", hub_azs=1))
+    assert workdir.run("up").code == 0
+    ids = _ids(workdir, "moved")
+    ec2 = client("ec2")
+    spoke, spokes_table, hub_table = (ids["spoke/main/tgw-attachment"], ids["hub/tgw-route-table/spokes"],
+                                      ids["hub/tgw-route-table/hub"])
+    # Associated with the hub table, the spoke would reach every other spoke through the TGW.
+    ec2.disassociate_transit_gateway_route_table(TransitGatewayRouteTableId=spokes_table,
+                                                 TransitGatewayAttachmentId=spoke)
+    ec2.associate_transit_gateway_route_table(TransitGatewayRouteTableId=hub_table, TransitGatewayAttachmentId=spoke)
+    code, items = _status(workdir)
+    assert code == 3
+    assert items["hub/tgw-route-table/spokes"]["drift"] == ["spoke/main/tgw-attachment not associated"]
+    assert items["hub/tgw-route-table/hub"]["drift"] == [f"unexpected attachment {spoke} associated"]
+    assert workdir.run("up").code == 0
+    for table, attachment in ((spokes_table, spoke), (hub_table, ids["hub/tgw-attachment"])):
+        got = ec2.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=table)["Associations"]
+        assert [a["TransitGatewayAttachmentId"] for a in got] == [attachment]
+
+
 # -- with the firewall's routes -----------------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from provisioner.aws import waiters
+from provisioner.aws.errors import gone_if_missing
 from provisioner.context import Context
 from provisioner.design import routes as rt
 from provisioner.design.config import Config
@@ -29,6 +30,7 @@ from provisioner.steps.ec2_common import TGW_ATTACHMENT, TGW_ROUTE_TABLE, TRANSI
 
 # A TGW whose attachments were just deleted can answer IncorrectState for a short while.
 TGW_DELETE_DEADLINE = 300.0
+NO_ASSOCIATION = ("InvalidAssociation.NotFound",)
 OPTIONS = {"DefaultRouteTableAssociation": "disable", "DefaultRouteTablePropagation": "disable",
            "AutoAcceptSharedAttachments": "disable", "DnsSupport": "enable", "VpnEcmpSupport": "enable"}
 
@@ -157,9 +159,10 @@ class TgwRouteTable(Ec2Step):
             current = ec2.describe_transit_gateway_attachments(
                 TransitGatewayAttachmentIds=[attachment_id])["TransitGatewayAttachments"][0].get("Association")
             if current and current.get("State") in ("associated", "associating"):
-                ec2.disassociate_transit_gateway_route_table(
-                    TransitGatewayRouteTableId=current["TransitGatewayRouteTableId"],
-                    TransitGatewayAttachmentId=attachment_id)
+                # The other table's step may be removing the same association at the same time.
+                gone_if_missing(NO_ASSOCIATION, ec2.disassociate_transit_gateway_route_table,
+                                TransitGatewayRouteTableId=current["TransitGatewayRouteTableId"],
+                                TransitGatewayAttachmentId=attachment_id)
                 waiters.wait(ctx, ec2, "TransitGatewayRouteTableUnassociated",
                              f"{key} to leave TGW route table {current['TransitGatewayRouteTableId']}",
                              TransitGatewayRouteTableId=current["TransitGatewayRouteTableId"],
@@ -168,8 +171,8 @@ class TgwRouteTable(Ec2Step):
                                                       TransitGatewayAttachmentId=attachment_id)
         for attachment_id in sorted(have - set(wanted)):
             if aspect(changes, apply, f"unexpected attachment {attachment_id} associated", True):
-                ec2.disassociate_transit_gateway_route_table(TransitGatewayRouteTableId=table_id,
-                                                             TransitGatewayAttachmentId=attachment_id)
+                gone_if_missing(NO_ASSOCIATION, ec2.disassociate_transit_gateway_route_table,
+                                TransitGatewayRouteTableId=table_id, TransitGatewayAttachmentId=attachment_id)
 
     def _ensure_propagations(self, ctx: Context, table_id: str, apply: bool, changes: list[str]) -> None:
         ec2 = ctx.aws.ec2
@@ -212,8 +215,9 @@ class TgwRouteTable(Ec2Step):
         associated = _associations(ec2, res.id)
         for assoc in associated:
             if assoc.get("State") in ("associated", "associating"):
-                ec2.disassociate_transit_gateway_route_table(
-                    TransitGatewayRouteTableId=res.id, TransitGatewayAttachmentId=assoc["TransitGatewayAttachmentId"])
+                gone_if_missing(NO_ASSOCIATION, ec2.disassociate_transit_gateway_route_table,
+                                TransitGatewayRouteTableId=res.id,
+                                TransitGatewayAttachmentId=assoc["TransitGatewayAttachmentId"])
         if associated:
             waiters.wait(ctx, ec2, "TransitGatewayRouteTableUnassociated",
                          f"TGW route table {res.id} to lose its associations", TransitGatewayRouteTableId=res.id)
