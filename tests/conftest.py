@@ -14,6 +14,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
 
 from provisioner.aws import clients
 from provisioner.cli import main
@@ -264,3 +265,39 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
 
     monkeypatch.setattr(cli, "Context", functools.partial(Context, resolver=resolve))
     return answers
+
+
+# -- what is left: live resources tagged with a deployment ---------------------------------------------------
+
+# AWS keeps some deleted resources listed (and tagged) for a while, in a `deleted` state.
+_LINGERING = {
+    "natgateway": ("describe_nat_gateways", "NatGatewayIds", "NatGateways", "State"),
+    "vpc-endpoint": ("describe_vpc_endpoints", "VpcEndpointIds", "VpcEndpoints", "State"),
+    "transit-gateway": ("describe_transit_gateways", "TransitGatewayIds", "TransitGateways", "State"),
+    "transit-gateway-attachment": ("describe_transit_gateway_attachments", "TransitGatewayAttachmentIds",
+                                   "TransitGatewayAttachments", "State"),
+    "transit-gateway-route-table": ("describe_transit_gateway_route_tables", "TransitGatewayRouteTableIds",
+                                    "TransitGatewayRouteTables", "State"),
+}
+
+
+def live_tagged(deployment: str) -> list[str]:
+    """ARNs of every resource tagged with the deployment that is not in a deleted state."""
+    tagging = client("resourcegroupstaggingapi")
+    pages = tagging.get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": "provisioner:deployment", "Values": [deployment]}])
+    arns = [r["ResourceARN"] for page in pages for r in page["ResourceTagMappingList"]]
+    ec2 = client("ec2")
+    live = []
+    for arn in arns:
+        kind, _, rid = arn.split(":")[-1].partition("/")
+        if ":ec2:" in arn and kind in _LINGERING:
+            method, ids_param, key, state_key = _LINGERING[kind]
+            try:
+                found = getattr(ec2, method)(**{ids_param: [rid]})[key]
+            except ClientError:  # an unknown id: gone
+                continue
+            if all(item.get(state_key, "").lower() in ("deleted", "deleting") for item in found):
+                continue
+        live.append(arn)
+    return live
