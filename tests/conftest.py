@@ -63,9 +63,12 @@ def client(service: str, region: str = REGION) -> Any:
 @dataclass
 class CallLog:
     calls: list[str] = field(default_factory=list)
+    # (IAM service prefix, operation), e.g. ("network-firewall", "CreateFirewall")
+    operations: set[tuple[str, str]] = field(default_factory=set)
 
     def __call__(self, model: Any, **kwargs: Any) -> None:
         self.calls.append(model.name)
+        self.operations.add((model.service_model.signing_name, model.name))
 
     @property
     def mutating(self) -> list[str]:
