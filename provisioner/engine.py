@@ -8,7 +8,6 @@ steps finish, and the run ends with every failure reported; the state file has e
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -214,29 +213,22 @@ def down(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) ->
 
 
 def status(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> list[StatusItem]:
-    """What exists now, read from the cloud; drift is every aspect `ensure` would change."""
+    """What exists now, read from the cloud; drift is every aspect `ensure` would change. Reads only, so in
+    any order and in parallel."""
     check_graph(steps)
-    items: dict[str, StatusItem] = {}
-    lock = threading.Lock()
 
-    def run(step: Step) -> Outcome:
+    def read(step: Step) -> StatusItem:
         try:
             res: Resource | None = step.find(ctx)
             if res is None:
-                item = StatusItem(step.key, step.kind, step.name, "missing")
-            else:
-                drift = step.ensure(ctx, res, apply=False)
-                item = StatusItem(step.key, step.kind, step.name, "drifted" if drift else "present", res.id, drift)
+                return StatusItem(step.key, step.kind, step.name, "missing")
+            drift = step.ensure(ctx, res, apply=False)
+            return StatusItem(step.key, step.kind, step.name, "drifted" if drift else "present", res.id, drift)
         except CloudError as e:
-            item = StatusItem(step.key, step.kind, step.name, "drifted", None, [f"cannot read: {e}"])
-        with lock:
-            items[step.key] = item
-        return Outcome(step.key, item.status)
+            return StatusItem(step.key, step.kind, step.name, "drifted", None, [f"cannot read: {e}"])
 
-    # Reads only: no ordering needed, but the graph runner gives the parallelism for free.
-    _run_graph([_Unordered(s) for s in steps], lambda s: run(s.step), reverse=False,  # type: ignore[attr-defined]
-               workers=workers)
-    return [items[s.key] for s in steps]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="status") as pool:
+        return list(pool.map(read, steps))
 
 
 def run_checks(ctx: Context, checks: Sequence[Check]) -> list[StatusItem]:
@@ -248,9 +240,3 @@ def run_checks(ctx: Context, checks: Sequence[Check]) -> list[StatusItem]:
             problems = [f"cannot check: {e}"]
         items.append(StatusItem(check.key, "check", check.name, "failed" if problems else "ok", None, problems))
     return items
-
-
-class _Unordered(Step):
-    def __init__(self, step: Step) -> None:
-        super().__init__(step.key, step.name)
-        self.step = step
