@@ -16,6 +16,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 
 from provisioner import steps
+from provisioner.aws import clients
 from provisioner.design.config import build_config, parse_toml
 from provisioner.design.layout import Layout, layout
 from provisioner.design.naming import root_bucket_name
@@ -431,6 +432,56 @@ def test_a_wait_has_a_deadline(aws, workdir):
     nats = client("ec2").describe_nat_gateways(
         Filter=[{"Name": "tag:provisioner:deployment", "Values": ["stuck"]}])["NatGateways"]
     assert [n["State"] for n in nats] == ["available"]
+
+
+class NotListedYet:
+    """AWS's eventual consistency after a create: the first calls naming a new route table, internet gateway,
+    security group or Elastic IP answer NotFound (botocore hooks on the provisioner's session)."""
+
+    CREATES = {"CreateRouteTable": ("RouteTable", "RouteTableId", "InvalidRouteTableID.NotFound"),
+               "CreateInternetGateway": ("InternetGateway", "InternetGatewayId", "InvalidInternetGatewayID.NotFound"),
+               "CreateSecurityGroup": (None, "GroupId", "InvalidGroup.NotFound"),
+               "AllocateAddress": (None, "AllocationId", "InvalidAllocationID.NotFound")}
+
+    def __init__(self, times: int) -> None:
+        self.times = times
+        self.pending: dict[str, list[Any]] = {}  # new ID -> [error code, NotFound answers left]
+        self.refused: list[str] = []
+
+    def created(self, model: Any, parsed: dict[str, Any], **kwargs: Any) -> None:
+        member, field, code = self.CREATES[model.name]
+        new_id = (parsed.get(member) if member else parsed or {}).get(field)
+        if new_id:
+            self.pending[new_id] = [code, self.times]
+
+    def before(self, model: Any, params: dict[str, Any], **kwargs: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        text = json.dumps(params, default=str)
+        for new_id, left in self.pending.items():
+            if left[1] > 0 and new_id in text:
+                left[1] -= 1
+                self.refused.append(f"{model.name} {new_id}")
+                error = {"Error": {"Code": left[0], "Message": f"The ID '{new_id}' does not exist"},
+                         "ResponseMetadata": {"HTTPStatusCode": 400}}
+                return AWSResponse("https://ec2", 400, {}, None), error
+        return None
+
+    def hooks(self) -> list[tuple[str, Any]]:
+        return [*((f"after-call.ec2.{op}", self.created) for op in self.CREATES), ("before-call.ec2.*", self.before)]
+
+
+def test_a_resource_aws_does_not_list_yet_right_after_its_create_is_waited_for(aws, workdir, monkeypatch):
+    lagging = NotListedYet(times=2)
+    monkeypatch.setattr(clients, "SESSION_HOOKS", lagging.hooks())
+    workdir.write_config(config_text("lag", hub_azs=1))
+    result = workdir.run("up")
+    assert result.code == 0, result.err
+    refused = {call.split()[0] for call in lagging.refused}
+    # Each kind was asked about before AWS listed it, and the wait absorbed it: nothing failed.
+    assert {"DescribeRouteTables", "DescribeInternetGateways", "DescribeSecurityGroups",
+            "DescribeAddresses"} <= refused
+    assert _owned("lag") == _expected(1, 1)
 
 
 CRASH_POINTS = [

@@ -46,6 +46,14 @@ def _gone_waiter(operation: str, items: str, path: str, *, gone: list[str], not_
     return {"operation": operation, "delay": delay, "maxAttempts": max_attempts, "acceptors": acceptors}
 
 
+def _exists_waiter(operation: str, items: str, *, not_found: str, delay: int, max_attempts: int) -> dict[str, Any]:
+    # For resources without a lifecycle state: done as soon as a describe by ID lists it.
+    return {"operation": operation, "delay": delay, "maxAttempts": max_attempts, "acceptors": [
+        {"state": "success", "matcher": "path", "argument": f"length({items}[]) > `0`", "expected": True},
+        {"state": "retry", "matcher": "error", "expected": not_found},
+    ]}
+
+
 WAITERS: dict[str, dict[str, Any]] = {
     "VpcAvailable": _state_waiter(
         "DescribeVpcs", "Vpcs[].State", success=["available"], failure=[],
@@ -53,6 +61,18 @@ WAITERS: dict[str, dict[str, Any]] = {
     "SubnetAvailable": _state_waiter(
         "DescribeSubnets", "Subnets[].State", success=["available"], failure=[],
         not_found="InvalidSubnetID.NotFound", delay=2, max_attempts=60),
+    # Route tables, internet gateways, security groups and Elastic IPs have no state: right after the create,
+    # AWS may still answer NotFound to calls that name the new ID (the eventual-consistency page above names
+    # InvalidGroup.NotFound after CreateSecurityGroup), so the first use waits until a describe lists it.
+    "RouteTableExists": _exists_waiter(
+        "DescribeRouteTables", "RouteTables", not_found="InvalidRouteTableID.NotFound", delay=2, max_attempts=60),
+    "InternetGatewayExists": _exists_waiter(
+        "DescribeInternetGateways", "InternetGateways", not_found="InvalidInternetGatewayID.NotFound", delay=2,
+        max_attempts=60),
+    "SecurityGroupExists": _exists_waiter(
+        "DescribeSecurityGroups", "SecurityGroups", not_found="InvalidGroup.NotFound", delay=2, max_attempts=60),
+    "AddressExists": _exists_waiter(
+        "DescribeAddresses", "Addresses", not_found="InvalidAllocationID.NotFound", delay=2, max_attempts=60),
     # A NAT gateway takes a few minutes; a failed one says why in FailureCode / FailureMessage.
     "NatGatewayAvailable": _state_waiter(
         "DescribeNatGateways", "NatGateways[].State", success=["available"], failure=["failed", "deleting", "deleted"],
@@ -100,6 +120,8 @@ MODEL = WaiterModel({"version": 2, "waiters": WAITERS})
 # Where each waiter's answer says what went wrong: (list member, fields naming the failure).
 _ITEMS = {
     "DescribeVpcs": "Vpcs", "DescribeSubnets": "Subnets", "DescribeNatGateways": "NatGateways",
+    "DescribeRouteTables": "RouteTables", "DescribeInternetGateways": "InternetGateways",
+    "DescribeSecurityGroups": "SecurityGroups", "DescribeAddresses": "Addresses",
     "DescribeTransitGateways": "TransitGateways",
     "DescribeTransitGatewayVpcAttachments": "TransitGatewayVpcAttachments",
     "DescribeTransitGatewayRouteTables": "TransitGatewayRouteTables", "DescribeVpcEndpoints": "VpcEndpoints",

@@ -31,6 +31,8 @@ class Resource:
     outputs: dict[str, Any] = field(default_factory=dict)
     # What was read while finding it, for `ensure` to compare without a second read.
     live: dict[str, Any] = field(default_factory=dict)
+    # Made by `create` in this run: AWS may not answer calls naming it yet (eventual consistency).
+    fresh: bool = False
 
 
 class Kept(Exception):

@@ -289,6 +289,8 @@ class Ec2Step(Step):
 
     resource: ClassVar[Ec2Kind]
     available_waiter: ClassVar[str | None] = None
+    # For kinds without a state: waited for once after the create, until a describe lists the new ID.
+    exists_waiter: ClassVar[str | None] = None
     deleted_waiter: ClassVar[str | None] = None
 
     # -- finding -------------------------------------------------------------------------------------------------
@@ -317,9 +319,15 @@ class Ec2Step(Step):
         """The resource as a create call returned it; tags were set by the same call (TagSpecifications)."""
         live = dict(item)
         live.setdefault("Tags", tag_list(ctx.tags(self)))
-        return self.found(live)
+        res = self.found(live)
+        res.fresh = True
+        return res
 
     def wait(self, ctx: Context, res: Resource) -> Resource:
+        if res.fresh and self.exists_waiter is not None:
+            waiters.wait(ctx, ctx.aws.ec2, self.exists_waiter, f"{self.kind} {res.id} ({self.key}) to be listed",
+                         **{self.resource.ids_param: [res.id]})
+            res.fresh = False
         if self.available_waiter is None or str(res.live.get("State", "")).lower() == "available":
             return res
         waiters.wait(ctx, ctx.aws.ec2, self.available_waiter, f"{self.kind} {res.id} ({self.key})",

@@ -36,6 +36,7 @@ ADDRESS_RELEASE_DEADLINE = 300.0
 class InternetGateway(Ec2Step):
     kind = "internet gateway"
     resource = INTERNET_GATEWAY
+    exists_waiter = "InternetGatewayExists"
 
     def __init__(self, config: Config) -> None:
         super().__init__(keys.hub("igw"), resource_name(config.deployment, "hub-igw"), (keys.hub("vpc"),))
@@ -71,6 +72,7 @@ class ElasticIp(Ec2Step):
 
     kind = "Elastic IP"
     resource = ADDRESS
+    exists_waiter = "AddressExists"
 
     def __init__(self, config: Config, az: str) -> None:
         self.az = az

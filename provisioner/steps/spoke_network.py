@@ -49,6 +49,7 @@ class WorkspaceSecurityGroup(Ec2Step):
 
     kind = "security group"
     resource = SECURITY_GROUP
+    exists_waiter = "SecurityGroupExists"
 
     def __init__(self, config: Config, spoke: str) -> None:
         self.spoke = spoke
@@ -67,7 +68,9 @@ class WorkspaceSecurityGroup(Ec2Step):
         return self.created(ctx, {"GroupId": got["GroupId"]})
 
     def wait(self, ctx: Context, res: Resource) -> Resource:
-        # The create call returns only the ID; the rules (AWS's default egress rule) come from a describe.
+        # The create call returns only the ID; the rules (AWS's default egress rule) come from a describe, once
+        # AWS lists the new group.
+        res = super().wait(ctx, res)
         return res if "IpPermissionsEgress" in res.live else self.reread(ctx, res)
 
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:

@@ -111,6 +111,7 @@ class RouteTable(Ec2Step):
 
     kind = "route table"
     resource = ROUTE_TABLE
+    exists_waiter = "RouteTableExists"
 
     def __init__(self, table: rt.RouteTable, name: str) -> None:
         self.table = table
