@@ -2,14 +2,13 @@
 
 "Missing" on read gives `None`; "missing" on delete gives "already gone" (`False`); anything else becomes a
 `CloudError` saying what we were doing, chained to the original. No message ever carries a secret: the SDK masks
-its own configuration, and `scrub` removes the client secret, the password and every token we handled.
+its own configuration, and `scrub` (`provisioner.databricks.secrets`) removes the client secret, the password,
+every token we handled and any echoed Authorization header.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -18,30 +17,11 @@ from databricks.sdk.errors import NotFound, OperationFailed
 from databricks.sdk.errors.base import DatabricksError
 
 from provisioner.aws.errors import CloudError
+from provisioner.databricks.secrets import remember_secret, scrub
+
+__all__ = ["describe", "gone_if_missing", "none_if_missing", "remember_secret", "scrub", "translate"]
 
 T = TypeVar("T")
-
-_SECRET_VARS = ("DATABRICKS_CLIENT_SECRET", "DATABRICKS_PASSWORD", "DATABRICKS_TOKEN")
-_known_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-
-
-def remember_secret(value: str) -> None:
-    """A secret this process handled (a new PAT): never to appear in a message."""
-    if value:
-        with _secrets_lock:
-            _known_secrets.add(value)
-
-
-def scrub(text: str) -> str:
-    """`text` with every known secret replaced by `***`."""
-    with _secrets_lock:
-        secrets = set(_known_secrets)
-    secrets.update(v for v in (os.environ.get(name) for name in _SECRET_VARS) if v)
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
 
 
 def describe(e: BaseException) -> str:
@@ -63,6 +43,10 @@ def translate(what: str) -> Iterator[None]:
     except DatabricksError as e:
         raise CloudError(f"{what} failed: {describe(e)}") from e
     except (OperationFailed, TimeoutError, requests.RequestException) as e:
+        raise CloudError(f"{what} failed: {describe(e)}") from e
+    except ValueError as e:
+        # The SDK's authentication raises ValueError when it configures a client or fetches or refreshes a token
+        # mid-run (a revoked secret, an unreachable token endpoint): translated, so its text is scrubbed too.
         raise CloudError(f"{what} failed: {describe(e)}") from e
 
 

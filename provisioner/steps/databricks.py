@@ -499,8 +499,10 @@ class Token(DatabricksStep):
 
     def find(self, ctx: Context) -> Resource | None:
         recorded = ctx.state.resource_id(self.key)
-        if not recorded or not ctx.state.get("secrets", self.key):
+        value = ctx.state.get("secrets", self.key)
+        if not recorded or not value:
             return None  # a token whose value we don't hold is of no use: `create` revokes it and makes one
+        remember_secret(value)  # one of ours from an earlier run: scrubbed from messages like a new one
         with translate(f"read Databricks token {self.name}"):
             found = self.client(ctx)
             if found is None:

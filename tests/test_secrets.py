@@ -1,0 +1,83 @@
+"""Tokens, client secrets and passwords never appear in what provision prints or logs: progress lines, errors,
+`--debug` tracebacks, `status --json`, `output --json`, the Databricks SDK's own logs, the emulator's request log.
+The PAT may be in the state file only (mode 0600)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from provisioner.databricks.secrets import remember_secret, scrub
+from provisioner.design.config import build_config
+from provisioner.sandbox import databricks_api
+from tests.conftest import (
+    ACCOUNT_ID,
+    DATABRICKS_CLIENT_SECRET,
+    config_text,
+)
+from tests.test_databricks import databricks_branch, families  # noqa: F401  (autouse: the spokes' branch only)
+
+CONFIG = build_config({"deployment": "sec", "databricks_account_id": ACCOUNT_ID})
+
+
+@pytest.fixture
+def root_log() -> Iterator[io.StringIO]:
+    """A root logger at DEBUG writing everything to a buffer, as an embedding program might configure it."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield buffer
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def _pat(workdir: Any, deployment: str) -> str:
+    doc = json.loads((workdir.path / "state" / f"{deployment}.json").read_text())
+    return str(doc["secrets"]["spoke/main/token"])
+
+
+# -- the whole run ------------------------------------------------------------------------------------------
+
+
+def test_a_token_refused_mid_run_is_a_cloud_error_without_the_secret(aws, databricks, workdir, monkeypatch):
+    """The SDK raises ValueError when a token fetch fails mid-run: it is translated (and scrubbed) like any
+    other Databricks failure, not printed raw."""
+
+    def refuse(self: Any, request: Any, deployment: str) -> Any:
+        return databricks_api._OAuthError(401, "invalid_client", "Client authentication failed").response()
+
+    monkeypatch.setattr(databricks_api.DatabricksEmulator, "_route_ws_token", refuse)
+    workdir.write_config(config_text("refused"))
+    up = workdir.run("up")
+    assert up.code == 1
+    line = next(x for x in up.err.splitlines() if "spoke/main/token" in x)
+    assert "create Databricks token refused-main-token failed" in line and "invalid_client" in line
+    assert "ValueError" not in up.err
+    assert DATABRICKS_CLIENT_SECRET not in up.out + up.err
+
+
+# -- the building blocks ------------------------------------------------------------------------------------
+
+
+def test_scrub_masks_known_secrets_echoed_credentials_and_pats(monkeypatch):
+    monkeypatch.setenv("DATABRICKS_PASSWORD", "pw-in-the-environment")
+    remember_secret("a-token-we-handled")
+    text = scrub("pw-in-the-environment a-token-we-handled Authorization: Basic dXNlcjpwYXNzd29yZA== "
+                 '{"authorization": "Bearer abc.def-123"} Bearer eyJhbGciOiJSUzI1NiJ9.e30.sig '
+                 "dapi0123456789abcdef0123456789abcdef-2")
+    for secret in ("pw-in-the-environment", "a-token-we-handled", "dXNlcjpwYXNzd29yZA", "abc.def-123",
+                   "eyJhbGciOiJSUzI1NiJ9", "dapi0123456789abcdef"):
+        assert secret not in text
+    # Ordinary words stay.
+    assert scrub("Basic authentication failed; Bearer token missing") == \
+        "Basic authentication failed; Bearer token missing"
