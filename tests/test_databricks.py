@@ -700,6 +700,34 @@ def test_a_profile_in_databrickscfg_is_used(aws, databricks, workdir, monkeypatc
     assert wrong.code == 2 and "no profile [nope]" in wrong.err and "acct" in wrong.err
 
 
+def test_a_chosen_profile_wins_over_credentials_in_the_environment(aws, databricks, workdir, monkeypatch, tmp_path):
+    """The SDK reads DATABRICKS_USERNAME/PASSWORD/TOKEN itself; beside a profile's client credentials it would
+    refuse both ("more than one authorization method configured")."""
+    monkeypatch.delenv("DATABRICKS_CLIENT_ID")
+    monkeypatch.delenv("DATABRICKS_CLIENT_SECRET")
+    cfg = tmp_path / "databrickscfg"
+    cfg.write_text(f"[acct]\nhost = {databricks.url}\nclient_id = {DATABRICKS_CLIENT_ID}\n"
+                   f"client_secret = {DATABRICKS_CLIENT_SECRET}\n[pw]\nhost = {databricks.url}\n"
+                   f"username = {DATABRICKS_USERNAME}\npassword = {DATABRICKS_PASSWORD}\n")
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(cfg))
+    monkeypatch.setenv("DATABRICKS_CONFIG_PROFILE", "acct")
+    monkeypatch.setenv("DATABRICKS_USERNAME", DATABRICKS_USERNAME)
+    monkeypatch.setenv("DATABRICKS_PASSWORD", "not-the-password")
+    workdir.write_config(config_text("envprof"))
+    result = workdir.run("status")
+    assert result.code == 3, result.out + result.err
+    assert "retired password" not in result.err
+
+    # A profile with a username and password is password authentication: it gets the warning too.
+    monkeypatch.delenv("DATABRICKS_USERNAME")
+    monkeypatch.delenv("DATABRICKS_PASSWORD")
+    monkeypatch.setenv("DATABRICKS_CONFIG_PROFILE", "pw")
+    result = workdir.run("status")
+    assert result.code == 3, result.out + result.err
+    assert "retired password authentication" in result.err
+    assert DATABRICKS_PASSWORD not in result.out + result.err
+
+
 def test_the_workspace_url_follows_the_template():
     assert dbx.workspace_url("acme-main", {}) == "https://acme-main.cloud.databricks.com"
     sandbox = {"PROVISION_WORKSPACE_URL_TEMPLATE": "http://127.0.0.1:9/ws/{deployment_name}"}

@@ -12,12 +12,16 @@ from typing import Any
 
 import pytest
 
+from provisioner.databricks import client as dbx
 from provisioner.databricks.secrets import remember_secret, scrub
 from provisioner.design.config import build_config
 from provisioner.sandbox import databricks_api
 from tests.conftest import (
     ACCOUNT_ID,
+    DATABRICKS_CLIENT_ID,
     DATABRICKS_CLIENT_SECRET,
+    DATABRICKS_PASSWORD,
+    DATABRICKS_USERNAME,
     config_text,
 )
 from tests.test_databricks import databricks_branch, families  # noqa: F401  (autouse: the spokes' branch only)
@@ -81,3 +85,26 @@ def test_scrub_masks_known_secrets_echoed_credentials_and_pats(monkeypatch):
     # Ordinary words stay.
     assert scrub("Basic authentication failed; Bearer token missing") == \
         "Basic authentication failed; Bearer token missing"
+
+
+@pytest.mark.parametrize("env", [
+    {"DATABRICKS_CLIENT_ID": DATABRICKS_CLIENT_ID, "DATABRICKS_CLIENT_SECRET": DATABRICKS_CLIENT_SECRET},
+    {"DATABRICKS_USERNAME": DATABRICKS_USERNAME, "DATABRICKS_PASSWORD": DATABRICKS_PASSWORD},
+], ids=["oauth-m2m", "basic"])
+def test_the_resolved_auth_has_no_secret_in_its_repr(env):
+    auth = dbx.resolve_auth(CONFIG, env)
+    for text in (repr(auth), str(auth), f"{auth!r}"):
+        assert DATABRICKS_CLIENT_SECRET not in text and DATABRICKS_PASSWORD not in text
+        assert auth.method in text
+    assert set(env.values()) & set(auth.sdk_kwargs().values())  # the SDK still gets them
+
+
+def test_a_profile_s_secrets_are_scrubbed_though_the_sdk_reads_them(tmp_path, monkeypatch):
+    for var in ("DATABRICKS_CLIENT_SECRET", "DATABRICKS_PASSWORD", "DATABRICKS_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    secret = "profile-secret-0f9e8d7c"
+    cfg = tmp_path / "databrickscfg"
+    cfg.write_text(f"[acct]\nhost = https://accounts.cloud.databricks.com\nclient_id = x\nclient_secret = {secret}\n")
+    auth = dbx.resolve_auth(CONFIG, {"DATABRICKS_CONFIG_FILE": str(cfg), "DATABRICKS_CONFIG_PROFILE": "acct"})
+    assert auth.method == "profile" and secret not in repr(auth)
+    assert scrub(f"the service echoed {secret}") == "the service echoed ***"

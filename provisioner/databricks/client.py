@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provisioner.databricks.errors import scrub
+from provisioner.databricks.secrets import remember_secret, scrub
 from provisioner.design.config import Config
 from provisioner.errors import UsageError
 
@@ -52,6 +52,9 @@ NO_CREDENTIALS = (
     "service principal's OAuth secret), or DATABRICKS_CONFIG_PROFILE (a profile in ~/.databrickscfg)"
 )
 
+# Settings (and `~/.databrickscfg` keys) that are secrets.
+_SECRET_SETTINGS = ("client_secret", "password", "token")
+
 
 @dataclass(frozen=True)
 class Auth:
@@ -59,10 +62,19 @@ class Auth:
 
     method: str  # "oauth-m2m", "profile" or "basic"
     source: str  # what the user set, named in messages
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict, repr=False)  # holds the secret: never in a repr
+
+    def __post_init__(self) -> None:
+        for name in _SECRET_SETTINGS:
+            remember_secret(self.settings.get(name))
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if k in _SECRET_SETTINGS else v) for k, v in self.settings.items()}
+        return f"Auth(method={self.method!r}, source={self.source!r}, settings={shown!r})"
 
     def sdk_kwargs(self) -> dict[str, Any]:
         return dict(self.settings)
+
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:
@@ -134,8 +146,18 @@ def _profile_auth(env: Mapping[str, str], profile: str, host: str | None, accoun
         raise UsageError(f"{path} has no profile [{profile}]; fix DATABRICKS_CONFIG_PROFILE (profiles there: "
                          f"{', '.join(profiles.sections()) or 'none'})")
     section = profiles.defaults() if profile == "DEFAULT" else profiles[profile]
+    for name in _SECRET_SETTINGS:
+        remember_secret(section.get(name))  # read by the SDK, not by us: scrub them from messages all the same
     settings: dict[str, Any] = {"profile": profile, "account_id": account_id, "config_file": str(path)}
     settings["host"] = host or section.get("host") or DEFAULT_ACCOUNT_HOST
+    # The SDK also reads DATABRICKS_USERNAME/PASSWORD/TOKEN from the environment; with a profile's credentials
+    # beside them and no auth_type it refuses ("more than one authorization method configured"). The profile
+    # was chosen, so its credentials are the ones to use.
+    if not section.get("auth_type"):
+        if section.get("client_id") and section.get("client_secret"):
+            settings["auth_type"] = "oauth-m2m"
+        elif section.get("username") and section.get("password"):
+            settings["auth_type"] = "basic"
     source = f"profile [{profile}] of {path}" if explicit else f"the DEFAULT profile of {path}"
     return Auth("profile", source, settings)
 
@@ -189,6 +211,11 @@ def check_credentials(auth: Auth) -> None:
                          "account admin") from None
     except ValueError as e:
         # Raised while configuring auth or fetching the OAuth token: wrong secret, unknown account, no OIDC.
+        if "Invalid URL 'None'" in str(e):
+            # OAuth found no discovery document: the host did not answer /.well-known/databricks-config.
+            raise UsageError(f"cannot reach the Databricks account API at {host} (no answer from "
+                             f"{host}/.well-known/databricks-config); check DATABRICKS_HOST (default "
+                             f"{DEFAULT_ACCOUNT_HOST})") from None
         raise UsageError(f"cannot authenticate to Databricks at {host} with {auth.source}: {_first_line(str(e))}; "
                          "check the credentials, DATABRICKS_HOST and databricks_account_id") from None
     except (DatabricksError, OSError, TimeoutError) as e:
@@ -205,7 +232,7 @@ def account_client_factory(config: Config, warn: Callable[[str], None] = _warn_s
     the `AccountClient` on first use. Missing or wrong credentials raise `UsageError` (exit 2)."""
     auth = resolve_auth(config)
     workspace_url_template()
-    if auth.method == "basic":
+    if auth.method == "basic" or auth.settings.get("auth_type") == "basic":  # the environment's, or a profile's
         warn(BASIC_AUTH_WARNING)
     check_credentials(auth)
     lock = threading.Lock()
