@@ -484,6 +484,30 @@ def test_a_resource_aws_does_not_list_yet_right_after_its_create_is_waited_for(a
     assert _owned("lag") == _expected(1, 1)
 
 
+def test_a_route_table_still_disassociating_is_deleted_once_aws_lets_go(aws, workdir, monkeypatch):
+    workdir.write_config(config_text("unassoc", hub_azs=1))
+    assert workdir.run("up").code == 0
+    refused: list[str] = []
+
+    def still_associated(model: Any, params: dict[str, Any], **kwargs: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        # AWS answers DependencyViolation while a just-removed association is still `disassociating`.
+        table = params["body"]["RouteTableId"]
+        if table not in refused:
+            refused.append(table)
+            error = {"Error": {"Code": "DependencyViolation", "Message": "The routeTable has dependencies"},
+                     "ResponseMetadata": {"HTTPStatusCode": 400}}
+            return AWSResponse("https://ec2", 400, {}, None), error
+        return None
+
+    monkeypatch.setattr(clients, "SESSION_HOOKS", [("before-call.ec2.DeleteRouteTable", still_associated)])
+    result = workdir.run("down", "--yes")
+    assert result.code == 0, result.err
+    assert len(refused) == 5  # the spoke's table and the hub's four (one AZ)
+    assert set(_owned("unassoc").values()) == {0}
+
+
 CRASH_POINTS = [
     (vpc.Vpc, "create"), (vpc.Subnet, "create"), (hub_network.InternetGateway, "create"),
     (hub_network.ElasticIp, "create"), (hub_network.NatGateway, "create"), (transit_gateway.TransitGateway, "create"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.aws.errors import CloudError
+from provisioner.aws.errors import CloudError, gone_if_missing
 from provisioner.context import Context
 from provisioner.design import routes as rt
 from provisioner.design.naming import is_owned, tag_list, tag_map
@@ -30,6 +30,9 @@ from provisioner.steps.ec2_common import (
 # After a NAT gateway, endpoint or TGW attachment is deleted, AWS takes a few minutes to release its network
 # interfaces; until then deleting the subnet, security group or VPC fails with DependencyViolation.
 DEPENDENCY_RELEASE_DEADLINE = 600.0
+# Disassociating a route table is asynchronous (an association passes through `disassociating`, a gateway
+# association for a while); until it is done AWS refuses to delete the table with DependencyViolation.
+ASSOCIATION_RELEASE_DEADLINE = 300.0
 
 
 class Vpc(Ec2Step):
@@ -157,9 +160,11 @@ class RouteTable(Ec2Step):
         for assoc in res.live.get("Associations", []):
             if assoc.get("Main"):
                 self._give_back_main(ctx, res, assoc["RouteTableAssociationId"])
-            elif assoc.get("AssociationState", {}).get("State", "associated") != "disassociated":
-                self.gone_if_missing(ec2.disassociate_route_table, AssociationId=assoc["RouteTableAssociationId"])
-        self.gone_if_missing(ec2.delete_route_table, RouteTableId=res.id)
+            elif assoc.get("AssociationState", {}).get("State", "associated") in ("associated", "associating"):
+                gone_if_missing(("InvalidAssociationID.NotFound",), ec2.disassociate_route_table,
+                                AssociationId=assoc["RouteTableAssociationId"])
+        retry_while(ctx, ("DependencyViolation",), ASSOCIATION_RELEASE_DEADLINE, self.gone_if_missing,
+                    ec2.delete_route_table, RouteTableId=res.id)
 
     def _give_back_main(self, ctx: Context, res: Resource, association_id: str) -> None:
         """AWS refuses to delete a VPC's main route table: hand the role back to the table the VPC came with
