@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -334,9 +336,45 @@ def sandbox_stop(state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR)) -> None:
 # -- entry point --------------------------------------------------------------------------------
 
 
+class _StderrHandler(logging.Handler):
+    """Writes to whatever `sys.stderr` is at the time (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+
+def _quiet_sdk_logs(debug: bool) -> None:
+    """The Databricks SDK logs request and response bodies at DEBUG and warns (about an unreachable host, say)
+    through Python's last-resort handler, around our one-line errors. Its records stop at its own logger, below
+    WARNING are never made, and reach stderr only with --debug, scrubbed of secrets."""
+    from provisioner.databricks.secrets import ScrubbingFilter
+
+    logger = logging.getLogger("databricks")
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    for old in [h for h in logger.handlers if getattr(h, "provision", False)]:
+        logger.removeHandler(old)
+    handler: logging.Handler = _StderrHandler() if debug else logging.NullHandler()
+    handler.provision = True  # type: ignore[attr-defined]
+    handler.addFilter(ScrubbingFilter())
+    handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+
+
+def _traceback(e: BaseException) -> None:
+    """--debug: the traceback (causes included), with every secret scrubbed."""
+    from provisioner.databricks.secrets import scrub
+
+    print(scrub("".join(traceback.format_exception(e)).rstrip()), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every error becomes one line on stderr and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    _quiet_sdk_logs(debug)
     try:
         code = app(args=argv, standalone_mode=False)
         # Typer answers Ctrl-C by returning 130 rather than raising, in this mode.
@@ -350,12 +388,12 @@ def main(argv: list[str] | None = None) -> int:
         return ExitStatus.BAD_INPUT
     except (ConfigError, UsageError, StateError, engine.PlanError) as e:
         if debug:
-            raise
+            _traceback(e)
         err.print(f"error: {e}", soft_wrap=True, markup=False)
         return ExitStatus.BAD_INPUT
     except CloudError as e:
         if debug:
-            raise
+            _traceback(e)
         err.print(f"error: {e}", soft_wrap=True, markup=False)
         return ExitStatus.CLOUD_FAILED
     except KeyboardInterrupt:
@@ -367,5 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, click.exceptions.ClickException):
             e.show()
             return ExitStatus.BAD_INPUT
-        raise
+        # A bug: its traceback, scrubbed (an SDK exception may carry what the service echoed).
+        _traceback(e)
+        return ExitStatus.CLOUD_FAILED
 

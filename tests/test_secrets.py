@@ -15,6 +15,7 @@ import pytest
 from provisioner.databricks import client as dbx
 from provisioner.databricks.secrets import remember_secret, scrub
 from provisioner.design.config import build_config
+from provisioner.errors import UsageError
 from provisioner.sandbox import databricks_api
 from tests.conftest import (
     ACCOUNT_ID,
@@ -53,6 +54,33 @@ def _pat(workdir: Any, deployment: str) -> str:
 # -- the whole run ------------------------------------------------------------------------------------------
 
 
+def test_no_secret_in_any_output_log_or_request_line_of_a_whole_run(aws, databricks, workdir, root_log):
+    workdir.write_config(config_text("leak"))
+    printed: list[str] = []
+    up = workdir.run("up", "--debug")
+    assert up.code == 0, up.out + up.err
+    token = _pat(workdir, "leak")
+    assert token.startswith("dapi")
+    printed += [up.out, up.err]
+    for args in (("status", "--json"), ("status",), ("output", "--json"), ("output",), ("plan", "--json")):
+        result = workdir.run(*args)
+        printed += [result.out, result.err]
+    down = workdir.run("down", "--yes", "--debug")
+    assert down.code == 0, down.out + down.err
+    printed += [down.out, down.err]
+
+    access_tokens = list(databricks.emulator._access_tokens)
+    assert access_tokens  # the SDK did authenticate
+    everything = "\n".join([*printed, root_log.getvalue(), *databricks.requests])
+    for secret in (token, DATABRICKS_CLIENT_SECRET, *access_tokens):
+        assert secret not in everything
+    printed_or_served = "\n".join([*printed, *databricks.requests])
+    assert "Bearer" not in printed_or_served and "Authorization" not in printed_or_served
+    # The SDK logs request and response bodies at DEBUG: none of it reaches a handler of the embedding program.
+    assert "databricks.sdk" not in root_log.getvalue()
+    assert (workdir.path / "state" / "leak.lock").read_text() == ""  # the lock file holds a pid, then nothing
+
+
 def test_a_token_refused_mid_run_is_a_cloud_error_without_the_secret(aws, databricks, workdir, monkeypatch):
     """The SDK raises ValueError when a token fetch fails mid-run: it is translated (and scrubbed) like any
     other Databricks failure, not printed raw."""
@@ -68,6 +96,37 @@ def test_a_token_refused_mid_run_is_a_cloud_error_without_the_secret(aws, databr
     assert "create Databricks token refused-main-token failed" in line and "invalid_client" in line
     assert "ValueError" not in up.err
     assert DATABRICKS_CLIENT_SECRET not in up.out + up.err
+
+
+# -- errors and tracebacks ----------------------------------------------------------------------------------
+
+
+def test_a_debug_traceback_is_scrubbed_causes_included(aws, databricks, workdir, monkeypatch):
+    echoed = f"Authorization: Bearer eyJ0eXAiOiJKV1Qi.x-y_z secret={DATABRICKS_CLIENT_SECRET}"
+
+    def echoing(auth: Any) -> None:
+        try:
+            raise ValueError(f"the service said: {echoed}")
+        except ValueError as e:
+            raise UsageError(f"cannot authenticate: {scrub(str(e))}") from e
+
+    monkeypatch.setattr(dbx, "check_credentials", echoing)
+    workdir.write_config(config_text("tb"))
+    result = workdir.run("status", "--debug")
+    assert result.code == 2
+    assert "Traceback" in result.err and "ValueError: the service said" in result.err
+    assert DATABRICKS_CLIENT_SECRET not in result.err and "eyJ0eXAiOiJKV1Qi" not in result.err
+
+
+def test_an_unreachable_host_is_one_line_without_the_sdk_s_warning(aws, databricks, workdir, calls, monkeypatch):
+    monkeypatch.setattr(dbx, "CHECK_RETRY_SECONDS", 1)
+    monkeypatch.setenv("DATABRICKS_HOST", "http://127.0.0.1:9")  # discard: nothing listens
+    workdir.write_config(config_text("nohost"))
+    result = workdir.run("status")
+    assert result.code == 2
+    assert result.err.strip().count("\n") == 0, result.err  # the SDK's host-metadata warning stays quiet
+    assert "cannot reach the Databricks account API at http://127.0.0.1:9" in result.err
+    assert "DATABRICKS_HOST" in result.err and calls.calls == []
 
 
 # -- the building blocks ------------------------------------------------------------------------------------
