@@ -229,6 +229,7 @@ _METHOD_TARGETS: Final[list[tuple[type, str]]] = [
     (RouteBackend, "associate_route_table"),
     (RouteTable, "get_filter_value"),
     (RouteTableResponses, "create_route_table"),
+    (RouteTableResponses, "delete_route_table"),
     (ElasticAddressBackend, "release_address"),
     (SubnetBackend, "delete_subnet"),
     (SecurityGroupBackend, "delete_security_group"),
@@ -985,6 +986,19 @@ def _install_route_tables() -> None:
         return ActionResult({"RouteTable": table, "ClientToken": token})
 
     _patch(RouteTableResponses, "create_route_table", create_route_table)
+
+    original_delete_table = RouteTableResponses.delete_route_table
+
+    def delete_route_table(self: Any) -> Any:
+        # AWS never deletes a VPC's main route table (it goes with the VPC); moto did. Patched on the response, so
+        # moto's own delete_vpc still removes the main table with the VPC.
+        table_id = self._get_param("RouteTableId")
+        table = self.ec2_backend.route_tables.get(table_id)
+        if table is not None and table.main_association_id is not None:
+            raise DependencyViolationError(f"The routeTable '{table_id}' has dependencies and cannot be deleted.")
+        return original_delete_table(self)
+
+    _patch(RouteTableResponses, "delete_route_table", delete_route_table)
 
     def validating_targets(original: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(original)

@@ -599,6 +599,24 @@ def test_route_table_client_token_returns_the_same_table(ec2: Any) -> None:
     assert len(tables) == 2  # the main table and this one
 
 
+def test_the_main_route_table_is_not_deleted_until_the_vpc_goes(ec2: Any) -> None:
+    vpc_id = _vpc(ec2)
+    main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                              {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]
+    other = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+
+    with pytest.raises(ClientError) as refused:
+        ec2.delete_route_table(RouteTableId=main["RouteTableId"])
+
+    assert _code(refused) == "DependencyViolation"
+    # Handing the main role to another table frees the old one; the new main table goes with the VPC.
+    ec2.replace_route_table_association(AssociationId=main["Associations"][0]["RouteTableAssociationId"],
+                                        RouteTableId=other)
+    ec2.delete_route_table(RouteTableId=main["RouteTableId"])
+    ec2.delete_vpc(VpcId=vpc_id)
+    assert ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"] == []
+
+
 def test_routes_to_missing_nat_or_transit_gateway_are_refused(ec2: Any) -> None:
     vpc_id = _vpc(ec2)
     subnet_id = _subnet(ec2, vpc_id, "10.0.0.0/24")
