@@ -100,11 +100,12 @@ WAITERS: dict[str, dict[str, Any]] = {
     "TransitGatewayRouteTableDeleted": _gone_waiter(
         "DescribeTransitGatewayRouteTables", "TransitGatewayRouteTables", "TransitGatewayRouteTables[].State",
         gone=["deleted"], not_found="InvalidRouteTableID.NotFound", delay=5, max_attempts=60),
-    # Disassociation is asynchronous, and AWS refuses to delete a TGW route table that still has associations.
+    # Disassociation is asynchronous, and AWS refuses to delete a TGW route table that still has associations; an
+    # entry already `disassociated` no longer counts.
     "TransitGatewayRouteTableUnassociated": {
         "operation": "GetTransitGatewayRouteTableAssociations", "delay": 5, "maxAttempts": 60,
-        "acceptors": [{"state": "success", "matcher": "path", "argument": "length(Associations[]) == `0`",
-                       "expected": True}]},
+        "acceptors": [{"state": "success", "matcher": "path",
+                       "argument": "length(Associations[?State != 'disassociated']) == `0`", "expected": True}]},
     # Interface endpoints take a minute or two; AWS reports states in lower case although the API's enum is
     # capitalised, so both spellings are accepted.
     "VpcEndpointAvailable": _state_waiter(
