@@ -17,6 +17,7 @@ import botocore.session
 import pytest
 from moto.moto_api import state_manager
 
+from provisioner.aws import clients
 from provisioner.design import firewall as fw
 from provisioner.design.config import build_config, parse_toml
 from provisioner.design.layout import Layout, layout
@@ -264,6 +265,38 @@ def test_second_region_without_legacy_metastore_has_no_3306_rule(aws, dns, workd
 
     code, items = _status(workdir)
     assert code == 0 and "hub/firewall/metastore-addresses" not in items
+
+
+def test_a_log_group_aws_does_not_list_yet_after_its_create_is_recorded_with_its_arn(aws, dns, workdir, monkeypatch):
+    """CloudWatch Logs is eventually consistent: right after CreateLogGroup, DescribeLogGroups may not list it."""
+    created: set[str] = set()
+
+    def creating(params: dict[str, Any], **kwargs: Any) -> None:
+        created.add(params["logGroupName"])
+
+    def not_listed_yet(params: dict[str, Any], **kwargs: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        prefix = json.loads(params["body"]).get("logGroupNamePrefix")
+        if prefix in created:
+            return AWSResponse("https://logs", 200, {}, None), {"logGroups": []}
+        return None
+
+    monkeypatch.setattr(clients, "SESSION_HOOKS", [("before-parameter-build.cloudwatch-logs.CreateLogGroup", creating),
+                                                   ("before-call.cloudwatch-logs.DescribeLogGroups", not_listed_yet)])
+    workdir.write_config(config_text("fwlag", hub_azs=1, extra="[firewall]\nlegacy_hive_metastore = false\n"))
+    result = workdir.run("up")
+    assert result.code == 0, result.err
+    assert len(created) == 2
+    monkeypatch.setattr(clients, "SESSION_HOOKS", [])
+    for log_type in fw.LOG_TYPES:
+        name = fw.log_group_name("fwlag", log_type)
+        group = client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]
+        recorded = _state(workdir, "fwlag")["resources"][fwsteps.log_group_key(log_type)]["outputs"]["arn"]
+        assert recorded == group["logGroupArn"]
+        assert group["retentionInDays"] == _config(config_text("fwlag")).firewall_log_retention_days
+    code, items = _status(workdir)
+    assert code == 0, items
 
 
 # -- drift --------------------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from provisioner.design import firewall as design
 from provisioner.design.config import Config
 from provisioner.design.layout import layout
 from provisioner.design.naming import COMPONENT_TAG, is_owned, tag_list, tag_map
+from provisioner.design.policies import PARTITION
 from provisioner.steps import keys
 from provisioner.steps.base import Check, Resource, Step, aspect
 from provisioner.steps.ec2_common import route_target
@@ -435,14 +436,13 @@ class FirewallLogGroup(Step):
                         live={"retention": group.get("retentionInDays"), "tags": tags})
 
     def create(self, ctx: Context) -> Resource:
-        logs = ctx.aws.logs
         with translate(f"create log group {self.name}"):
-            logs.create_log_group(logGroupName=self.name, tags=ctx.tags(self))
-            group = next(g for g in logs.describe_log_groups(logGroupNamePrefix=self.name)["logGroups"]
-                         if g["logGroupName"] == self.name)
-        arn = group.get("logGroupArn") or group["arn"].removesuffix(":*")
+            ctx.aws.logs.create_log_group(logGroupName=self.name, tags=ctx.tags(self))
+            # CreateLogGroup answers nothing, and DescribeLogGroups may not list the new group yet: its ARN is
+            # built instead, and a new group keeps its logs forever (no retention) until `ensure` sets one.
+            arn = f"arn:{PARTITION}:logs:{ctx.aws.region}:{ctx.aws.account_id()}:log-group:{self.name}"
         return Resource(self.name, outputs={"name": self.name, "arn": arn},
-                        live={"retention": group.get("retentionInDays"), "tags": ctx.tags(self)})
+                        live={"retention": None, "tags": ctx.tags(self)})
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
