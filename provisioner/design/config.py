@@ -270,6 +270,12 @@ def build_config(raw: Mapping[str, Any], *, deployment: str | None = None, accou
     spokes = _spokes(v["spokes"])
     # Longest derived name: "<deployment>-<spoke>-rootbucket" must stay a valid 63-character bucket name.
     _name("deployment", name, 20)
+    # It also starts the security group names (AWS refuses a GroupName starting with `sg-`) and the bucket names
+    # (S3 refuses names starting with `sthree-` or `amzn-s3-demo-`).
+    reserved = next((p for p in ("sg-", "sthree-", "amzn-s3-demo-") if name.startswith(p)), None)
+    if reserved:
+        raise ConfigError(f"deployment `{name}` starts with `{reserved}`, which AWS reserves for its own names "
+                          "(security groups, S3 buckets); choose another name")
     names_seen: set[str] = set()
     for i, spoke in enumerate(spokes):
         _name(f"spokes[{i}].name", spoke.name, 63 - len(name) - len("--rootbucket"))

@@ -28,6 +28,8 @@ BAD = [
     ('databricks_account_id = "not-a-uuid"\n', ["not a UUID"]),
     (f'deployment = "Acme_Corp"\ndatabricks_account_id = "{ACCOUNT_ID}"\n', ["deployment `Acme_Corp`", "lowercase"]),
     (f'deployment = "a-very-long-deployment-name"\ndatabricks_account_id = "{ACCOUNT_ID}"\n', ["at most 20"]),
+    (f'deployment = "sg-prod"\ndatabricks_account_id = "{ACCOUNT_ID}"\n', ["deployment `sg-prod`", "`sg-`"]),
+    (f'deployment = "sthree-x"\ndatabricks_account_id = "{ACCOUNT_ID}"\n', ["`sthree-`", "reserves"]),
     (GOOD + "[[spokes]]\nname='x'\ncidr='10.1.0.0/16'\n[[spokes]]\nname='x'\ncidr='10.2.0.0/16'\n",
      ["used twice"]),
     (GOOD + "[[spokes]]\nname='" + "b" * 50 + "'\ncidr='10.1.0.0/16'\n", ["spokes[0].name", "at most"]),
