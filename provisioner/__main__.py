@@ -1,5 +1,3 @@
-import sys
+from provisioner.cli import entry
 
-from provisioner.cli import main
-
-sys.exit(main())
+entry()

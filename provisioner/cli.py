@@ -32,7 +32,8 @@ from provisioner.steps.base import Step
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Stand up Databricks on AWS behind a hub-and-spoke data-exfiltration firewall.")
-out = Console(highlight=False)
+# Piped output is read by tools and people who grep: wide enough that IDs and ARNs are not cut.
+out = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200)
 err = Console(stderr=True, highlight=False)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", envvar="PROVISION_CONFIG", show_default=False,
@@ -148,6 +149,20 @@ def _session(opts: Options, config: Config, *, databricks: bool = True) -> Itera
 # -- commands -----------------------------------------------------------------------------------
 
 
+def _version(value: bool) -> None:
+    if value:
+        from provisioner import __version__
+
+        out.print(f"provision {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit")] = False) -> None:
+    """Stand up Databricks on AWS behind a hub-and-spoke data-exfiltration firewall."""
+
+
 @app.command()
 def init(config: ConfigOpt = None, force: Annotated[bool, typer.Option("--force", help="Overwrite")] = False) -> None:
     """Write a commented provision.toml with every setting and its default."""
@@ -172,6 +187,7 @@ def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
         doc["deployment_name_generated"] = cfg.deployment_generated and not state.exists
         print(json.dumps(doc, indent=2))
         return
+    out.print(f"plan for deployment {cfg.deployment}")
     out.print(render.plan_table(items, cfg.deployment))
     if cfg.deployment_generated and not state.exists:
         out.print(f"[dim]Deployment name {cfg.deployment} was generated just now; `up` generates and keeps its own "
@@ -192,7 +208,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
             ctx.report = view.report
             result = engine.up(ctx, steps, workers=workers)
         if not result.failures:
-            for line in render.up_summary(cfg, ctx.state):
+            for line in render.up_summary(cfg, ctx.state, sandbox):
                 out.print(line, markup=False, soft_wrap=True)
     _finish(result, "up")
 
@@ -233,12 +249,17 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
         print(json.dumps({"deployment": cfg.deployment, "healthy": healthy,
                           "resources": [i.__dict__ for i in items]}, indent=2))
     else:
+        out.print(f"status of deployment {cfg.deployment}")
         out.print(render.status_table(items, cfg.deployment))
         for line in render.status_problems(items):
             out.print(f"  ! {line}", soft_wrap=True, markup=False)
         bad = [i for i in items if i.status not in ("present", "ok")]
-        out.print("All resources present and as configured." if healthy else
-                  f"{len(bad)} of {len(items)} resources missing or drifted.")
+        if all(i.status == "missing" for i in items if i.kind != "check"):
+            out.print(f"Nothing of deployment {cfg.deployment} exists ({len(items)} checked): "
+                      "`provision up` builds it.")
+        else:
+            out.print("All resources present and as configured." if healthy else
+                      f"{len(bad)} of {len(items)} resources missing or drifted.")
     if not healthy:
         raise typer.Exit(ExitStatus.NOT_HEALTHY)
 
@@ -255,6 +276,9 @@ def output(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
     doc = _outputs(state, show_secrets)
     if as_json:
         print(json.dumps(doc, indent=2))
+        return
+    if not doc["outputs"] and not doc["secrets"]:
+        err.print(f"Deployment {cfg.deployment} has no outputs: nothing is deployed (`provision up` builds it).")
         return
     for key, value in doc["outputs"].items():
         out.print(f"{key} = {value}")
@@ -371,6 +395,31 @@ def _traceback(e: BaseException) -> None:
     print(scrub("".join(traceback.format_exception(e)).rstrip()), file=sys.stderr)
 
 
+def _usage_error(e: Exception) -> int | None:
+    """Click's own errors (unknown option, missing value, unknown command): its message, exit 2.
+
+    Recent typer releases carry their own copy of click, so both exception families are checked."""
+    import click
+
+    families: tuple[type[Exception], ...] = (click.exceptions.ClickException,
+                                             getattr(typer, "TyperException", click.exceptions.ClickException))
+    if isinstance(e, families) and hasattr(e, "show"):
+        e.show()
+        return ExitStatus.BAD_INPUT
+    return None
+
+
+def entry() -> None:
+    """The `provision` console script. After an interrupt it exits at once instead of letting the interpreter
+    wait for API calls still under way in worker threads (the state file already has every ID)."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if code == ExitStatus.INTERRUPTED:
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every error becomes one line on stderr and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
@@ -384,8 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as e:
         return int(e.exit_code)
     except typer.Abort:
-        err.print("Aborted.")
-        return ExitStatus.BAD_INPUT
+        err.print("Cancelled; nothing was changed.")
+        return ExitStatus.INTERRUPTED
     except (ConfigError, UsageError, StateError, engine.PlanError) as e:
         if debug:
             _traceback(e)
@@ -397,14 +446,13 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"error: {e}", soft_wrap=True, markup=False)
         return ExitStatus.CLOUD_FAILED
     except KeyboardInterrupt:
-        err.print("Interrupted; the state file keeps what was created: rerun to resume.")
+        err.print("Interrupted; the state file keeps what was created, and a rerun adopts what calls still under "
+                  "way create: rerun to resume.")
         return ExitStatus.INTERRUPTED
-    except Exception as e:  # click's own usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            return ExitStatus.BAD_INPUT
+    except Exception as e:
+        usage = _usage_error(e)
+        if usage is not None:
+            return usage
         # A bug: its traceback, scrubbed (an SDK exception may carry what the service echoed).
         _traceback(e)
         return ExitStatus.CLOUD_FAILED

@@ -105,31 +105,33 @@ def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome], reverse: bo
     done: dict[str, Outcome] = {}
     running: dict[Future[Outcome], str] = {}
     order = [s.key for s in steps]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="step") as pool:
-        try:
-            while len(done) < len(steps):
-                settled = len(done)
-                for key in order:
-                    if key in done or key in running.values():
-                        continue
-                    stopped = sorted(b for b in blockers[key] if b in done and done[b].result in stop_on)
-                    if stopped:
-                        done[key] = Outcome(key, "skipped", f"waits for {', '.join(stopped)}")
-                        continue
-                    if all(b in done for b in blockers[key]):
-                        running[pool.submit(fn, by_key[key])] = key
-                if not running:
-                    if len(done) == settled:
-                        raise ValueError(f"dependency cycle among {sorted(set(order) - set(done))}")
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="step")
+    try:
+        while len(done) < len(steps):
+            settled = len(done)
+            for key in order:
+                if key in done or key in running.values():
                     continue
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    key = running.pop(fut)
-                    done[key] = fut.result()
-        except BaseException:
-            for fut in running:
-                fut.cancel()
-            raise
+                stopped = sorted(b for b in blockers[key] if b in done and done[b].result in stop_on)
+                if stopped:
+                    done[key] = Outcome(key, "skipped", f"waits for {', '.join(stopped)}")
+                    continue
+                if all(b in done for b in blockers[key]):
+                    running[pool.submit(fn, by_key[key])] = key
+            if not running:
+                if len(done) == settled:
+                    raise ValueError(f"dependency cycle among {sorted(set(order) - set(done))}")
+                continue
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                key = running.pop(fut)
+                done[key] = fut.result()
+    except BaseException:
+        # Interrupted (Ctrl-C) or broken: start nothing more and do not wait for the calls under way; every ID
+        # an API returned is already in the state file, and a rerun adopts whatever they create.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return RunResult([done[k] for k in order])
 
 

@@ -22,6 +22,7 @@ STATE_STYLE = {"creating": "cyan", "waiting": "cyan", "deleting": "cyan", "check
                "done": "green", "unchanged": "dim", "deleted": "green", "absent": "dim", "kept": "yellow",
                "failed": "red", "skipped": "yellow"}
 FINAL_STATES = {"done", "unchanged", "deleted", "absent", "kept", "failed"}
+ACTIVE_STATES = {"checking", "creating", "waiting", "deleting", "retrying", "updating"}
 
 
 def _details(details: dict[str, Any]) -> str:
@@ -29,7 +30,7 @@ def _details(details: dict[str, Any]) -> str:
 
 
 def plan_table(items: Sequence[PlanItem], deployment: str) -> Table:
-    table = Table(title=f"plan for deployment {deployment}", title_justify="left", box=None, pad_edge=False)
+    table = Table(box=None, pad_edge=False)
     table.add_column("action", no_wrap=True)
     table.add_column("resource", no_wrap=True)
     table.add_column("name and details", overflow="fold")
@@ -54,7 +55,7 @@ def plan_json(items: Sequence[PlanItem], deployment: str) -> dict[str, Any]:
 
 
 def status_table(items: Sequence[StatusItem], deployment: str) -> Table:
-    table = Table(title=f"status of deployment {deployment}", title_justify="left", box=None, pad_edge=False)
+    table = Table(box=None, pad_edge=False)
     table.add_column("status", no_wrap=True)
     table.add_column("resource", no_wrap=True)
     table.add_column("id", overflow="fold")
@@ -117,24 +118,40 @@ class ProgressView:
                 self.console.print(f"[{STATE_STYLE.get(state, '')}]{text}[/] {message}".rstrip(),
                                    highlight=False, soft_wrap=True)
 
+    def _rows(self, room: int) -> tuple[list[str], str]:
+        """The steps worth a line when not all fit: failures and work under way first, then the latest done."""
+        if len(self.keys) <= room:
+            return self.keys, ""
+        active = [k for k in self.keys if self.states.get(k, ("",))[0] in ACTIVE_STATES | {"failed"}]
+        finished = sorted((k for k in self.keys if k in self.ended and k not in active),
+                          key=lambda k: self.ended[k])
+        shown = set(active[:room]) | set(finished[-max(room - len(active), 0):] if room > len(active) else [])
+        pending = sum(1 for k in self.keys if k not in self.states)
+        summary = (f"{len(finished)} finished, {len(active)} under way, {pending} pending "
+                   f"({len(self.keys) - len(shown)} not shown)")
+        return [k for k in self.keys if k in shown], summary
+
     def _table(self) -> Table:
         table = Table(box=None, show_header=False, pad_edge=False)
-        table.add_column("resource")
-        table.add_column("state")
-        table.add_column("elapsed", justify="right")
-        table.add_column("message", overflow="fold")
+        table.add_column("resource", no_wrap=True)
+        table.add_column("state", min_width=9, no_wrap=True)
+        table.add_column("elapsed", justify="right", min_width=7, no_wrap=True)
+        table.add_column("message", no_wrap=True, overflow="ellipsis")
         now = time.monotonic()
-        for key in self.keys:
+        keys, summary = self._rows(max(self.console.height - 3, 5))
+        for key in keys:
             if key not in self.states:
                 table.add_row(key, "[dim]pending[/]", "", "")
                 continue
             state, message = self.states[key]
             elapsed = self.ended.get(key, now) - self.started[key]
             table.add_row(key, f"[{STATE_STYLE.get(state, '')}]{state}[/]", f"{elapsed:.1f}s", message)
+        if summary:
+            table.add_row(f"[dim]{summary}[/]", "", "", "")
         return table
 
 
-def up_summary(config: Config, state: State) -> list[str]:
+def up_summary(config: Config, state: State, sandbox: bool = False) -> list[str]:
     """What a newcomer wants after `up`: where the workspaces are and how egress is fenced."""
     from provisioner.design.firewall import allowed_fqdns
     from provisioner.design.layout import layout
@@ -147,9 +164,12 @@ def up_summary(config: Config, state: State) -> list[str]:
     for az in lay.hub_azs:
         lines.append(f"  egress   {az.az}: NAT subnet {az.cidrs.nat_subnet} -> firewall endpoint "
                      f"{endpoints.get(az.az, '(none yet)')}")
+    width = max(len(s.name) for s in lay.spokes)
     for spoke in lay.spokes:
         workspace = (state.resource(f"spoke/{spoke.name}/workspace") or {}).get("outputs", {})
-        lines.append(f"  spoke    {spoke.name}  {spoke.cidrs.vpc}  workspace {workspace.get('url', '(not created)')}")
+        lines.append(f"  spoke    {spoke.name:<{width}}  {spoke.cidrs.vpc:<15}  workspace "
+                     f"{workspace.get('url', '(not created)')}")
     lines.append(f"  allowed  {', '.join(allowed_fqdns(config, lay))}")
-    lines.append("Tokens: `provision output --show-secrets`.  Health: `provision status`.")
+    flag = " --sandbox" if sandbox else ""
+    lines.append(f"Tokens: `provision output{flag} --show-secrets`.  Health: `provision status{flag}`.")
     return lines

@@ -36,25 +36,17 @@ def read_raw(path: Path, explicit: bool) -> dict[str, Any]:
 def load_config(path: Path, explicit: bool, state_dir: Path) -> Config:
     raw = read_raw(path, explicit)
     env_deployment = os.environ.get("PROVISION_DEPLOYMENT") or None
-    fallback = env_deployment
-    if raw.get("deployment") is None and env_deployment is None:
+    if env_deployment is not None:
+        raw = {**raw, "deployment": env_deployment}  # the environment overrides the file, as for the region
+    fallback = None
+    if raw.get("deployment") is None:
         generated = generated_deployments(state_dir) if state_dir.is_dir() else []
         if len(generated) > 1:
             raise ConfigError(f"{state_dir} holds several deployments with generated names ({', '.join(generated)}); "
                               "set `deployment` in the config (or PROVISION_DEPLOYMENT) to pick one")
         fallback = generated[0] if generated else generate_deployment_name()
-    config = build_config(raw, deployment=fallback, account_id=os.environ.get("DATABRICKS_ACCOUNT_ID") or None,
-                          region=os.environ.get("PROVISION_REGION") or None)
-    if env_deployment and raw.get("deployment") is None:
-        # A name given in the environment is the user's choice, not a generated one.
-        config = _replace(config, deployment_generated=False)
-    return config
-
-
-def _replace(config: Config, **changes: Any) -> Config:
-    from dataclasses import replace
-
-    return replace(config, **changes)
+    return build_config(raw, deployment=fallback, account_id=os.environ.get("DATABRICKS_ACCOUNT_ID") or None,
+                        region=os.environ.get("PROVISION_REGION") or None)
 
 
 def fingerprint(config: Config) -> str:

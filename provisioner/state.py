@@ -148,7 +148,7 @@ class State:
     def save(self) -> None:
         with self._lock:
             self._doc["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            prepare_dir(self.path.parent)
             data = json.dumps(self._doc, indent=2, sort_keys=True) + "\n"
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
             try:
@@ -167,6 +167,15 @@ class State:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+
+
+def prepare_dir(state_dir: Path) -> None:
+    """Create the state directory private (0700) and ignored by git wherever it is: it holds tokens."""
+    if not state_dir.exists():
+        state_dir.mkdir(parents=True, mode=0o700)
+    ignore = state_dir / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# provision state: resource IDs and workspace tokens. Never commit it.\n*\n")
 
 
 def state_path(state_dir: Path, deployment: str) -> Path:
@@ -207,7 +216,7 @@ def generated_deployments(state_dir: Path) -> list[str]:
 @contextlib.contextmanager
 def locked(state_dir: Path, deployment: str) -> Iterator[None]:
     """Hold the deployment's exclusive lock; fail at once if another process has it."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    prepare_dir(state_dir)
     lock_path = state_dir / f"{deployment}.lock"
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

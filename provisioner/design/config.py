@@ -207,7 +207,10 @@ def _check_cidr_plan(hub_cidr: str, spokes: tuple[Spoke, ...], hub_azs: int) -> 
         where = f"spokes[{i}].cidr"
         net = _network(where, spoke.cidr)
         subnet_prefix = net.prefixlen + SPOKE_NEWBITS
-        if subnet_prefix not in DATABRICKS_SUBNET_PREFIXES or net.prefixlen < 16:
+        if net.prefixlen < 16:
+            raise ConfigError(f"{where} `{spoke.cidr}` is larger than a VPC can be: AWS VPCs are /16 at most, so use "
+                              f"a /16 to /{DATABRICKS_SUBNET_PREFIXES[-1] - SPOKE_NEWBITS}")
+        if subnet_prefix not in DATABRICKS_SUBNET_PREFIXES:
             lo, hi = 16, DATABRICKS_SUBNET_PREFIXES[-1] - SPOKE_NEWBITS
             raise ConfigError(f"{where} `{spoke.cidr}` would give /{subnet_prefix} workspace subnets; Databricks "
                               f"needs /17 to /26 and AWS VPCs are /16 at most, so use a /{lo} to /{hi}")

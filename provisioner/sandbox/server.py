@@ -176,6 +176,8 @@ def read_record(state_dir: Path) -> SandboxInfo | None:
 
 def start_detached(state_dir: Path, time_scale: float, timeout: float = 60) -> SandboxInfo:
     """Start `provision sandbox` in the background, recorded in `state_dir`; return once it answers."""
+    print(f"Starting the sandbox in the background (time scale {time_scale}; `provision sandbox stop` ends it)...",
+          file=sys.stderr, flush=True)
     state_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         record_path(state_dir).unlink()

@@ -20,7 +20,8 @@ def test_record_writes_private_file_at_once(tmp_path):
     doc = json.loads(path.read_text())
     assert doc["schema_version"] == SCHEMA_VERSION
     assert doc["resources"]["spoke/main/role"]["id"] == "arn:aws:iam::1:role/x"
-    assert [p.name for p in tmp_path.iterdir()] == ["acme.json"]  # no temp files left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".gitignore", "acme.json"]  # no temp files left behind
+    assert (tmp_path / ".gitignore").read_text().splitlines()[-1] == "*"  # tokens never reach git
 
 
 def test_corrupt_state_refused_and_kept(tmp_path, workdir):
