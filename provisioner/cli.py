@@ -43,7 +43,8 @@ StateDirOpt = Annotated[Path, typer.Option("--state-dir", envvar="PROVISION_STAT
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks")]
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=32, help="Steps run at once")]
-SandboxOpt = Annotated[bool, typer.Option("--sandbox", help="Use the local emulator (started if not running)")]
+SandboxOpt = Annotated[bool, typer.Option("--sandbox", envvar="PROVISION_SANDBOX",
+                                          help="Use the local emulator (started if not running)")]
 
 
 @dataclass
@@ -336,7 +337,8 @@ def sandbox_serve(
     out.print(f"Sandbox running (pid {sb.info.pid}, time scale {time_scale}); Ctrl-C stops it.")
     out.print(f"  emulated AWS                    {sb.info.aws_url}")
     out.print(f"  emulated Databricks account API {sb.info.databricks_url}")
-    out.print("Commands with --sandbox use it. To point other tools at it:")
+    out.print("Commands with --sandbox in this directory use it; so does any provision command, and the AWS CLI, boto3 "
+              "and the Databricks SDK, in a shell with these exports:")
     for key, value in sb.info.exports().items():
         out.print(f"  export {key}={shlex.quote(value)}", markup=False, soft_wrap=True)
     sys.stdout.flush()

@@ -74,6 +74,8 @@ class SandboxInfo:
             "DATABRICKS_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
             "PROVISION_WORKSPACE_URL_TEMPLATE": f"{self.databricks_url}/ws/{{deployment_name}}",
             "PROVISION_POLL_SCALE": str(self.time_scale),
+            # provision commands in a shell with these exports act as with --sandbox, on this sandbox.
+            "PROVISION_SANDBOX": "1",
         }
 
 
@@ -174,6 +176,19 @@ def read_record(state_dir: Path) -> SandboxInfo | None:
     return info
 
 
+def from_environment() -> SandboxInfo | None:
+    """The sandbox the environment points at (a shell with `provision sandbox`'s exports), if it answers."""
+    aws_url, databricks_url = os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("DATABRICKS_HOST")
+    if not aws_url or not databricks_url or not databricks_url.startswith("http://127.0.0.1:"):
+        return None
+    try:
+        scale = float(os.environ.get("PROVISION_POLL_SCALE", DEFAULT_TIME_SCALE))
+    except ValueError:
+        scale = DEFAULT_TIME_SCALE
+    info = SandboxInfo(pid=0, aws_url=aws_url, databricks_url=databricks_url, time_scale=scale, started_at="")
+    return info if _answers(info) else None
+
+
 def start_detached(state_dir: Path, time_scale: float, timeout: float = 60) -> SandboxInfo:
     """Start `provision sandbox` in the background, recorded in `state_dir`; return once it answers."""
     print(f"Starting the sandbox in the background (time scale {time_scale}; `provision sandbox stop` ends it)...",
@@ -197,8 +212,9 @@ def start_detached(state_dir: Path, time_scale: float, timeout: float = 60) -> S
 
 
 def ensure_running(state_dir: Path, time_scale: float | None = None) -> SandboxInfo:
-    """The recorded sandbox if it is alive, else a new detached one."""
-    info = read_record(state_dir)
+    """The sandbox the environment points at, else the one recorded in `state_dir` if it is alive, else a new
+    detached one."""
+    info = from_environment() or read_record(state_dir)
     if info is not None:
         return info
     return start_detached(state_dir, DEFAULT_TIME_SCALE if time_scale is None else time_scale)
