@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -86,6 +88,99 @@ def _live_ec2(exports: dict[str, str], deployment: str) -> dict[str, int]:
     return counts
 
 
+# Plan entries that are not AWS resources of their own: routes inside route tables, a logging configuration,
+# and the Databricks objects (checked through the Databricks SDK instead).
+NOT_TAGGED_KINDS = {"firewall routes", "firewall logging", "Databricks credentials", "Databricks network",
+                    "Databricks storage", "Databricks token", "Databricks workspace"}
+
+
+def _components(exports: dict[str, str], deployment: str) -> Counter[str]:
+    """How many live resources carry each `provisioner:component` tag of the deployment, read service by
+    service with plain boto3."""
+    found: Counter[str] = Counter()
+
+    def add(tags: list[dict[str, str]] | None) -> None:
+        tag = {t["Key"]: t["Value"] for t in tags or []}
+        if tag.get("provisioner:deployment") == deployment and tag.get("ManagedBy") == "provisioner":
+            found[tag["provisioner:component"]] += 1
+
+    ec2: Any = _aws(exports, "ec2")
+    flt = [{"Name": "tag:provisioner:deployment", "Values": [deployment]}]
+    live = ("available", "pending", "attached")
+    for vpc in ec2.describe_vpcs(Filters=flt)["Vpcs"]:
+        add(vpc.get("Tags"))
+    for subnet in ec2.describe_subnets(Filters=flt)["Subnets"]:
+        add(subnet.get("Tags"))
+    for table in ec2.describe_route_tables(Filters=flt)["RouteTables"]:
+        add(table.get("Tags"))
+    for igw in ec2.describe_internet_gateways(Filters=flt)["InternetGateways"]:
+        add(igw.get("Tags"))
+    for group in ec2.describe_security_groups(Filters=flt)["SecurityGroups"]:
+        add(group.get("Tags"))
+    for address in ec2.describe_addresses(Filters=flt)["Addresses"]:
+        add(address.get("Tags"))
+    for nat in ec2.describe_nat_gateways(Filter=flt)["NatGateways"]:
+        if nat["State"] in live:
+            add(nat.get("Tags"))
+    for endpoint in ec2.describe_vpc_endpoints(Filters=flt)["VpcEndpoints"]:
+        if endpoint["State"].lower() in live:
+            add(endpoint.get("Tags"))
+    for tgw in ec2.describe_transit_gateways(Filters=flt)["TransitGateways"]:
+        if tgw["State"] in live:
+            add(tgw.get("Tags"))
+    for attachment in ec2.describe_transit_gateway_attachments(Filters=flt)["TransitGatewayAttachments"]:
+        if attachment["State"] in live:
+            add(attachment.get("Tags"))
+    for table in ec2.describe_transit_gateway_route_tables(Filters=flt)["TransitGatewayRouteTables"]:
+        if table["State"] in live:
+            add(table.get("Tags"))
+    iam: Any = _aws(exports, "iam")
+    for role in iam.list_roles()["Roles"]:
+        add(iam.list_role_tags(RoleName=role["RoleName"])["Tags"])
+    s3: Any = _aws(exports, "s3")
+    for bucket in s3.list_buckets()["Buckets"]:
+        add(s3.get_bucket_tagging(Bucket=bucket["Name"])["TagSet"])
+    nfw: Any = _aws(exports, "network-firewall")
+    arns = [f["FirewallArn"] for f in nfw.list_firewalls()["Firewalls"]]
+    arns += [p["Arn"] for p in nfw.list_firewall_policies()["FirewallPolicies"]]
+    arns += [g["Arn"] for g in nfw.list_rule_groups()["RuleGroups"]]
+    for arn in arns:
+        add(nfw.list_tags_for_resource(ResourceArn=arn)["Tags"])
+    logs: Any = _aws(exports, "logs")
+    for group in logs.describe_log_groups()["logGroups"]:
+        add([{"Key": k, "Value": v} for k, v in
+             logs.list_tags_for_resource(resourceArn=group["arn"].removesuffix(":*"))["tags"].items()])
+    return found
+
+
+def _check_routes_through_firewall(exports: dict[str, str], deployment: str) -> None:
+    """The egress path read back with boto3 alone: per AZ, NAT subnet 0/0 and the IGW edge route go to that
+    AZ's firewall endpoint, the TGW subnet's 0/0 to that AZ's NAT, and the spoke's 0/0 to the Transit Gateway."""
+    ec2: Any = _aws(exports, "ec2")
+    nfw: Any = _aws(exports, "network-firewall")
+    firewall = nfw.describe_firewall(FirewallName=nfw.list_firewalls()["Firewalls"][0]["FirewallName"])
+    endpoint = {az: s["Attachment"]["EndpointId"] for az, s in firewall["FirewallStatus"]["SyncStates"].items()}
+    tables = {}
+    for table in ec2.describe_route_tables(
+            Filters=[{"Name": "tag:provisioner:deployment", "Values": [deployment]}])["RouteTables"]:
+        component = {t["Key"]: t["Value"] for t in table["Tags"]}["provisioner:component"]
+        tables[component] = {r.get("DestinationCidrBlock"): r.get("GatewayId") or r.get("NatGatewayId")
+                             or r.get("TransitGatewayId") for r in table["Routes"]}
+    nat_subnets = {s["AvailabilityZone"]: s["CidrBlock"] for s in ec2.describe_subnets(Filters=[
+        {"Name": "tag:provisioner:component", "Values": [f"hub/nat-subnet/{az}" for az in endpoint]}])["Subnets"]}
+    nats = {n["SubnetId"]: n["NatGatewayId"] for n in ec2.describe_nat_gateways()["NatGateways"]
+            if n["State"] == "available"}
+    subnet_az = {s["SubnetId"]: s["AvailabilityZone"] for s in ec2.describe_subnets()["Subnets"]}
+    nat_by_az = {subnet_az[subnet]: nat for subnet, nat in nats.items()}
+    assert len(endpoint) == 2
+    for az, vpce in endpoint.items():
+        assert tables[f"hub/nat-subnet-route-table/{az}"]["0.0.0.0/0"] == vpce
+        assert tables["hub/igw-route-table"][nat_subnets[az]] == vpce
+        assert tables[f"hub/tgw-subnet-route-table/{az}"]["0.0.0.0/0"] == nat_by_az[az]
+    assert tables["hub/firewall-subnet-route-table"]["0.0.0.0/0"].startswith("igw-")
+    assert tables["spoke/main/route-table"]["0.0.0.0/0"].startswith("tgw-")
+
+
 def _workspaces(exports: dict[str, str]) -> list[object]:
     from databricks.sdk import AccountClient
 
@@ -107,11 +202,16 @@ def test_newcomer_flow_up_status_down(tmp_path: Path, sandbox: dict[str, str]) -
     assert up.returncode == 0, up.stdout + up.stderr
     assert "https://" in up.stdout or "/ws/" in up.stdout  # the summary names the workspace URL
 
-    # Every planned AWS resource exists once, tagged; the workspace is RUNNING.
-    counts = _live_ec2(sandbox, "newbie")
-    assert counts == {"vpcs": 2, "subnets": 4 + 3 * 2, "nats": 2, "tgws": 1}
+    # Every planned AWS resource exists once, with its tags; the routes go through the firewall; the
+    # Databricks objects exist and the workspace is RUNNING.
+    components = _components(sandbox, "newbie")
+    tagged = {r["key"] for r in planned if r["kind"] not in NOT_TAGGED_KINDS}
+    assert {key: components[key] for key in tagged} == dict.fromkeys(tagged, 1)
+    assert set(components) == tagged
+    _check_routes_through_firewall(sandbox, "newbie")
     workspaces = _workspaces(sandbox)
     assert [w.workspace_status.value for w in workspaces] == ["RUNNING"]  # type: ignore[attr-defined]
+    assert [w.workspace_name for w in workspaces] == ["newbie-main"]  # type: ignore[attr-defined]
 
     status = provision(tmp_path, "status", "--sandbox", "--json")
     assert status.returncode == 0, status.stdout + status.stderr
@@ -122,6 +222,7 @@ def test_newcomer_flow_up_status_down(tmp_path: Path, sandbox: dict[str, str]) -
 
     down = provision(tmp_path, "down", "--sandbox", "--yes")
     assert down.returncode == 0, down.stdout + down.stderr
+    assert _components(sandbox, "newbie") == Counter()
     assert _live_ec2(sandbox, "newbie") == {"vpcs": 0, "subnets": 0, "nats": 0, "tgws": 0}
     assert _workspaces(sandbox) == []
     assert [r for r in _tagged(sandbox, "newbie") if ":ec2:" not in str(r["ResourceARN"])] == []
@@ -145,6 +246,7 @@ def test_kill_mid_up_then_rerun_completes_without_duplicates(tmp_path: Path, san
     rerun = provision(tmp_path, "up", "--sandbox")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert _live_ec2(sandbox, "crashy") == {"vpcs": 2, "subnets": 10, "nats": 2, "tgws": 1}
+    assert set(_components(sandbox, "crashy").values()) == {1}  # nothing made twice
     assert provision(tmp_path, "status", "--sandbox").returncode == 0
     assert provision(tmp_path, "down", "--sandbox", "--yes").returncode == 0
 
