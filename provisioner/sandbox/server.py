@@ -8,6 +8,7 @@ A detached sandbox (started by `--sandbox` on another command) records itself in
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -90,6 +91,53 @@ def apply_latency(time_scale: float) -> None:
             state_manager.unset_transition(model)
 
 
+def _aws_action(environ: dict[str, Any]) -> tuple[str, str]:
+    """(service, action) of an AWS request: the SigV4 credential scope names the service; JSON APIs name the
+    action in X-Amz-Target, query APIs (EC2, IAM) in the form body, S3 by method and path."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in auth else []
+    service = scope[3] if len(scope) > 3 else "?"
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return service, target.rsplit(".", 1)[-1]
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)  # put it back for moto
+        action = urllib.parse.parse_qs(body.decode(errors="replace")).get("Action", ["?"])[0]
+        return service, action
+    return service, f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+
+
+class _LoggedMotoServer:
+    """moto's threaded server with one line per request naming the service and the action."""
+
+    @staticmethod
+    def make(port: int, log: Callable[[str], None]) -> Any:
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        class Server(ThreadedMotoServer):
+            def _server_entry(self) -> None:
+                app = DomainDispatcherApplication(create_backend_app)
+
+                def logged(environ: dict[str, Any], start_response: Any) -> Any:
+                    service, action = _aws_action(environ)
+
+                    def recording_start(status: str, headers: Any, *args: Any) -> Any:
+                        log(f"aws  {service} {action} -> {status.split(' ', 1)[0]}")
+                        return start_response(status, headers, *args)
+
+                    return app(environ, recording_start)
+
+                self._server = make_server(self._ip_address, self._port, logged, True)
+                self._server_ready_event.set()
+                self._server.serve_forever()
+
+        return Server(ip_address="127.0.0.1", port=port, verbose=False)
+
+
 class Sandbox:
     """Both emulators running in this process."""
 
@@ -104,13 +152,9 @@ class Sandbox:
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         install_patches()
         apply_latency(time_scale)
-        werkzeug = logging.getLogger("werkzeug")
-        werkzeug.setLevel(logging.INFO if log else logging.ERROR)
-        if log:
-            handler = logging.Handler()
-            handler.emit = lambda record: log(f"aws  {record.getMessage()}")  # type: ignore[method-assign]
-            werkzeug.addHandler(handler)
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=bool(log))
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.moto = (_LoggedMotoServer.make(aws_port, log) if log
+                     else ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False))
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         self.emulator = DatabricksEmulator(EmulatorSettings(
