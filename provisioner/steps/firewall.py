@@ -68,6 +68,12 @@ def routes_key(az: str) -> str:
 # -- shared helpers ---------------------------------------------------------------------------------------------
 
 
+def _describe_recorded(ctx: Context, key: str, describe: Callable[..., Any], arn_param: str) -> Any:
+    """Describe the resource by the ARN the state file recorded; None when none is recorded or it is gone."""
+    arn = ctx.state.resource_id(key)
+    return none_if_missing(NOT_FOUND, describe, **{arn_param: arn}) if arn else None
+
+
 def _require_owned(ctx: Context, what: str, tags: dict[str, str]) -> None:
     if not is_owned(tags, ctx.deployment):
         raise CloudError(f"{what} exists but is not tagged as part of deployment {ctx.deployment}; provision will "
@@ -169,12 +175,7 @@ class FirewallRuleGroup(Step):
     def find(self, ctx: Context) -> Resource | None:
         nfw = ctx.aws.network_firewall
         with translate(f"read firewall rule group {self.name}"):
-            got = None
-            arn = ctx.state.resource_id(self.key)
-            if arn:
-                got = none_if_missing(NOT_FOUND, nfw.describe_rule_group, RuleGroupArn=arn)
-            if got is None:
-                got = self._find_by_name(ctx)
+            got = _describe_recorded(ctx, self.key, nfw.describe_rule_group, "RuleGroupArn") or self._find_by_name(ctx)
         if got is None:
             return None
         return _rule_group_resource(got)
@@ -311,12 +312,8 @@ class FirewallPolicy(Step):
     def find(self, ctx: Context) -> Resource | None:
         nfw = ctx.aws.network_firewall
         with translate(f"read firewall policy {self.name}"):
-            got = None
-            arn = ctx.state.resource_id(self.key)
-            if arn:
-                got = none_if_missing(NOT_FOUND, nfw.describe_firewall_policy, FirewallPolicyArn=arn)
-            if got is None:
-                got = none_if_missing(NOT_FOUND, nfw.describe_firewall_policy, FirewallPolicyName=self.name)
+            got = (_describe_recorded(ctx, self.key, nfw.describe_firewall_policy, "FirewallPolicyArn")
+                   or none_if_missing(NOT_FOUND, nfw.describe_firewall_policy, FirewallPolicyName=self.name))
         if got is None:
             return None
         response = got["FirewallPolicyResponse"]
@@ -482,12 +479,8 @@ class Firewall(Step):
     def find(self, ctx: Context) -> Resource | None:
         nfw = ctx.aws.network_firewall
         with translate(f"read network firewall {self.name}"):
-            got = None
-            arn = ctx.state.resource_id(self.key)
-            if arn:
-                got = none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallArn=arn)
-            if got is None:
-                got = none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallName=self.name)
+            got = (_describe_recorded(ctx, self.key, nfw.describe_firewall, "FirewallArn")
+                   or none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallName=self.name))
         if got is None:
             return None
         _require_owned(ctx, f"network firewall {self.name}", tag_map(got["Firewall"].get("Tags")))
