@@ -131,3 +131,27 @@ def test_missing_aws_credentials_exit_2_no_call(aws, workdir, calls, monkeypatch
     result = workdir.run("up")
     assert result.code == 2 and "AWS credentials" in result.err
     assert calls.calls == []
+
+
+def test_put_role_policy_waits_out_iam_propagation(aws, workdir, monkeypatch):
+    """Right after CreateRole, IAM can answer NoSuchEntity for the new role: retried, not a failure."""
+    from botocore.awsrequest import AWSResponse
+
+    from provisioner.aws import clients
+
+    refusals = []
+
+    def not_yet(model, params, **kwargs):
+        if len(refusals) < 2:
+            refusals.append(params["body"]["RoleName"])
+            error = {"Error": {"Code": "NoSuchEntity", "Message": "The role cannot be found."},
+                     "ResponseMetadata": {"HTTPStatusCode": 404}}
+            return AWSResponse("https://iam.amazonaws.com/", 404, {}, None), error
+        return None
+
+    monkeypatch.setattr(clients, "SESSION_HOOKS", [("before-call.iam.PutRolePolicy", not_yet)])
+    workdir.write_config(config_text("iamlag"))
+    result = workdir.run("up")
+    assert result.code == 0, result.err
+    assert refusals == ["iamlag-main-crossaccount"] * 2
+    assert client("iam").get_role_policy(RoleName="iamlag-main-crossaccount", PolicyName="databricks-crossaccount")

@@ -15,8 +15,10 @@ from provisioner.design.naming import is_owned, role_name, tag_list, tag_map
 from provisioner.design.policies import assume_role_policy, crossaccount_policy, to_json
 from provisioner.steps import keys
 from provisioner.steps.base import Resource, Step, aspect
+from provisioner.steps.ec2_common import retry_while
 
 POLICY_NAME = "databricks-crossaccount"
+IAM_PROPAGATION_DEADLINE = 60.0
 PLACEHOLDER_ACCOUNT = "<databricks_account_id>"
 
 
@@ -81,7 +83,9 @@ class CrossAccountRole(Step):
             got = none_if_missing(("NoSuchEntity",), iam.get_role_policy, RoleName=self.name, PolicyName=POLICY_NAME)
             current = got["PolicyDocument"] if got else None
             if aspect(changes, apply, f"inline policy {POLICY_NAME}", current != wanted):
-                iam.put_role_policy(RoleName=self.name, PolicyName=POLICY_NAME, PolicyDocument=to_json(wanted))
+                # IAM is eventually consistent: right after CreateRole, PutRolePolicy can answer NoSuchEntity.
+                retry_while(ctx, ("NoSuchEntity",), IAM_PROPAGATION_DEADLINE, iam.put_role_policy,
+                            RoleName=self.name, PolicyName=POLICY_NAME, PolicyDocument=to_json(wanted))
             have = tag_map(res.live.get("Tags"))
             missing = {k: v for k, v in ctx.tags(self).items() if have.get(k) != v}
             if aspect(changes, apply, "tags", bool(missing)):
