@@ -2,6 +2,9 @@
 
 import json
 
+import pytest
+from botocore.exceptions import ClientError
+
 from tests.conftest import client, config_text, live_tagged
 
 
@@ -155,3 +158,59 @@ def test_put_role_policy_waits_out_iam_propagation(aws, workdir, monkeypatch):
     assert result.code == 0, result.err
     assert refusals == ["iamlag-main-crossaccount"] * 2
     assert client("iam").get_role_policy(RoleName="iamlag-main-crossaccount", PolicyName="databricks-crossaccount")
+
+
+def test_crash_after_create_bucket_adopts_the_untagged_bucket(aws, workdir, calls, monkeypatch):
+    """CreateBucket takes no tags: a crash before tagging leaves an untagged bucket, which the rerun adopts."""
+    from provisioner.steps.bucket import RootBucket
+
+    real_create = RootBucket.create
+
+    def create_then_die(self, ctx):
+        real_create(self, ctx)
+        raise KeyboardInterrupt
+
+    workdir.write_config(config_text("bcrash"))
+    monkeypatch.setattr(RootBucket, "create", create_then_die)
+    assert workdir.run("up").code == 130
+    with pytest.raises(ClientError, match="NoSuchTagSet"):  # the bucket exists, untagged
+        client("s3").get_bucket_tagging(Bucket="bcrash-main-rootbucket")
+    monkeypatch.setattr(RootBucket, "create", real_create)
+    calls.clear()
+    result = workdir.run("up")
+    assert result.code == 0, result.err
+    assert "CreateBucket" not in calls.calls
+    tags = {t["Key"]: t["Value"] for t in client("s3").get_bucket_tagging(Bucket="bcrash-main-rootbucket")["TagSet"]}
+    assert tags["provisioner:deployment"] == "bcrash"
+
+
+def test_user_tags_and_ownership_tags_on_every_kind(aws, workdir):
+    workdir.write_config(config_text("tagged", extra="[tags]\nCostCenter = \"cc-42\"\n"))
+    assert workdir.run("up").code == 0
+    wanted = {"CostCenter": "cc-42", "ManagedBy": "provisioner", "provisioner:deployment": "tagged"}
+
+    def tags(items):
+        return {t["Key"]: t["Value"] for t in items}
+
+    role = tags(client("iam").list_role_tags(RoleName="tagged-main-crossaccount")["Tags"])
+    bucket = tags(client("s3").get_bucket_tagging(Bucket="tagged-main-rootbucket")["TagSet"])
+    vpcs = [tags(v["Tags"]) for v in client("ec2").describe_vpcs(
+        Filters=[{"Name": "tag:provisioner:deployment", "Values": ["tagged"]}])["Vpcs"]]
+    assert len(vpcs) == 2
+    for found, component, name in [(role, "spoke/main/role", "tagged-main-crossaccount"),
+                                   (bucket, "spoke/main/root-bucket", "tagged-main-rootbucket")]:
+        assert wanted.items() <= found.items()
+        assert found["provisioner:component"] == component and found["Name"] == name
+    assert all(wanted.items() <= v.items() for v in vpcs)
+
+
+def test_a_generated_name_is_kept_and_reused(aws, workdir):
+    from tests.conftest import ACCOUNT_ID
+
+    workdir.write_config(f'databricks_account_id = "{ACCOUNT_ID}"\n')
+    assert workdir.run("up").code == 0
+    [state] = list((workdir.path / "state").glob("demo*.json"))
+    status = workdir.run("status", "--json")
+    assert status.code == 0
+    assert json.loads(status.out)["deployment"] == state.stem
+    assert workdir.run("down", "--yes").code == 0

@@ -191,8 +191,7 @@ def _workspaces(exports: dict[str, str]) -> list[object]:
 
 
 def test_newcomer_flow_up_status_down(tmp_path: Path, sandbox: dict[str, str]) -> None:
-    (tmp_path / "provision.toml").write_text('deployment = "newbie"\n')
-
+    # As the README shows: no provision.toml at all, so the defaults and a generated deployment name.
     plan = provision(tmp_path, "plan", "--sandbox", "--json")
     assert plan.returncode == 0, plan.stderr
     planned = json.loads(plan.stdout)["resources"]
@@ -200,18 +199,25 @@ def test_newcomer_flow_up_status_down(tmp_path: Path, sandbox: dict[str, str]) -
 
     up = provision(tmp_path, "up", "--sandbox")
     assert up.returncode == 0, up.stdout + up.stderr
-    assert "https://" in up.stdout or "/ws/" in up.stdout  # the summary names the workspace URL
+    [state] = (tmp_path / "state").glob("demo*.json")
+    deployment = state.stem
+    # The summary: hub and spoke CIDRs, a firewall endpoint per AZ, the workspace URL, the allowlist.
+    assert "hub      10.10.0.0/16" in up.stdout
+    assert "eu-central-1a: NAT subnet 10.10.32.0/19 -> firewall endpoint vpce-" in up.stdout
+    assert "eu-central-1b: NAT subnet 10.10.128.0/19 -> firewall endpoint vpce-" in up.stdout
+    assert f"/ws/{deployment}-main" in up.stdout and "10.173.0.0/16" in up.stdout
+    assert "frankfurt.cloud.databricks.com" in up.stdout and ".pypi.org" in up.stdout
 
     # Every planned AWS resource exists once, with its tags; the routes go through the firewall; the
     # Databricks objects exist and the workspace is RUNNING.
-    components = _components(sandbox, "newbie")
+    components = _components(sandbox, deployment)
     tagged = {r["key"] for r in planned if r["kind"] not in NOT_TAGGED_KINDS}
     assert {key: components[key] for key in tagged} == dict.fromkeys(tagged, 1)
     assert set(components) == tagged
-    _check_routes_through_firewall(sandbox, "newbie")
+    _check_routes_through_firewall(sandbox, deployment)
     workspaces = _workspaces(sandbox)
     assert [w.workspace_status.value for w in workspaces] == ["RUNNING"]  # type: ignore[attr-defined]
-    assert [w.workspace_name for w in workspaces] == ["newbie-main"]  # type: ignore[attr-defined]
+    assert [w.workspace_name for w in workspaces] == [f"{deployment}-main"]  # type: ignore[attr-defined]
 
     status = provision(tmp_path, "status", "--sandbox", "--json")
     assert status.returncode == 0, status.stdout + status.stderr
@@ -222,10 +228,10 @@ def test_newcomer_flow_up_status_down(tmp_path: Path, sandbox: dict[str, str]) -
 
     down = provision(tmp_path, "down", "--sandbox", "--yes")
     assert down.returncode == 0, down.stdout + down.stderr
-    assert _components(sandbox, "newbie") == Counter()
-    assert _live_ec2(sandbox, "newbie") == {"vpcs": 0, "subnets": 0, "nats": 0, "tgws": 0}
+    assert _components(sandbox, deployment) == Counter()
+    assert _live_ec2(sandbox, deployment) == {"vpcs": 0, "subnets": 0, "nats": 0, "tgws": 0}
     assert _workspaces(sandbox) == []
-    assert [r for r in _tagged(sandbox, "newbie") if ":ec2:" not in str(r["ResourceARN"])] == []
+    assert [r for r in _tagged(sandbox, deployment) if ":ec2:" not in str(r["ResourceARN"])] == []
 
 
 def test_kill_mid_up_then_rerun_completes_without_duplicates(tmp_path: Path, sandbox: dict[str, str]) -> None:
@@ -255,7 +261,7 @@ def test_detached_sandbox_is_started_recorded_and_stopped(tmp_path: Path) -> Non
     (tmp_path / "provision.toml").write_text('deployment = "detached"\n')
     plan = provision(tmp_path, "plan", "--sandbox")
     assert plan.returncode == 0, plan.stderr
-    record = json.loads((tmp_path / "state" / "sandbox.json").read_text())
+    record = json.loads((tmp_path / "state" / "sandbox.record").read_text())
     os.kill(record["pid"], 0)  # alive
     # A real run refuses a sandbox state file, and the reverse.
     try:

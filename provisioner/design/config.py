@@ -281,7 +281,10 @@ def build_config(raw: Mapping[str, Any], *, deployment: str | None = None, accou
                           "(security groups, S3 buckets); choose another name")
     names_seen: set[str] = set()
     for i, spoke in enumerate(spokes):
-        _name(f"spokes[{i}].name", spoke.name, 63 - len(name) - len("--rootbucket"))
+        # "<deployment>-<spoke>-rootbucket" is an S3 bucket (63 characters at most) and
+        # "<deployment>-<spoke>-crossaccount" an IAM role (64 at most).
+        _name(f"spokes[{i}].name", spoke.name,
+              min(63 - len(name) - len("--rootbucket"), 64 - len(name) - len("--crossaccount")))
         if spoke.name in names_seen:
             raise ConfigError(f"spokes[{i}].name `{spoke.name}` is used twice; spoke names must be unique")
         names_seen.add(spoke.name)

@@ -1,7 +1,8 @@
 """`provision sandbox`: emulated AWS (moto plus our patches) and the emulated Databricks Account API, on
 127.0.0.1, with a latency model so the build shows the real order and overlap of its waits.
 
-A detached sandbox (started by `--sandbox` on another command) records itself in `<state-dir>/sandbox.json`
+A detached sandbox (started by `--sandbox` on another command) records itself in `<state-dir>/sandbox.record`
+(not a `.json` name: a deployment may be called `sandbox`)
 (pid, URLs, time scale); a record whose process is gone, or whose ports no longer answer, is stale and replaced.
 """
 
@@ -31,7 +32,7 @@ SANDBOX_CLIENT_ID = "sandbox-client"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
 SANDBOX_AWS_KEY = "sandbox"
 DEFAULT_TIME_SCALE = 0.02
-RECORD_NAME = "sandbox.json"
+RECORD_NAME = "sandbox.record"
 
 # What takes time on the real services, in seconds (typical values; AWS and Databricks documentation and
 # observed runs): multiplied by the time scale.

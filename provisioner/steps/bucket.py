@@ -61,6 +61,9 @@ class RootBucket(Step):
         return Resource(self.name, outputs={"name": self.name}, live={"tags": have})
 
     def create(self, ctx: Context) -> Resource:
+        # CreateBucket takes no tags, so the bucket is tagged just after: record its name first, so that a crash
+        # in between leaves a bucket the next run recognises as its own.
+        ctx.state.record(self.key, self.name)
         params: dict[str, Any] = {"Bucket": self.name, "ObjectOwnership": "BucketOwnerEnforced"}
         if self.config.region != "us-east-1":  # us-east-1 refuses an explicit LocationConstraint
             params["CreateBucketConfiguration"] = {"LocationConstraint": self.config.region}

@@ -33,3 +33,18 @@ def test_output_with_nothing_deployed_says_so(workdir):
     workdir.write_config('deployment = "empty"\n')
     result = workdir.run("output")
     assert result.code == 0 and "nothing is deployed" in result.err
+
+
+def test_sandbox_and_real_state_never_mix(tmp_path):
+    from provisioner.cli import _check_kind
+    from provisioner.state import StateError, load
+
+    real = load(tmp_path, "prod")
+    real.set_meta(sandbox=False)
+    with pytest.raises(StateError, match="is a real deployment"):
+        _check_kind(real, sandbox=True)
+    play = load(tmp_path, "play")
+    play.set_meta(sandbox=True)
+    with pytest.raises(StateError, match="built in the sandbox"):
+        _check_kind(play, sandbox=False)
+    _check_kind(load(tmp_path, "new"), sandbox=True)  # nothing recorded yet: either is fine

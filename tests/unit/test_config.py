@@ -34,6 +34,8 @@ BAD = [
      ["used twice"]),
     (GOOD + "[[spokes]]\nname='" + "b" * 50 + "'\ncidr='10.1.0.0/16'\n", ["spokes[0].name", "at most"]),
     (GOOD + "[[spokes]]\nname='a'\n", ["spokes[0] has no `cidr`"]),
+    (f'deployment = "{"d" * 20}"\ndatabricks_account_id = "{ACCOUNT_ID}"\n[[spokes]]\nname="{"s" * 31}"\n'
+     "cidr='10.1.0.0/16'\n", ["spokes[0].name", "at most 30"]),
     (GOOD + "[[spokes]]\nname='a'\ncidr='10.1.0.0/16'\nzone='x'\n", ["unknown setting `spokes[0].zone`"]),
     (GOOD + "hub_availability_zones = 5\n", ["out of range", "1 to 3"]),
     (GOOD + "hub_availability_zones = 0\n", ["out of range"]),
