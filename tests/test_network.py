@@ -20,7 +20,7 @@ from provisioner.aws import clients
 from provisioner.design.config import build_config, parse_toml
 from provisioner.design.layout import Layout, layout
 from provisioner.design.naming import root_bucket_name
-from provisioner.design.policies import kinesis_endpoint_policy, s3_endpoint_policy
+from provisioner.design.policies import kinesis_endpoint_policy, s3_endpoint_policy, sts_endpoint_policy
 from provisioner.design.security_group import EGRESS, INGRESS, rules_from_permissions, workspace_rules
 from provisioner.egress import (
     DELIVERED,
@@ -201,6 +201,8 @@ def _assert_spoke_edges(ids: dict[str, str], config: Any, lay: Layout) -> None:
             assert [g["GroupId"] for g in endpoint["Groups"]] == [group["GroupId"]]
         kinesis = endpoints[ids[f"spoke/{s}/kinesis-endpoint"]]
         assert json.loads(kinesis["PolicyDocument"]) == kinesis_endpoint_policy(REGION)
+        sts = endpoints[ids[f"spoke/{s}/sts-endpoint"]]
+        assert json.loads(sts["PolicyDocument"]) == sts_endpoint_policy("123456789012")  # moto's account
         main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [ids[f"spoke/{s}/vpc"]]},
                                                   {"Name": "association.main", "Values": ["true"]}])
         assert [t["RouteTableId"] for t in main["RouteTables"]] == [ids[f"spoke/{s}/route-table"]]
