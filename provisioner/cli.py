@@ -208,10 +208,14 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
         with render.ProgressView(out, [s.key for s in steps]) as view:
             ctx.report = view.report
             result = engine.up(ctx, steps, workers=workers)
+        for line in render.run_summary(result):
+            out.print(line)
         if not result.failures:
-            for line in render.up_summary(cfg, ctx.state, sandbox):
+            flags = (f" -c {shlex.quote(str(opts.config_path))}" if opts.config_explicit else "") + (
+                " --sandbox" if sandbox else "")
+            for line in render.up_summary(cfg, ctx.state, flags, width=out.width):
                 out.print(line, markup=False, soft_wrap=True)
-    _finish(result, "up")
+    _finish(result, "up", counted=True)
 
 
 @app.command()
@@ -246,21 +250,21 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
         items = engine.status(ctx, steps, workers=workers)
         items += engine.run_checks(ctx, all_checks(cfg))
     healthy = all(i.status in ("present", "ok") for i in items)
+    deployed = any(i.status != "missing" for i in items if i.kind != "check")
     if as_json:
-        print(json.dumps({"deployment": cfg.deployment, "healthy": healthy,
+        print(json.dumps({"deployment": cfg.deployment, "healthy": healthy, "deployed": deployed,
                           "resources": [i.__dict__ for i in items]}, indent=2))
+    elif not deployed:
+        out.print(f"Nothing of deployment {cfg.deployment} exists ({len(items)} resources checked): "
+                  "`provision up` builds it.")
     else:
         out.print(f"status of deployment {cfg.deployment}")
         out.print(render.status_table(items, cfg.deployment))
         for line in render.status_problems(items):
             out.print(f"  ! {line}", soft_wrap=True, markup=False)
         bad = [i for i in items if i.status not in ("present", "ok")]
-        if all(i.status == "missing" for i in items if i.kind != "check"):
-            out.print(f"Nothing of deployment {cfg.deployment} exists ({len(items)} checked): "
-                      "`provision up` builds it.")
-        else:
-            out.print("All resources present and as configured." if healthy else
-                      f"{len(bad)} of {len(items)} resources missing or drifted.")
+        out.print("All resources present and as configured." if healthy else
+                  f"{len(bad)} of {len(items)} resources missing or drifted.")
     if not healthy:
         raise typer.Exit(ExitStatus.NOT_HEALTHY)
 
@@ -293,9 +297,10 @@ def _outputs(state: State, show_secrets: bool) -> dict[str, Any]:
     return {"deployment": snap["deployment"], "outputs": snap["outputs"], "secrets": secrets}
 
 
-def _finish(result: engine.RunResult, command: str) -> None:
-    for line in render.run_summary(result):
-        out.print(line)
+def _finish(result: engine.RunResult, command: str, counted: bool = False) -> None:
+    if not counted:
+        for line in render.run_summary(result):
+            out.print(line)
     if result.failures:
         for f in result.failures:
             err.print(f"[red]error:[/] {f.key}: {f.message}")

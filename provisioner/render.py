@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import textwrap
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from provisioner.design.config import Config
 from provisioner.engine import PlanItem, RunResult, StatusItem
@@ -90,6 +92,7 @@ class ProgressView:
         self.states: dict[str, tuple[str, str]] = {}
         self.lock = threading.Lock()
         self.live: Live | None = None
+        self.final = False  # the last frame: only what needs attention stays on screen
 
     def __enter__(self) -> ProgressView:
         if self.console.is_terminal:
@@ -99,6 +102,7 @@ class ProgressView:
 
     def __exit__(self, *exc: object) -> None:
         if self.live is not None:
+            self.final = True
             self.live.update(self._table())
             self.live.__exit__(None, None, None)
 
@@ -131,7 +135,7 @@ class ProgressView:
                    f"({len(self.keys) - len(shown)} not shown)")
         return [k for k in self.keys if k in shown], summary
 
-    def _table(self) -> Table:
+    def _table(self) -> RenderableType:
         table = Table(box=None, show_header=False, pad_edge=False)
         table.add_column("resource", no_wrap=True)
         table.add_column("state", min_width=9, no_wrap=True)
@@ -139,6 +143,9 @@ class ProgressView:
         table.add_column("message", no_wrap=True, overflow="ellipsis")
         now = time.monotonic()
         keys, summary = self._rows(max(self.console.height - 3, 5))
+        if self.final:
+            keys = [k for k in self.keys if self.states.get(k, ("",))[0] in ("failed", "kept", "retrying")]
+            summary = ""
         for key in keys:
             if key not in self.states:
                 table.add_row(key, "[dim]pending[/]", "", "")
@@ -146,12 +153,10 @@ class ProgressView:
             state, message = self.states[key]
             elapsed = self.ended.get(key, now) - self.started[key]
             table.add_row(key, f"[{STATE_STYLE.get(state, '')}]{state}[/]", f"{elapsed:.1f}s", message)
-        if summary:
-            table.add_row(f"[dim]{summary}[/]", "", "", "")
-        return table
+        return Group(table, Text(summary, style="dim")) if summary else table
 
 
-def up_summary(config: Config, state: State, sandbox: bool = False) -> list[str]:
+def up_summary(config: Config, state: State, flags: str = "", width: int = 100) -> list[str]:
     """What a newcomer wants after `up`: where the workspaces are and how egress is fenced."""
     from provisioner.design.firewall import allowed_fqdns
     from provisioner.design.layout import layout
@@ -169,7 +174,7 @@ def up_summary(config: Config, state: State, sandbox: bool = False) -> list[str]
         workspace = (state.resource(f"spoke/{spoke.name}/workspace") or {}).get("outputs", {})
         lines.append(f"  spoke    {spoke.name:<{width}}  {spoke.cidrs.vpc:<15}  workspace "
                      f"{workspace.get('url', '(not created)')}")
-    lines.append(f"  allowed  {', '.join(allowed_fqdns(config, lay))}")
-    flag = " --sandbox" if sandbox else ""
-    lines.append(f"Tokens: `provision output{flag} --show-secrets`.  Health: `provision status{flag}`.")
+    lines += textwrap.wrap(", ".join(allowed_fqdns(config, lay)), width=max(width, 60), initial_indent="  allowed  ",
+                           subsequent_indent=" " * 11, break_long_words=False, break_on_hyphens=False)
+    lines.append(f"Tokens: `provision output{flags} --show-secrets`.  Health: `provision status{flags}`.")
     return lines

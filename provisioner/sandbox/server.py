@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from provisioner.state import prepare_dir
+
 # A fixed, obviously fake identity: the sandbox is one emulated Databricks account and one AWS account.
 SANDBOX_ACCOUNT_ID = "00000000-0000-4000-8000-000000000000"
 SANDBOX_CLIENT_ID = "sandbox-client"
@@ -181,7 +183,7 @@ def record_path(state_dir: Path) -> Path:
 
 
 def write_record(state_dir: Path, info: SandboxInfo) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
+    prepare_dir(state_dir)
     tmp = record_path(state_dir).with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(info), indent=2) + "\n")
     os.replace(tmp, record_path(state_dir))
@@ -238,7 +240,7 @@ def start_detached(state_dir: Path, time_scale: float, timeout: float = 60) -> S
     """Start `provision sandbox` in the background, recorded in `state_dir`; return once it answers."""
     print(f"Starting the sandbox in the background (time scale {time_scale}; `provision sandbox stop` ends it)...",
           file=sys.stderr, flush=True)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    prepare_dir(state_dir)
     with contextlib.suppress(FileNotFoundError):
         record_path(state_dir).unlink()
     log = (state_dir / "sandbox.log").open("ab")

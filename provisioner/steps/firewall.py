@@ -694,7 +694,10 @@ class FirewallRoutes(Step):
             return None  # the network has no such tables (yet, or any more): no route of ours can be in them
         tables = {route: self._table(ctx, route) for route in self.routes}
         with translate(f"read hub route tables for {self.az}"):
-            described = ctx.aws.ec2.describe_route_tables(RouteTableIds=sorted(set(tables.values())))["RouteTables"]
+            # A filter, not RouteTableIds: a table deleted outside provision is then simply absent, not an error
+            # that would stop `down` for good.
+            described = ctx.aws.ec2.describe_route_tables(
+                Filters=[{"Name": "route-table-id", "Values": sorted(set(tables.values()))}])["RouteTables"]
         by_id = {t["RouteTableId"]: t for t in described}
         targets: dict[str, str | None] = {}
         for route, table in tables.items():
