@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from provisioner import engine, render
 from provisioner.aws.errors import CloudError
@@ -144,7 +145,11 @@ def _session(opts: Options, config: Config, *, databricks: bool = True) -> Itera
             from provisioner.sandbox.server import metastore_resolver
 
             ctx.resolver = metastore_resolver
-        yield ctx, _steps(config)
+        try:
+            yield ctx, _steps(config)
+        finally:
+            ctx.cancelled.set()  # steps still running after an interrupt stop at their next report...
+            state.close()  # ...and can no longer write the state file once the lock is released
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -236,7 +241,7 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
             ctx.report = view.report
             result = engine.down(ctx, steps, workers=workers)
     for kept in result.of("kept"):
-        out.print(f"[yellow]kept[/] {kept.key}: {kept.message}")
+        out.print(f"[yellow]kept[/] {kept.key}: {escape(kept.message)}")
     _finish(result, "down")
 
 
@@ -265,6 +270,9 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
         bad = [i for i in items if i.status not in ("present", "ok")]
         out.print("All resources present and as configured." if healthy else
                   f"{len(bad)} of {len(items)} resources missing or drifted.")
+    if any(i.status == "unreadable" for i in items):
+        err.print("status could not read everything (see above): the answer is incomplete.")
+        raise typer.Exit(ExitStatus.CLOUD_FAILED)
     if not healthy:
         raise typer.Exit(ExitStatus.NOT_HEALTHY)
 
@@ -303,7 +311,7 @@ def _finish(result: engine.RunResult, command: str, counted: bool = False) -> No
             out.print(line)
     if result.failures:
         for f in result.failures:
-            err.print(f"[red]error:[/] {f.key}: {f.message}")
+            err.print(f"[red]error:[/] {f.key}: {escape(f.message)}")
         err.print(f"{command} did not finish; the state file keeps what was created: rerun `provision {command}` "
                   "to resume.")
         raise typer.Exit(ExitStatus.CLOUD_FAILED)

@@ -5,6 +5,7 @@ things (clock, DNS resolver, progress reporting) that let tests and the sandbox 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,20 @@ def _no_report(key: str, status: str, message: str) -> None:
     return None
 
 
+class Cancelled(BaseException):
+    """Raised in a step's thread at its next progress report once the command was interrupted (a BaseException,
+    so no step's error handling turns it into a failure to carry on from)."""
+
+
+def _cancellable(ctx: Context, report: Reporter) -> Reporter:
+    def checked(key: str, status: str, message: str) -> None:
+        if ctx.cancelled.is_set():
+            raise Cancelled(key)
+        report(key, status, message)
+
+    return checked
+
+
 @dataclass
 class Context:
     config: Config
@@ -57,6 +72,15 @@ class Context:
     delete_data: bool = False
     _aws: Aws | None = None
     _databricks: Any = None
+    # Set when the command is interrupted: steps still running stop at their next progress report.
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Every progress report first checks for an interrupt, whoever set the reporter.
+        if name == "report":
+            value = _cancellable(self, value)
+        super().__setattr__(name, value)
 
     @property
     def layout(self) -> Layout:
@@ -68,20 +92,22 @@ class Context:
 
     @property
     def aws(self) -> Aws:
-        if self._aws is None:
-            if self.aws_factory is None:
-                raise RuntimeError("this command runs without AWS access")
-            self._aws = self.aws_factory()
-        return self._aws
+        with self._clients_lock:  # steps start in parallel: one client factory, built once
+            if self._aws is None:
+                if self.aws_factory is None:
+                    raise RuntimeError("this command runs without AWS access")
+                self._aws = self.aws_factory()
+            return self._aws
 
     @property
     def databricks(self) -> Any:
         """The Databricks account client (built on first use, so AWS-only work never needs its auth)."""
-        if self._databricks is None:
-            if self.databricks_factory is None:
-                raise RuntimeError("this command runs without Databricks access")
-            self._databricks = self.databricks_factory()
-        return self._databricks
+        with self._clients_lock:
+            if self._databricks is None:
+                if self.databricks_factory is None:
+                    raise RuntimeError("this command runs without Databricks access")
+                self._databricks = self.databricks_factory()
+            return self._databricks
 
     def tags(self, step: Step, name: str | None = None) -> dict[str, str]:
         return tags(self.deployment, step.key, name or step.name, self.config.tags)

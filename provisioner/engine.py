@@ -40,7 +40,7 @@ class StatusItem:
     key: str
     kind: str
     name: str
-    status: str  # present | missing | drifted
+    status: str  # present | missing | drifted | unreadable (checks: ok | failed)
     id: str | None = None
     drift: list[str] = field(default_factory=list)
 
@@ -93,7 +93,8 @@ def plan(steps: Sequence[Step], state: State) -> list[PlanItem]:
     return items
 
 
-def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome], reverse: bool, workers: int) -> RunResult:
+def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome], reverse: bool, workers: int,
+               ctx: Context | None = None) -> RunResult:
     """Run `fn` over the steps in dependency order (or reverse), in parallel where the graph allows."""
     by_key = {s.key: s for s in steps}
     if reverse:
@@ -115,6 +116,8 @@ def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome], reverse: bo
                 stopped = sorted(b for b in blockers[key] if b in done and done[b].result in stop_on)
                 if stopped:
                     done[key] = Outcome(key, "skipped", f"waits for {', '.join(stopped)}")
+                    if ctx is not None:
+                        ctx.report(key, "skipped", done[key].message)
                     continue
                 if all(b in done for b in blockers[key]):
                     running[pool.submit(fn, by_key[key])] = key
@@ -127,8 +130,10 @@ def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome], reverse: bo
                 key = running.pop(fut)
                 done[key] = fut.result()
     except BaseException:
-        # Interrupted (Ctrl-C) or broken: start nothing more and do not wait for the calls under way; every ID
-        # an API returned is already in the state file, and a rerun adopts whatever they create.
+        # Interrupted (Ctrl-C) or broken: start nothing more, tell running steps to stop at their next report,
+        # and do not wait for calls under way: a rerun adopts whatever they create.
+        if ctx is not None:
+            ctx.cancelled.set()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
@@ -174,7 +179,7 @@ def up(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> R
             ctx.report(step.key, "failed", f"{type(e).__name__}: {e}")
             return Outcome(step.key, "failed", f"{type(e).__name__}: {e}")
 
-    return _run_graph(steps, run, reverse=False, workers=workers)
+    return _run_graph(steps, run, reverse=False, workers=workers, ctx=ctx)
 
 
 def _record_spec(ctx: Context, step: Step) -> None:
@@ -211,7 +216,7 @@ def down(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) ->
             ctx.report(step.key, "failed", f"{type(e).__name__}: {e}")
             return Outcome(step.key, "failed", f"{type(e).__name__}: {e}")
 
-    return _run_graph(steps, run, reverse=True, workers=workers)
+    return _run_graph(steps, run, reverse=True, workers=workers, ctx=ctx)
 
 
 def status(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> list[StatusItem]:
@@ -227,7 +232,10 @@ def status(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) 
             drift = step.ensure(ctx, res, apply=False)
             return StatusItem(step.key, step.kind, step.name, "drifted" if drift else "present", res.id, drift)
         except CloudError as e:
-            return StatusItem(step.key, step.kind, step.name, "drifted", None, [f"cannot read: {e}"])
+            # Not "drifted": the cloud did not answer, which is a failure of the command, not of the deployment.
+            return StatusItem(step.key, step.kind, step.name, "unreadable", None, [f"cannot read: {e}"])
+        except Exception as e:  # one step's bug must not hide the others' status
+            return StatusItem(step.key, step.kind, step.name, "unreadable", None, [f"{type(e).__name__}: {e}"])
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="status") as pool:
         return list(pool.map(read, steps))

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -19,7 +20,8 @@ from provisioner.engine import PlanItem, RunResult, StatusItem
 from provisioner.state import State
 
 ACTION_STYLE = {"create": "green", "nothing": "dim", "update": "yellow", "recreate": "red"}
-STATUS_STYLE = {"present": "green", "missing": "red", "drifted": "yellow", "ok": "green", "failed": "red"}
+STATUS_STYLE = {"present": "green", "missing": "red", "drifted": "yellow", "ok": "green", "failed": "red",
+                "unreadable": "red"}
 STATE_STYLE = {"creating": "cyan", "waiting": "cyan", "deleting": "cyan", "checking": "dim", "retrying": "yellow",
                "done": "green", "unchanged": "dim", "deleted": "green", "absent": "dim", "kept": "yellow",
                "failed": "red", "skipped": "yellow"}
@@ -119,7 +121,7 @@ class ProgressView:
             elif state != "checking" and (state, message) != previous:
                 elapsed = self.ended.get(key, now) - self.started[key]
                 text = f"{key:<40} {state:<10} {elapsed:6.1f}s"
-                self.console.print(f"[{STATE_STYLE.get(state, '')}]{text}[/] {message}".rstrip(),
+                self.console.print(f"[{STATE_STYLE.get(state, '')}]{text}[/] {escape(message)}".rstrip(),
                                    highlight=False, soft_wrap=True)
 
     def _rows(self, room: int) -> tuple[list[str], str]:
@@ -152,7 +154,7 @@ class ProgressView:
                 continue
             state, message = self.states[key]
             elapsed = self.ended.get(key, now) - self.started[key]
-            table.add_row(key, f"[{STATE_STYLE.get(state, '')}]{state}[/]", f"{elapsed:.1f}s", message)
+            table.add_row(key, f"[{STATE_STYLE.get(state, '')}]{state}[/]", f"{elapsed:.1f}s", Text(message))
         return Group(table, Text(summary, style="dim")) if summary else table
 
 

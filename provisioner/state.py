@@ -27,7 +27,8 @@ class StateError(Exception):
 
 
 def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
-    # v1 kept secrets beside outputs; v2 keeps them apart so `output` can hide them wholesale.
+    # v2 adds a section for secrets (kept apart from outputs, so `output` hides them wholesale) and the sandbox
+    # flag; v1 had neither.
     doc.setdefault("secrets", {})
     doc.setdefault("sandbox", False)
     return doc
@@ -76,6 +77,7 @@ class State:
         self.path = path
         self._doc = doc
         self._lock = threading.RLock()
+        self._closed = False
 
     # -- reading ---------------------------------------------------------------------------------
     @property
@@ -126,9 +128,10 @@ class State:
 
     def forget(self, key: str) -> None:
         with self._lock:
-            if self._doc["resources"].pop(key, None) is not None:
+            had = self._doc["resources"].pop(key, None) is not None
+            had = self._doc["secrets"].pop(key, None) is not None or had
+            if had:
                 self.save()
-            self._doc["secrets"].pop(key, None)
 
     def put(self, section: str, key: str, value: Any) -> None:
         with self._lock:
@@ -145,8 +148,16 @@ class State:
             self._doc.update(fields)
             self.save()
 
+    def close(self) -> None:
+        """No more writes: the lock is about to be released, and a worker thread still running after an
+        interrupt must not overwrite what the next command writes."""
+        with self._lock:
+            self._closed = True
+
     def save(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._doc["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             prepare_dir(self.path.parent)
             data = json.dumps(self._doc, indent=2, sort_keys=True) + "\n"

@@ -214,3 +214,34 @@ def test_a_generated_name_is_kept_and_reused(aws, workdir):
     assert status.code == 0
     assert json.loads(status.out)["deployment"] == state.stem
     assert workdir.run("down", "--yes").code == 0
+
+
+def test_down_after_everything_vanished_outside_provision(aws, workdir, databricks):
+    """The clouds lost everything (a restarted sandbox, a cleanup by hand): `down` finishes, `status` says so."""
+    import requests
+
+    workdir.write_config(config_text("vanish"))
+    assert workdir.run("up").code == 0
+    requests.post(f"{aws}/moto-api/reset", timeout=10)
+    databricks.emulator.reset()
+    status = workdir.run("status")
+    assert status.code == 3 and "Nothing of deployment vanish exists" in status.out
+    down = workdir.run("down", "--yes")
+    assert down.code == 0, down.err
+    assert json.loads((workdir.path / "state" / "vanish.json").read_text())["resources"] == {}
+
+
+def test_status_that_cannot_read_is_a_failure_not_drift(aws, workdir, monkeypatch):
+    from provisioner.aws.errors import CloudError
+    from provisioner.steps.iam import CrossAccountRole
+
+    workdir.write_config(config_text("noread"))
+    assert workdir.run("up").code == 0
+
+    def expired(self, ctx):
+        raise CloudError("read IAM role noread-main-crossaccount failed: ExpiredToken: the token has expired")
+
+    monkeypatch.setattr(CrossAccountRole, "find", expired)
+    status = workdir.run("status")
+    assert status.code == 1
+    assert "ExpiredToken" in status.out and "could not read everything" in status.err

@@ -428,7 +428,7 @@ def test_a_wait_has_a_deadline(aws, workdir):
     err = " ".join(result.err.split())  # as one line, however the terminal wrapped it
     assert result.code == 1
     assert "waiting for NAT gateway" in err and "(hub/nat/eu-central-1a) failed: still state pending after 60 polls " \
-        "(the deadline: 15 minutes at full polling speed); rerun `provision up` to keep waiting" in err
+        "(the deadline: 15 minutes at full polling speed); rerun the command" in err
     # The next `up` finds the same (now available) gateway and waits for it, rather than making another.
     assert workdir.run("up").code == 0
     nats = client("ec2").describe_nat_gateways(

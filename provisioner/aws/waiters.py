@@ -163,5 +163,6 @@ def failure_reason(name: str, error: WaiterError) -> str:
     if "Max attempts exceeded" in str(error):
         polls = WAITERS[name]["maxAttempts"]
         return (f"still {', '.join(reasons) or 'not ready'} after {polls} polls (the deadline: "
-                f"{deadline(name) / 60:g} minutes at full polling speed); rerun `provision up` to keep waiting")
+                f"{deadline(name) / 60:g} minutes at full polling speed); "
+                "rerun the command (`provision up` or `provision down`) to keep waiting")
     return "; ".join(reasons) or str(error)

@@ -98,6 +98,16 @@ class Check:
         raise NotImplementedError
 
 
+def cannot_fix(changes: list[str], apply: bool, what: str, description: str) -> None:
+    """A difference AWS cannot change in place: drift for `status`; during `up`, a failure that says so (never
+    "updated" with the difference still there)."""
+    if apply:
+        from provisioner.aws.errors import CloudError
+
+        raise CloudError(f"{what} {description}")
+    changes.append(description)
+
+
 def aspect(changes: list[str], apply: bool, description: str, differs: bool) -> bool:
     """Record one aspect's difference; True when the caller should fix it now."""
     if differs:

@@ -47,8 +47,9 @@ class RootBucket(Step):
                 if error_code(e) in ("404", "NoSuchBucket"):
                     return None
                 if error_code(e) in ("403", "AccessDenied"):
-                    raise CloudError(f"S3 bucket name {self.name} is taken by another AWS account; bucket names are "
-                                     "global: choose another deployment name") from e
+                    raise CloudError(f"S3 bucket {self.name}: access denied. Either another AWS account owns this "
+                                     "name (bucket names are global: choose another deployment name), or these "
+                                     "credentials lack s3:ListBucket on it (docs/operator-policy.json)") from e
                 raise
             tags = none_if_missing(("NoSuchTagSet",), s3.get_bucket_tagging, Bucket=self.name)
         have = tag_map(tags["TagSet"] if tags else None)
@@ -132,7 +133,12 @@ class RootBucket(Step):
                 raise Kept(f"S3 bucket {b} holds {len(versions)} object versions; kept it (the data is yours: "
                            "`provision down --delete-data` deletes them)")
             for i in range(0, len(versions), 1000):
-                s3.delete_objects(Bucket=b, Delete={"Objects": versions[i:i + 1000], "Quiet": True})
+                answer = s3.delete_objects(Bucket=b, Delete={"Objects": versions[i:i + 1000], "Quiet": True})
+                if answer.get("Errors"):
+                    first = answer["Errors"][0]
+                    raise CloudError(f"delete S3 bucket {b} failed: {len(answer['Errors'])} objects could not be "
+                                     f"deleted (first: {first.get('Key')}: {first.get('Code')}: "
+                                     f"{first.get('Message')})")
             gone_if_missing(("NoSuchBucket",), s3.delete_bucket, Bucket=b)
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:

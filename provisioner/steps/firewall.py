@@ -105,7 +105,7 @@ def _poll(ctx: Context, key: str, what: str, read: Callable[[], T], done: Callab
         if attempt + 1 < attempts:
             ctx.clock.sleep(ctx.poll_delay(delay))
     raise CloudError(f"waiting for {what} failed: still {describe(value)} after {deadline / 60:g} minutes "
-                     "(the deadline); rerun `provision up` to keep waiting")
+                     "(the deadline); rerun the command (`provision up` or `provision down`) to keep waiting")
 
 
 def _token(token: str | None) -> dict[str, str]:
@@ -178,6 +178,8 @@ class FirewallRuleGroup(Step):
             got = _describe_recorded(ctx, self.key, nfw.describe_rule_group, "RuleGroupArn") or self._find_by_name(ctx)
         if got is None:
             return None
+        _require_owned(ctx, f"firewall rule group {got['RuleGroupResponse']['RuleGroupName']}",
+                       tag_map(got["RuleGroupResponse"].get("Tags")))
         return _rule_group_resource(got)
 
     def _candidates(self, ctx: Context) -> list[dict[str, Any]]:
@@ -229,6 +231,7 @@ class FirewallRuleGroup(Step):
         if aspect(changes, apply, f"capacity {capacity} < {group.needed_capacity} needed (a new group replaces it)",
                   outgrown):
             new = self._create(ctx, group)
+            ctx.record(self, new)  # at once: a crash now must not leave the state pointing at the old group
             res.id, res.outputs, res.live = new.id, new.outputs, new.live
             self._remember_addresses(ctx, group)
             return changes

@@ -24,7 +24,7 @@ from provisioner.design.config import Config
 from provisioner.design.layout import layout
 from provisioner.design.naming import resource_name
 from provisioner.steps import keys
-from provisioner.steps.base import Check, Resource, Step, aspect
+from provisioner.steps.base import Check, Resource, Step, aspect, cannot_fix
 from provisioner.steps.ec2_common import ADDRESS, INTERNET_GATEWAY, NAT_GATEWAY, Ec2Step, client_token, retry_while
 from provisioner.steps.vpc import RouteTable, Subnet, Vpc
 
@@ -127,8 +127,8 @@ class NatGateway(Ec2Step):
         subnet, allocation = ctx.output(keys.hub("nat-subnet", self.az)), ctx.output(keys.hub("eip", self.az))
         allocations = [a.get("AllocationId") for a in res.live.get("NatGatewayAddresses", [])]
         if res.live.get("SubnetId") != subnet or allocation not in allocations:
-            changes.append(f"uses subnet {res.live.get('SubnetId')} and addresses {allocations}, not {subnet} and "
-                           f"{allocation} (delete the NAT gateway, then `up`)")
+            cannot_fix(changes, apply, self.name, f"uses subnet {res.live.get('SubnetId')} and addresses "
+                       f"{allocations}, not {subnet} and {allocation} (delete the NAT gateway, then `up`)")
 
     def delete_owned(self, ctx: Context, res: Resource) -> None:
         self.gone_if_missing(ctx.aws.ec2.delete_nat_gateway, NatGatewayId=res.id)

@@ -32,7 +32,7 @@ from provisioner.design.security_group import (
     workspace_rules,
 )
 from provisioner.steps import keys
-from provisioner.steps.base import Resource, Step, aspect
+from provisioner.steps.base import Resource, Step, aspect, cannot_fix
 from provisioner.steps.ec2_common import (
     SECURITY_GROUP,
     VPC_ENDPOINT,
@@ -138,7 +138,8 @@ class VpcEndpoint(Ec2Step):
         live = res.live
         if live.get("ServiceName") != self.service_name() or live.get("VpcId") != ctx.output(
                 keys.spoke(self.spoke, "vpc")):
-            changes.append(f"is for {live.get('ServiceName')} in {live.get('VpcId')} (delete it, then `up`)")
+            cannot_fix(changes, apply, self.name,
+                       f"is for {live.get('ServiceName')} in {live.get('VpcId')} (delete it, then `up`)")
             return
         modify: dict[str, Any] = {}
         policy = self.policy(ctx)

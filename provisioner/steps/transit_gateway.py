@@ -25,7 +25,7 @@ from provisioner.design.config import Config
 from provisioner.design.layout import layout
 from provisioner.design.naming import resource_name
 from provisioner.steps import keys
-from provisioner.steps.base import Resource, Step, aspect
+from provisioner.steps.base import Resource, Step, aspect, cannot_fix
 from provisioner.steps.ec2_common import TGW_ATTACHMENT, TGW_ROUTE_TABLE, TRANSIT_GATEWAY, Ec2Step, retry_while
 
 # A TGW whose attachments were just deleted can answer IncorrectState for a short while.
@@ -97,7 +97,7 @@ class VpcAttachment(Ec2Step):
         ec2 = ctx.aws.ec2
         if res.live.get("VpcId") != ctx.output(self.vpc_key) or (
                 res.live.get("TransitGatewayId") != ctx.output(keys.hub("transit-gateway"))):
-            changes.append("attaches another VPC or Transit Gateway (delete it, then `up`)")
+            cannot_fix(changes, apply, self.name, "attaches another VPC or Transit Gateway (delete it, then `up`)")
             return
         wanted = [ctx.output(k) for k in self.subnet_keys]
         have = res.live.get("SubnetIds", [])

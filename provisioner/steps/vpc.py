@@ -12,7 +12,7 @@ from provisioner.context import Context
 from provisioner.design import routes as rt
 from provisioner.design.naming import is_owned, tag_list, tag_map
 from provisioner.design.naming import tags as naming_tags
-from provisioner.steps.base import Resource, aspect
+from provisioner.steps.base import Resource, aspect, cannot_fix
 from provisioner.steps.ec2_common import (
     ROUTE_TABLE,
     SUBNET,
@@ -57,7 +57,8 @@ class Vpc(Ec2Step):
 
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
         if res.live.get("CidrBlock") != self.cidr:
-            changes.append(f"CIDR is {res.live.get('CidrBlock')}, config says {self.cidr} (needs `down`, then `up`)")
+            cannot_fix(changes, apply, self.name, f"CIDR is {res.live.get('CidrBlock')}, config says {self.cidr} "
+                       "(needs `down`, then `up`)")
         ec2 = ctx.aws.ec2
         # Databricks needs both (and private DNS on interface endpoints needs both); AWS takes one attribute per
         # call, and hostnames only once DNS support is on.
@@ -100,8 +101,8 @@ class Subnet(Ec2Step):
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
         live = (res.live.get("CidrBlock"), res.live.get("AvailabilityZone"), res.live.get("VpcId"))
         if live != (self.cidr, self.az, ctx.output(self.vpc_key)):
-            changes.append(f"is {live[0]} in {live[1]} of {live[2]}, config says {self.cidr} in {self.az} "
-                           "(needs `down`, then `up`)")
+            cannot_fix(changes, apply, self.name, f"is {live[0]} in {live[1]} of {live[2]}, config says "
+                       f"{self.cidr} in {self.az} (needs `down`, then `up`)")
 
     def delete_owned(self, ctx: Context, res: Resource) -> None:
         retry_while(ctx, ("DependencyViolation",), DEPENDENCY_RELEASE_DEADLINE, self.gone_if_missing,
@@ -146,7 +147,8 @@ class RouteTable(Ec2Step):
         ec2 = ctx.aws.ec2
         vpc_id = ctx.output(self.table.vpc)
         if res.live.get("VpcId") != vpc_id:
-            changes.append(f"belongs to {res.live.get('VpcId')}, not {vpc_id} (needs `down`, then `up`)")
+            cannot_fix(changes, apply, self.name, f"belongs to {res.live.get('VpcId')}, not {vpc_id} "
+                       "(needs `down`, then `up`)")
             return
         ensure_subnet_associations(ec2, res.id, res.live, [ctx.output(s) for s in self.table.subnets], changes, apply)
         if self.table.main:

@@ -154,3 +154,20 @@ def test_a_bug_in_one_step_is_a_failure_not_a_crash(ctx):
     outcome = {o.key: o for o in result.outcomes}
     assert outcome["x"].result == "failed" and "KeyError" in outcome["x"].message
     assert outcome["y"].result == "created"
+
+
+def test_drift_aws_cannot_fix_fails_up_instead_of_reporting_updated(ctx):
+    from provisioner.steps.base import cannot_fix
+
+    cloud, log = {"vpc": "id-vpc"}, []
+
+    class WrongCidr(FakeStep):
+        def ensure(self, ctx, res, apply):
+            changes = []
+            cannot_fix(changes, apply, self.name, "CIDR is 10.9.0.0/16, config says 10.0.0.0/16")
+            return changes
+
+    step = WrongCidr("vpc", cloud=cloud, log=log)
+    result = up(ctx, [step])
+    assert result.failures and "config says 10.0.0.0/16" in result.failures[0].message
+    assert status(ctx, [step])[0].drift == ["CIDR is 10.9.0.0/16, config says 10.0.0.0/16"]

@@ -45,3 +45,11 @@ def test_plan_summary_and_status_problems():
     status = [StatusItem("a", "VPC", "n", "present"), StatusItem("b", "bucket", "m", "drifted", "m", ["bucket policy"]),
               StatusItem("c", "role", "r", "missing")]
     assert status_problems(status) == ["b: bucket policy", "c: missing"]
+
+
+def test_cloud_messages_are_not_read_as_markup():
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=False, width=200)
+    with ProgressView(console, ["k"]) as view:
+        view.report("k", "failed", "AccessDenied: not allowed on [/arn:aws:iam::1:role/x] [bold]")
+    assert "[/arn:aws:iam::1:role/x] [bold]" in buffer.getvalue()
