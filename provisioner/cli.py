@@ -66,7 +66,11 @@ def _set_options(config: Path | None, state_dir: Path, sandbox: bool = False) ->
     if sandbox:
         from provisioner.sandbox.server import ensure_running
 
-        info = ensure_running(state_dir)
+        _config(opts)  # bad input is reported before anything starts
+        try:
+            info = ensure_running(state_dir)
+        except RuntimeError as e:
+            raise CloudError(str(e)) from e
         for var in FOREIGN_AUTH_VARS:
             os.environ.pop(var, None)
         os.environ.update(info.exports())
@@ -187,7 +191,8 @@ def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
     cfg = _config(opts)
     state = load(opts.state_dir, cfg.deployment)
     _check_kind(state, sandbox)
-    items = engine.plan(_steps(cfg), state)
+    steps = _steps(cfg)
+    items = engine.plan(steps, state)
     if as_json:
         doc = render.plan_json(items, cfg.deployment)
         doc["deployment_name_generated"] = cfg.deployment_generated and not state.exists
@@ -199,6 +204,16 @@ def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
         out.print(f"[dim]Deployment name {cfg.deployment} was generated just now; `up` generates and keeps its own "
                   "in the state file. Set `deployment` in the config to fix it in advance.[/]")
     out.print(render.plan_summary(items))
+    _warn_orphans(state, steps)
+
+
+def _warn_orphans(state: State, steps: list[Step]) -> None:
+    """Resources the state file records that the config no longer describes (fewer AZs, a spoke removed)."""
+    orphans = sorted(set(state.resources()) - {s.key for s in steps})
+    if orphans:
+        err.print(f"warning: the state file records {len(orphans)} resources the config no longer has "
+                  f"({', '.join(orphans[:6])}{', ...' if len(orphans) > 6 else ''}); provision leaves them alone: "
+                  "remove them with `provision down` under the config that made them.", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -210,6 +225,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
     with _session(opts, cfg) as (ctx, steps):
         ctx.state.set_meta(generated_name=cfg.deployment_generated or ctx.state.get_meta("generated_name"),
                            config_fingerprint=fingerprint(cfg), sandbox=sandbox)
+        _warn_orphans(ctx.state, steps)
         with render.ProgressView(out, [s.key for s in steps]) as view:
             ctx.report = view.report
             result = engine.up(ctx, steps, workers=workers)

@@ -245,3 +245,12 @@ def test_status_that_cannot_read_is_a_failure_not_drift(aws, workdir, monkeypatc
     status = workdir.run("status")
     assert status.code == 1
     assert "ExpiredToken" in status.out and "could not read everything" in status.err
+
+
+def test_plan_warns_about_resources_the_config_no_longer_has(aws, workdir):
+    workdir.write_config(config_text("shrink", spokes=(("a", "10.1.0.0/16"), ("b", "10.2.0.0/16"))))
+    assert workdir.run("up").code == 0
+    workdir.write_config(config_text("shrink", spokes=(("a", "10.1.0.0/16"),)))
+    plan = workdir.run("plan")
+    assert plan.code == 0
+    assert "no longer has" in plan.err and "spoke/b/" in plan.err
