@@ -775,3 +775,54 @@ def test_an_object_that_differs_is_drift_and_up_says_it_cannot_change_it(aws, da
 
     with pytest.raises(CloudError, match="can't change a credential configuration in place"):
         creds.ensure(ctx, other, apply=True)
+
+
+def test_a_failing_account_api_at_the_credential_check_is_a_cloud_failure(monkeypatch):
+    """5xx or throttling after the SDK's retries is not bad input: exit 1 (CloudError), not 2."""
+    from databricks.sdk.errors import InternalError, Unauthenticated
+
+    from provisioner.aws.errors import CloudError
+    from provisioner.databricks import client
+    from provisioner.errors import UsageError
+
+    auth = client.Auth("oauth-m2m", "DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET",
+                       {"host": "https://accounts.example", "account_id": "a", "client_id": "i", "client_secret": "s"})
+
+    def failing(error):
+        class Credentials:
+            def list(self):
+                raise error
+
+        class Account:
+            credentials = Credentials()
+
+        return lambda *a, **k: Account()
+
+    monkeypatch.setattr(client, "_build", failing(InternalError("upstream failed")))
+    with pytest.raises(CloudError, match="is failing"):
+        client.check_credentials(auth)
+    monkeypatch.setattr(client, "_build", failing(Unauthenticated("bad token")))
+    with pytest.raises(UsageError, match="rejected the credentials"):
+        client.check_credentials(auth)
+
+
+def test_down_rerun_while_the_workspace_is_already_being_deleted(aws, databricks, workdir, monkeypatch):
+    """The real API can refuse a second DELETE of a workspace on its way out (INVALID_STATE): `down` waits
+    for it instead of failing."""
+    from databricks.sdk.errors import InvalidState
+    from databricks.sdk.service.provisioning import WorkspacesAPI
+
+    workdir.write_config(config_text("redel"))
+    assert workdir.run("up").code == 0
+    real_delete = WorkspacesAPI.delete
+    refused = []
+
+    def already_deleting(self, workspace_id):
+        real_delete(self, workspace_id)  # the first DELETE, from an earlier run
+        refused.append(workspace_id)
+        raise InvalidState("INVALID_STATE: workspace is being deleted")
+
+    monkeypatch.setattr(WorkspacesAPI, "delete", already_deleting)
+    down = workdir.run("down", "--yes")
+    assert down.code == 0, down.out + down.err
+    assert refused and list(databricks.account_client().workspaces.list()) == []

@@ -195,8 +195,18 @@ def _first_line(message: str) -> str:
 
 def check_credentials(auth: Auth) -> None:
     """One cheap authenticated call (list credential configurations): bad credentials become a UsageError."""
-    from databricks.sdk.errors import PermissionDenied, Unauthenticated
+    from databricks.sdk.errors import (
+        DeadlineExceeded,
+        InternalError,
+        PermissionDenied,
+        RequestLimitExceeded,
+        TemporarilyUnavailable,
+        TooManyRequests,
+        Unauthenticated,
+    )
     from databricks.sdk.errors.base import DatabricksError
+
+    from provisioner.aws.errors import CloudError
 
     host, account = auth.settings.get("host"), auth.settings.get("account_id")
     try:
@@ -218,6 +228,11 @@ def check_credentials(auth: Auth) -> None:
                              f"{DEFAULT_ACCOUNT_HOST})") from None
         raise UsageError(f"cannot authenticate to Databricks at {host} with {auth.source}: {_first_line(str(e))}; "
                          "check the credentials, DATABRICKS_HOST and databricks_account_id") from None
+    except (InternalError, TemporarilyUnavailable, TooManyRequests, RequestLimitExceeded, DeadlineExceeded) as e:
+        # The service answered but is failing or throttling (after the SDK's own retries): a cloud failure, not
+        # bad input (exit 1, and a rerun may well succeed).
+        raise CloudError(f"the Databricks account API at {host} is failing ({_first_line(str(e))}); try again "
+                         "later") from None
     except (DatabricksError, OSError, TimeoutError) as e:
         raise UsageError(f"cannot reach the Databricks account API at {host} ({_first_line(str(e))}); check "
                          "DATABRICKS_HOST (default https://accounts.cloud.databricks.com)") from None

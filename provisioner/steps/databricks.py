@@ -445,8 +445,15 @@ class Workspace(DatabricksStep):
         return changes
 
     def delete(self, ctx: Context, res: Resource) -> None:
+        from databricks.sdk.errors import InvalidState
+
         with translate(f"delete Databricks workspace {self.name}"):
-            gone_if_missing(self.account(ctx).workspaces.delete, int(res.id))
+            try:
+                gone_if_missing(self.account(ctx).workspaces.delete, int(res.id))
+            except InvalidState:
+                # A rerun of `down` while the first DELETE is still being carried out: the workspace is on its
+                # way out already, so wait for it (wait_deleted has the deadline) instead of failing.
+                ctx.report(self.key, "deleting", "already being deleted")
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
         seen: dict[str, str] = {}
