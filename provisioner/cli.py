@@ -22,10 +22,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from provisioner import engine, render
-from provisioner.aws.errors import CloudError
 from provisioner.context import Context
 from provisioner.design.config import TEMPLATE, Config, ConfigError
-from provisioner.errors import ExitStatus, UsageError
+from provisioner.errors import CloudError, ExitStatus, UsageError
 from provisioner.settings import DEFAULT_CONFIG, DEFAULT_STATE_DIR, fingerprint, load_config
 from provisioner.state import State, StateError, load, locked
 from provisioner.steps import all_checks, all_steps

@@ -13,8 +13,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.aws.errors import CloudError
 from provisioner.context import Context
+from provisioner.errors import CloudError
 from provisioner.state import State
 from provisioner.steps.base import Check, Kept, Resource, Step
 

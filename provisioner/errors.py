@@ -1,4 +1,4 @@
-"""Exit codes (DESIGN.md contract) and the one error every bad input becomes."""
+"""Exit codes (DESIGN.md contract) and the errors every layer raises: bad input, and a failed cloud operation."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ class ExitStatus(IntEnum):
     BAD_INPUT = 2
     NOT_HEALTHY = 3
     INTERRUPTED = 130
+
+
+class CloudError(Exception):
+    """A cloud operation (AWS or Databricks) failed. Exit code 1; the state file keeps what was created."""
 
 
 class UsageError(Exception):

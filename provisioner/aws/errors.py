@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from provisioner.errors import CloudError
+
+__all__ = ["CloudError", "error_code", "error_message", "gone_if_missing", "none_if_missing", "translate"]
+
 T = TypeVar("T")
-
-
-class CloudError(Exception):
-    """A cloud operation failed. Exit code 1; the state file keeps what was created."""
 
 
 def error_code(e: BaseException) -> str:

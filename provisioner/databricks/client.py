@@ -206,7 +206,7 @@ def check_credentials(auth: Auth) -> None:
     )
     from databricks.sdk.errors.base import DatabricksError
 
-    from provisioner.aws.errors import CloudError
+    from provisioner.errors import CloudError
 
     host, account = auth.settings.get("host"), auth.settings.get("account_id")
     try:

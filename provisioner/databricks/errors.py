@@ -16,8 +16,8 @@ import requests
 from databricks.sdk.errors import NotFound, OperationFailed
 from databricks.sdk.errors.base import DatabricksError
 
-from provisioner.aws.errors import CloudError
 from provisioner.databricks.secrets import remember_secret, scrub
+from provisioner.errors import CloudError
 
 __all__ = ["describe", "gone_if_missing", "none_if_missing", "remember_secret", "scrub", "translate"]
 

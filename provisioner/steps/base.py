@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from provisioner.errors import CloudError
+
 if TYPE_CHECKING:
     from provisioner.context import Context
 
@@ -102,8 +104,6 @@ def cannot_fix(changes: list[str], apply: bool, what: str, description: str) -> 
     """A difference AWS cannot change in place: drift for `status`; during `up`, a failure that says so (never
     "updated" with the difference still there)."""
     if apply:
-        from provisioner.aws.errors import CloudError
-
         raise CloudError(f"{what} {description}")
     changes.append(description)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from provisioner.aws.errors import CloudError
 from provisioner.context import Context
 from provisioner.databricks import client as dbx
 from provisioner.databricks.errors import describe, gone_if_missing, none_if_missing, remember_secret, translate
@@ -31,6 +30,7 @@ from provisioner.databricks.retry import (
 from provisioner.design.config import Config
 from provisioner.design.naming import resource_name, role_name, root_bucket_name, workspace_deployment_name
 from provisioner.design.policies import DATABRICKS_AWS_ACCOUNT
+from provisioner.errors import CloudError
 from provisioner.steps import keys
 from provisioner.steps.base import Resource, Step
 from provisioner.steps.iam import POLICY_NAME
