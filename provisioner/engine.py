@@ -19,6 +19,7 @@ from provisioner.state import State
 from provisioner.steps.base import Check, Kept, Resource, Step
 
 DEFAULT_WORKERS = 8
+INTERRUPT_GRACE_SECONDS = 3.0
 
 
 class PlanError(Exception):
@@ -135,6 +136,9 @@ def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome], reverse: bo
         if ctx is not None:
             ctx.cancelled.set()
         pool.shutdown(wait=False, cancel_futures=True)
+        # A short grace for calls under way to return and their steps to stop at the next report, so that
+        # what they create is recorded; a step deep in a long wait is not waited for.
+        wait(list(running), timeout=INTERRUPT_GRACE_SECONDS)
         raise
     pool.shutdown(wait=True)
     return RunResult([done[k] for k in order])

@@ -61,7 +61,8 @@ def test_crash_after_create_adopts_instead_of_duplicating(aws, workdir, calls, m
 
     monkeypatch.setattr(CrossAccountRole, "create", real_create)
     calls.clear()
-    assert workdir.run("up").code == 0
+    rerun = workdir.run("up")
+    assert rerun.code == 0, rerun.out + rerun.err
     assert "CreateRole" not in calls.calls
     assert len(client("iam").list_roles()["Roles"]) == 1
     assert "spoke/main/role" in json.loads((workdir.path / "state" / "crash.json").read_text())["resources"]
