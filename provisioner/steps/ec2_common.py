@@ -163,6 +163,7 @@ def retry_while(ctx: Context, codes: tuple[str, ...], deadline: float, fn: Calla
         retry=retry_if_exception(lambda e: isinstance(e, ClientError) and error_code(e) in codes),
         wait=wait_exponential(multiplier=ctx.poll_delay(base), max=ctx.poll_delay(30)),
         stop=stop_after_delay(deadline) | stop_after_attempt(max(2, int(deadline // base))),
+        sleep=ctx.clock.sleep,  # the context's clock, so tests and the sandbox control the time it takes
         reraise=True,
     )
     return retrying(fn, *args, **kwargs)
