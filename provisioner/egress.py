@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provisioner.aws.errors import CloudError, translate
+from provisioner.design.routes import route_target
 from provisioner.steps.base import Check
 
 if TYPE_CHECKING:
@@ -52,9 +53,6 @@ INTERNET = "internet"    # left through an internet gateway
 DELIVERED = "delivered"  # reached a `local` route: the destination is inside the VPC it got to
 DROPPED = "dropped"      # no route, a blackhole, or a target that is gone
 LOOP = "loop"
-
-_TARGET_FIELDS = ("GatewayId", "NatGatewayId", "TransitGatewayId", "VpcPeeringConnectionId", "NetworkInterfaceId",
-                  "InstanceId", "LocalGatewayId", "CarrierGatewayId", "EgressOnlyInternetGatewayId")
 
 
 # -- what EC2 says ------------------------------------------------------------------------------------------------
@@ -217,13 +215,6 @@ class EgressReport:
 
 
 # -- the walk -----------------------------------------------------------------------------------------------------
-
-
-def route_target(route: Mapping[str, Any]) -> str:
-    for name in _TARGET_FIELDS:
-        if route.get(name):
-            return str(route[name])
-    return "?"
 
 
 def _network(cidr: str) -> ipaddress.IPv4Network:

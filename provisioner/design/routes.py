@@ -12,7 +12,9 @@ The routing is DESIGN.md's NAT-before-firewall design, per AZ: a packet never ch
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from provisioner.design.layout import Layout, SpokeLayout
 
@@ -185,3 +187,18 @@ def route_table(layout: Layout, key: str) -> RouteTable:
         if table.key == key:
             return table
     raise KeyError(key)
+
+
+# describe_route_tables names a route's target in one of these fields; a Gateway Load Balancer endpoint (how
+# Network Firewall endpoints appear) is reported in GatewayId as `vpce-...`.
+ROUTE_TARGET_FIELDS = ("GatewayId", "NatGatewayId", "TransitGatewayId", "VpcPeeringConnectionId", "NetworkInterfaceId",
+                       "InstanceId", "LocalGatewayId", "CarrierGatewayId", "EgressOnlyInternetGatewayId",
+                       "CoreNetworkArn")
+
+
+def route_target(route: Mapping[str, Any]) -> str:
+    """The target of a route as describe_route_tables reports it ("?" when it names none)."""
+    for name in ROUTE_TARGET_FIELDS:
+        if route.get(name):
+            return str(route[name])
+    return "?"

@@ -24,7 +24,7 @@ from provisioner.steps.base import Resource, Step, aspect
 
 if TYPE_CHECKING:
     from provisioner.context import Context
-
+from provisioner.design.routes import route_target
 
 # -- kinds of EC2 resources: how each is described, identified and told apart from its deleted remains ----------
 
@@ -170,20 +170,6 @@ def retry_while(ctx: Context, codes: tuple[str, ...], deadline: float, fn: Calla
 
 
 # -- routes and route table associations -------------------------------------------------------------------------
-
-# describe_route_tables names a route's target in one of these fields; a Gateway Load Balancer endpoint (how
-# Network Firewall endpoints appear) is reported in GatewayId as `vpce-...`.
-ROUTE_TARGET_FIELDS = ("GatewayId", "NatGatewayId", "TransitGatewayId", "VpcPeeringConnectionId", "NetworkInterfaceId",
-                       "InstanceId", "LocalGatewayId", "CarrierGatewayId", "EgressOnlyInternetGatewayId",
-                       "CoreNetworkArn")
-
-
-def route_target(route: Mapping[str, Any]) -> str:
-    for field in ROUTE_TARGET_FIELDS:
-        if route.get(field):
-            return str(route[field])
-    return "?"
-
 
 def _is_ours_to_remove(route: Mapping[str, Any]) -> bool:
     """Routes another party owns are never removed: the VPC's local route, propagated routes, endpoint routes

@@ -31,9 +31,9 @@ from provisioner.design.config import Config
 from provisioner.design.layout import layout
 from provisioner.design.naming import COMPONENT_TAG, is_owned, tag_list, tag_map
 from provisioner.design.policies import PARTITION
+from provisioner.design.routes import route_target
 from provisioner.steps import keys
 from provisioner.steps.base import Check, Resource, Step, aspect
-from provisioner.steps.ec2_common import route_target
 
 T = TypeVar("T")
 
