@@ -97,6 +97,14 @@ def _read_profiles(path: Path) -> configparser.ConfigParser | None:
     return parser
 
 
+def _both(first: str | None, second: str | None, first_name: str, second_name: str, method: str,
+          hint: str) -> None:
+    """Credentials that come in pairs: one without the other is a UsageError naming the missing variable."""
+    if not (first and second):
+        missing = second_name if first else first_name
+        raise UsageError(f"{missing} is not set; {method} needs both {first_name} and {second_name} ({hint})")
+
+
 def resolve_auth(config: Config, environ: Mapping[str, str] | None = None) -> Auth:
     """Pick the authentication from the environment (module docstring); UsageError naming what to set."""
     env = os.environ if environ is None else environ
@@ -106,10 +114,8 @@ def resolve_auth(config: Config, environ: Mapping[str, str] | None = None) -> Au
     host = _env(env, "DATABRICKS_HOST")
     client_id, client_secret = _env(env, "DATABRICKS_CLIENT_ID"), _env(env, "DATABRICKS_CLIENT_SECRET")
     if client_id or client_secret:
-        if not (client_id and client_secret):
-            missing = "DATABRICKS_CLIENT_SECRET" if client_id else "DATABRICKS_CLIENT_ID"
-            raise UsageError(f"{missing} is not set; OAuth machine-to-machine needs both DATABRICKS_CLIENT_ID and "
-                             "DATABRICKS_CLIENT_SECRET (the service principal's OAuth secret)")
+        _both(client_id, client_secret, "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET",
+              "OAuth machine-to-machine", "the service principal's OAuth secret")
         return Auth("oauth-m2m", "DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET", {
             "host": host or DEFAULT_ACCOUNT_HOST, "account_id": account_id, "auth_type": "oauth-m2m",
             "client_id": client_id, "client_secret": client_secret})
@@ -120,10 +126,8 @@ def resolve_auth(config: Config, environ: Mapping[str, str] | None = None) -> Au
 
     username, password = _env(env, "DATABRICKS_USERNAME"), _env(env, "DATABRICKS_PASSWORD")
     if username or password:
-        if not (username and password):
-            missing = "DATABRICKS_PASSWORD" if username else "DATABRICKS_USERNAME"
-            raise UsageError(f"{missing} is not set; password authentication needs both DATABRICKS_USERNAME and "
-                             "DATABRICKS_PASSWORD (better: DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET)")
+        _both(username, password, "DATABRICKS_USERNAME", "DATABRICKS_PASSWORD", "password authentication",
+              "better: DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET")
         return Auth("basic", "DATABRICKS_USERNAME/DATABRICKS_PASSWORD", {
             "host": host or DEFAULT_ACCOUNT_HOST, "account_id": account_id, "auth_type": "basic",
             "username": username, "password": password})

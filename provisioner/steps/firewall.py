@@ -68,6 +68,14 @@ def routes_key(az: str) -> str:
 # -- shared helpers ---------------------------------------------------------------------------------------------
 
 
+def _wait_gone(ctx: Context, key: str, what: str, describe: Callable[[], Any],
+               status: Callable[[Any], str] = lambda got: "DELETING", poll: float = POLICY_POLL_SECONDS,
+               deadline: float = POLICY_DEADLINE_SECONDS) -> None:
+    """Poll `describe` until it finds nothing (deletes in Network Firewall are asynchronous)."""
+    with translate(f"wait for {what} to go"):
+        _poll(ctx, key, f"{what} to go", describe, lambda got: got is None, status, poll, deadline)
+
+
 def _describe_recorded(ctx: Context, key: str, describe: Callable[..., Any], arn_param: str) -> Any:
     """Describe the resource by the ARN the state file recorded; None when none is recorded or it is gone."""
     arn = ctx.state.resource_id(key)
@@ -265,11 +273,9 @@ class FirewallRuleGroup(Step):
                     gone_if_missing(NOT_FOUND, nfw.delete_rule_group, RuleGroupArn=response["RuleGroupArn"])
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
-        nfw = ctx.aws.network_firewall
-        with translate(f"wait for firewall rule group {res.outputs.get('name', res.id)} to go"):
-            _poll(ctx, self.key, f"firewall rule group {res.outputs.get('name', res.id)} to go",
-                  lambda: none_if_missing(NOT_FOUND, nfw.describe_rule_group, RuleGroupArn=res.id),
-                  lambda got: got is None, lambda got: "DELETING", POLICY_POLL_SECONDS, POLICY_DEADLINE_SECONDS)
+        _wait_gone(ctx, self.key, f"firewall rule group {res.outputs.get('name', res.id)}",
+                   lambda: none_if_missing(NOT_FOUND, ctx.aws.network_firewall.describe_rule_group,
+                                           RuleGroupArn=res.id))
 
 
 def _rule_group_resource(got: dict[str, Any]) -> Resource:
@@ -394,11 +400,9 @@ class FirewallPolicy(Step):
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
         # The rule groups can go only once no policy references them, i.e. once this one is gone.
-        nfw = ctx.aws.network_firewall
-        with translate(f"wait for firewall policy {self.name} to go"):
-            _poll(ctx, self.key, f"firewall policy {self.name} to go",
-                  lambda: none_if_missing(NOT_FOUND, nfw.describe_firewall_policy, FirewallPolicyArn=res.id),
-                  lambda got: got is None, lambda got: "DELETING", POLICY_POLL_SECONDS, POLICY_DEADLINE_SECONDS)
+        _wait_gone(ctx, self.key, f"firewall policy {self.name}",
+                   lambda: none_if_missing(NOT_FOUND, ctx.aws.network_firewall.describe_firewall_policy,
+                                           FirewallPolicyArn=res.id))
 
 
 def _policy_resource(got: dict[str, Any]) -> Resource:
@@ -572,12 +576,10 @@ class Firewall(Step):
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
         # Its endpoints go with it; the policy can be deleted only once no firewall uses it.
-        nfw = ctx.aws.network_firewall
-        with translate(f"wait for network firewall {self.name} to go"):
-            _poll(ctx, self.key, f"network firewall {self.name} to go",
-                  lambda: none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallArn=res.id),
-                  lambda got: got is None, lambda got: _describe_status(got or {}),
-                  FIREWALL_POLL_SECONDS, FIREWALL_DEADLINE_SECONDS)
+        _wait_gone(ctx, self.key, f"network firewall {self.name}",
+                   lambda: none_if_missing(NOT_FOUND, ctx.aws.network_firewall.describe_firewall, FirewallArn=res.id),
+                   status=lambda got: _describe_status(got or {}), poll=FIREWALL_POLL_SECONDS,
+                   deadline=FIREWALL_DEADLINE_SECONDS)
 
 
 def endpoints_by_az(got: dict[str, Any]) -> dict[str, str]:
