@@ -7,17 +7,18 @@ every spoke workspace subnet hop by hop, the way AWS forwards a packet:
     subnet -> its route table (explicit association, else the VPC's main table) -> longest-prefix route ->
     Transit Gateway -> the TGW route table associated with the VPC's attachment -> the next attachment ->
     a subnet of that attachment (the source's AZ when the attachment has one there and no appliance mode;
-    otherwise any of its AZs: one path per AZ) -> that subnet's route table -> NAT gateway -> the NAT
-    subnet's table -> firewall endpoint (a `vpce-` route target) -> the endpoint subnet's table -> IGW
+    otherwise any of its AZs: one path per AZ) -> that subnet's route table -> firewall endpoint (a `vpce-`
+    route target) -> the endpoint subnet's table -> NAT gateway -> the NAT subnet's table -> IGW
 
-and then the return path: from the internet gateway to the NAT's address (through the IGW edge route table
+and then the return path: from the internet gateway to the NAT's address (through an IGW edge route table
 when there is one), and from the NAT back to the workspace subnet. It reads only what EC2 says, not what the
 config planned, so it finds what a hand-edited route broke.
 
 `EgressReport.problems()` lists every violated invariant: each path must reach an internet gateway, only
-through a firewall endpoint, with the NAT and the endpoint in the AZ where the traffic entered the hub; the
-return path must pass the endpoint of that same AZ and reach the subnet it came from; a spoke route table
-must not send anything around the Transit Gateway.
+through a firewall endpoint and through it before any NAT (so the firewall sees the spoke's address), with the
+NAT and the endpoint in the AZ where the traffic entered the hub; the return path must pass the endpoint of
+that same AZ and reach the subnet it came from; a spoke route table must not send anything around the Transit
+Gateway. `isolation_problems` checks that no spoke reaches another.
 """
 
 from __future__ import annotations
@@ -174,14 +175,19 @@ class Trace:
             found.append(f"{self.label}: egress stops at {last}: {egress.reason}")
         elif not egress.of(FIREWALL_ENDPOINT):
             found.append(f"{self.label}: reaches the internet without passing a firewall endpoint ({egress})")
+        elif egress.of(NAT_GATEWAY) and egress.hops.index(egress.of(NAT_GATEWAY)[0]) < egress.hops.index(
+                egress.of(FIREWALL_ENDPOINT)[0]):
+            found.append(f"{self.label}: passes the NAT gateway before the firewall, which then sees only the NAT's "
+                         f"address ({egress}); the hub TGW subnet's route table must send 0.0.0.0/0 to the "
+                         "firewall endpoint of its AZ")
         found += _cross_az(self.label, "egress", egress, self.hub_az)
         if egress.end == INTERNET:
             for path in self.returns:
                 if path.end != DELIVERED:
                     found.append(f"{self.label}: return path stops at {path.hops[-1]}: {path.reason}")
                 elif egress.of(FIREWALL_ENDPOINT) and not path.of(FIREWALL_ENDPOINT):
-                    found.append(f"{self.label}: return traffic skips the firewall ({path}); the IGW edge route "
-                                 "table needs a route for the NAT subnet to the firewall endpoint of its AZ")
+                    found.append(f"{self.label}: return traffic skips the firewall ({path}); the NAT subnet's route "
+                                 "table needs the spoke CIDRs to go to the firewall endpoint of its AZ")
                 found += _cross_az(self.label, "return", path, self.hub_az)
         return found
 
@@ -426,6 +432,27 @@ def _bypasses(net: _Index, sources: Sequence[Source]) -> list[str]:
     return found
 
 
+def isolation_problems(data: NetworkData, sources: Sequence[Source], spoke_cidrs: Mapping[str, str]) -> list[str]:
+    """Spokes never reach each other: from every source subnet, the CIDR of every other spoke must be dropped by
+    the Transit Gateway (a blackhole route), not delivered and not merely left to the firewall; pure.
+    `spoke_cidrs` maps a source label's spoke name (the label's second word) to its CIDR."""
+    net = _Index(data)
+    found = []
+    for source in sources:
+        own = source.label.split()[1] if len(source.label.split()) > 1 else ""
+        for spoke, cidr in spoke_cidrs.items():
+            if spoke == own or source.subnet_id not in net.subnets:
+                continue
+            for path in _follow(net, source.subnet_id, cidr, [Hop(SUBNET, source.subnet_id, net.az(source.subnet_id))]):
+                if path.end == DELIVERED:
+                    found.append(f"{source.label} reaches spoke {spoke} ({cidr}): {path}")
+                elif path.end != DROPPED or not (path.hops and path.hops[-1].kind == TGW_ROUTE_TABLE
+                                                  and "blackhole" in path.reason):
+                    found.append(f"{source.label} to spoke {spoke} ({cidr}) is not blackholed by the Transit "
+                                 f"Gateway ({path})")
+    return found
+
+
 def follow(data: NetworkData, subnet_id: str, destination: str) -> list[Path]:
     """Every way a packet from `subnet_id` to `destination` (a CIDR) can go, hop by hop; pure."""
     net = _Index(data)
@@ -452,11 +479,13 @@ def trace_egress(data: NetworkData, sources: Sequence[Source], destination: str 
 
 
 class EgressCheck(Check):
-    """`status`: egress from every spoke workspace subnet is forced through the firewall of its hub AZ."""
+    """`status`: egress from every spoke workspace subnet is forced through the firewall of its hub AZ, before
+    the NAT, both ways; and no spoke reaches another (the Transit Gateway blackholes it)."""
 
     def __init__(self, config: Config) -> None:
-        super().__init__("network/egress", "egress forced through the firewall")
+        super().__init__("network/egress", "egress forced through the firewall; spokes isolated")
         self.config = config
+        self._data = NetworkData()
 
     def sources(self, ctx: Context) -> list[Source]:
         from provisioner.steps import keys
@@ -474,12 +503,15 @@ class EgressCheck(Check):
         except RuntimeError as e:
             raise CloudError(f"cannot trace egress: {e}") from e
         with translate("read the network to trace egress"):
-            data = read_network(ctx.aws.ec2, vpcs, tgw)
-        return trace_egress(data, sources)
+            self._data = read_network(ctx.aws.ec2, vpcs, tgw)
+        return trace_egress(self._data, sources)
 
     def run(self, ctx: Context) -> list[str]:
         report = self.report(ctx)
         problems = report.problems()
+        if len(ctx.layout.spokes) > 1:
+            cidrs = {s.name: s.cidrs.vpc for s in ctx.layout.spokes}
+            problems += isolation_problems(self._data, self.sources(ctx), cidrs)
         if any(not t.egress.of(FIREWALL_ENDPOINT) for t in report.traces):
             problems.insert(0, "egress is not forced through a firewall yet: no path passes a firewall endpoint"
                             if all(not t.egress.of(FIREWALL_ENDPOINT) for t in report.traces)

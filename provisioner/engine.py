@@ -16,7 +16,7 @@ from typing import Any
 from provisioner.context import Context
 from provisioner.errors import CloudError
 from provisioner.state import State
-from provisioner.steps.base import Check, Kept, Resource, Step
+from provisioner.steps.base import Check, Kept, Resource, Retired, Step
 
 DEFAULT_WORKERS = 8
 INTERRUPT_GRACE_SECONDS = 3.0
@@ -31,7 +31,7 @@ class PlanItem:
     key: str
     kind: str
     name: str
-    action: str  # create | nothing | update | recreate
+    action: str  # create | nothing | update | recreate | delete
     details: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
 
@@ -80,6 +80,10 @@ def plan(steps: Sequence[Step], state: State) -> list[PlanItem]:
     items = []
     for step in steps:
         entry = state.resource(step.key)
+        if isinstance(step, Retired):
+            if entry is not None:
+                items.append(PlanItem(step.key, step.kind, step.name, "delete", {}, step.reason))
+            continue
         spec = step.spec()
         if entry is None:
             action, reason = "create", ""
@@ -153,6 +157,8 @@ def up(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> R
                         "first, or revert the setting")
 
     def run(step: Step) -> Outcome:
+        if isinstance(step, Retired):
+            return _remove(ctx, step)
         try:
             ctx.report(step.key, "checking", "")
             res = step.find(ctx)
@@ -192,35 +198,36 @@ def _record_spec(ctx: Context, step: Step) -> None:
         ctx.state.record(step.key, entry.get("id", ""), spec=step.spec_hash(), spec_values=step.spec())
 
 
+def _remove(ctx: Context, step: Step) -> Outcome:
+    """Delete what one step owns (if anything) and forget it: `down`'s work, and `up`'s for a retired step."""
+    try:
+        ctx.report(step.key, "checking", "")
+        res = step.find(ctx)
+        if res is None:
+            ctx.state.forget(step.key)
+            ctx.report(step.key, "absent", "")
+            return Outcome(step.key, "absent")
+        ctx.report(step.key, "deleting", getattr(step, "reason", ""))
+        try:
+            step.delete(ctx, res)
+        except Kept as e:
+            ctx.report(step.key, "kept", str(e))
+            return Outcome(step.key, "kept", str(e))
+        step.wait_deleted(ctx, res)
+        ctx.state.forget(step.key)
+        ctx.report(step.key, "deleted", "")
+        return Outcome(step.key, "deleted")
+    except CloudError as e:
+        ctx.report(step.key, "failed", str(e))
+        return Outcome(step.key, "failed", str(e))
+    except Exception as e:
+        ctx.report(step.key, "failed", f"{type(e).__name__}: {e}")
+        return Outcome(step.key, "failed", f"{type(e).__name__}: {e}")
+
+
 def down(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> RunResult:
     check_graph(steps)
-
-    def run(step: Step) -> Outcome:
-        try:
-            ctx.report(step.key, "checking", "")
-            res = step.find(ctx)
-            if res is None:
-                ctx.state.forget(step.key)
-                ctx.report(step.key, "absent", "")
-                return Outcome(step.key, "absent")
-            ctx.report(step.key, "deleting", "")
-            try:
-                step.delete(ctx, res)
-            except Kept as e:
-                ctx.report(step.key, "kept", str(e))
-                return Outcome(step.key, "kept", str(e))
-            step.wait_deleted(ctx, res)
-            ctx.state.forget(step.key)
-            ctx.report(step.key, "deleted", "")
-            return Outcome(step.key, "deleted")
-        except CloudError as e:
-            ctx.report(step.key, "failed", str(e))
-            return Outcome(step.key, "failed", str(e))
-        except Exception as e:
-            ctx.report(step.key, "failed", f"{type(e).__name__}: {e}")
-            return Outcome(step.key, "failed", f"{type(e).__name__}: {e}")
-
-    return _run_graph(steps, run, reverse=True, workers=workers, ctx=ctx)
+    return _run_graph(steps, lambda step: _remove(ctx, step), reverse=True, workers=workers, ctx=ctx)
 
 
 def status(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> list[StatusItem]:
@@ -231,6 +238,10 @@ def status(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) 
     def read(step: Step) -> StatusItem:
         try:
             res: Resource | None = step.find(ctx)
+            if isinstance(step, Retired):
+                return StatusItem(step.key, step.kind, step.name, "absent" if res is None else "drifted",
+                                  None if res is None else res.id,
+                                  [] if res is None else [f"{step.reason}; `provision up` removes it"])
             if res is None:
                 return StatusItem(step.key, step.kind, step.name, "missing")
             drift = step.ensure(ctx, res, apply=False)
@@ -242,7 +253,8 @@ def status(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) 
             return StatusItem(step.key, step.kind, step.name, "unreadable", None, [f"{type(e).__name__}: {e}"])
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="status") as pool:
-        return list(pool.map(read, steps))
+        # A retired step that is gone is not part of the deployment at all.
+        return [item for item in pool.map(read, steps) if item.status != "absent"]
 
 
 def run_checks(ctx: Context, checks: Sequence[Check]) -> list[StatusItem]:

@@ -19,7 +19,7 @@ from provisioner.design.config import Config
 from provisioner.engine import PlanItem, RunResult, StatusItem
 from provisioner.state import State
 
-ACTION_STYLE = {"create": "green", "nothing": "dim", "update": "yellow", "recreate": "red"}
+ACTION_STYLE = {"create": "green", "nothing": "dim", "update": "yellow", "recreate": "red", "delete": "red"}
 STATUS_STYLE = {"present": "green", "missing": "red", "drifted": "yellow", "ok": "green", "failed": "red",
                 "unreadable": "red"}
 STATE_STYLE = {"creating": "cyan", "waiting": "cyan", "deleting": "cyan", "checking": "dim", "retrying": "yellow",
@@ -46,12 +46,14 @@ def plan_table(items: Sequence[PlanItem], deployment: str) -> Table:
 
 
 def plan_summary(items: Sequence[PlanItem]) -> str:
-    counts = {a: sum(1 for i in items if i.action == a) for a in ("create", "update", "recreate", "nothing")}
-    if not counts["create"] and not counts["update"] and not counts["recreate"]:
+    counts = {a: sum(1 for i in items if i.action == a) for a in ("create", "update", "recreate", "delete",
+                                                                    "nothing")}
+    if not counts["create"] and not counts["update"] and not counts["recreate"] and not counts["delete"]:
         return (f"Nothing to do: all {len(items)} resources are up to date "
                 "(per the state file; `status` asks the cloud).")
+    deleting = f"{counts['delete']} to delete (replaced by the current design), " if counts["delete"] else ""
     return (f"{counts['create']} to create, {counts['update']} to update, {counts['recreate']} to recreate, "
-            f"{counts['nothing']} unchanged.")
+            f"{deleting}{counts['nothing']} unchanged.")
 
 
 def plan_json(items: Sequence[PlanItem], deployment: str) -> dict[str, Any]:

@@ -67,6 +67,10 @@ class Aws:
     def logs(self) -> Any:
         return self.client("logs")
 
+    @property
+    def route53resolver(self) -> Any:
+        return self.client("route53resolver")
+
     def account_id(self) -> str:
         if self._account_id is None:
             self._account_id = str(self.client("sts").get_caller_identity()["Account"])

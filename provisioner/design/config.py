@@ -22,7 +22,10 @@ from provisioner.design.regions import all_regions
 DEFAULT_REGION = "eu-central-1"
 DEFAULT_HUB_CIDR = "10.10.0.0/16"
 DEFAULT_SPOKE = {"name": "main", "cidr": "10.173.0.0/16"}
-DEFAULT_EXTRA_FQDNS = (".pypi.org", ".pythonhosted.org", ".cran.r-project.org")
+# Exact package hosts: a leading-dot wildcard such as `.pypi.org` would also reach `upload.pypi.org`, a public
+# write endpoint (docs/security.md, "Package hosts").
+DEFAULT_EXTRA_FQDNS = ("pypi.org", "files.pythonhosted.org", "cran.r-project.org")
+DNS_FIREWALL_MODES = ("block", "alert", "off")
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)
@@ -45,6 +48,8 @@ class ConfigError(ValueError):
 class Spoke:
     name: str
     cidr: str
+    # Domains this spoke alone may reach, beside the deployment-wide `firewall.extra_allowed_fqdns`.
+    extra_allowed_fqdns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,21 @@ class Config:
     crossaccount_policy_type: str = "customer"
     root_bucket_versioning: bool = False
     credential_validation_timeout_seconds: int = 300
+    dns_firewall_mode: str = "block"
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Settings that are valid but weaken the deployment: said before `plan` and `up`, not refused."""
+        found = []
+        if self.hub_availability_zones == 1:
+            found.append("hub_availability_zones = 1: all egress leaves through one NAT gateway and one firewall "
+                         "endpoint, so an outage of that availability zone cuts every workspace off; use 2 or more")
+        if self.dns_firewall_mode == "alert":
+            found.append('dns_firewall.mode = "alert": DNS queries for names off the allowlist are logged, not '
+                         "refused, so DNS stays a way out; use \"block\" once the logs are clean")
+        elif self.dns_firewall_mode == "off":
+            found.append('dns_firewall.mode = "off": the spokes resolve any name, so data can leave as DNS queries')
+        return tuple(found)
 
 
 # The schema: section -> key -> (type, default). `None` as a section means the top level.
@@ -90,8 +110,12 @@ SCHEMA: dict[str | None, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "root_bucket_versioning": (bool, False),
         "credential_validation_timeout_seconds": (int, 300),
     },
+    "dns_firewall": {
+        "mode": (str, "block"),
+    },
 }
-SPOKE_KEYS = ("name", "cidr")
+SPOKE_KEYS = ("name", "cidr", "extra_allowed_fqdns")
+REQUIRED_SPOKE_KEYS = ("name", "cidr")
 
 
 def generate_deployment_name() -> str:
@@ -186,11 +210,14 @@ def _spokes(raw: list[Any]) -> tuple[Spoke, ...]:
         for key in item:
             if key not in SPOKE_KEYS:
                 raise ConfigError(f"unknown setting `{where}.{key}`{_suggest(key, list(SPOKE_KEYS))}")
-        for key in SPOKE_KEYS:
+        for key in REQUIRED_SPOKE_KEYS:
             if key not in item:
                 raise ConfigError(f"{where} has no `{key}`; each spoke needs `name` and `cidr`")
             _check_type(f"{where}.{key}", item[key], str)
-        spokes.append(Spoke(name=item["name"], cidr=item["cidr"]))
+        extras = item.get("extra_allowed_fqdns", [])
+        _check_type(f"{where}.extra_allowed_fqdns", extras, list)
+        spokes.append(Spoke(name=item["name"], cidr=item["cidr"],
+                            extra_allowed_fqdns=_fqdns(extras, f"{where}.extra_allowed_fqdns")))
     return tuple(spokes)
 
 
@@ -221,15 +248,18 @@ def _check_cidr_plan(hub_cidr: str, spokes: tuple[Spoke, ...], hub_azs: int) -> 
         seen[where] = net
 
 
-def _fqdns(raw: list[Any]) -> tuple[str, ...]:
+def _fqdns(raw: list[Any], setting: str = "firewall.extra_allowed_fqdns") -> tuple[str, ...]:
     out = []
     for i, item in enumerate(raw):
-        where = f"firewall.extra_allowed_fqdns[{i}]"
+        where = f"{setting}[{i}]"
         _check_type(where, item, str)
         if not FQDN_RE.match(item):
             raise ConfigError(f"{where} `{item}` is not a domain name; write `example.com`, or `.example.com` for it "
                               "and all its subdomains")
-        out.append(item)
+        if len(item.lstrip(".")) > 253:
+            raise ConfigError(f"{where} is {len(item)} characters long; a domain name has at most 253")
+        if item not in out:
+            out.append(item)
     return tuple(out)
 
 
@@ -268,6 +298,9 @@ def build_config(raw: Mapping[str, Any], *, deployment: str | None = None, accou
                               "(top right menu), like 0d4f7b3a-1c2e-4b5a-9f8e-7d6c5b4a3f2e") from e
         account = account.lower()
 
+    if v["deployment"] is not None and not v["deployment"].strip():
+        raise ConfigError("deployment is empty; name the deployment (lowercase letters, digits, hyphens), or remove "
+                          "the line to have a name generated")
     generated = v["deployment"] is None
     name = v["deployment"] or deployment or generate_deployment_name()
     spokes = _spokes(v["spokes"])
@@ -314,6 +347,11 @@ def build_config(raw: Mapping[str, Any], *, deployment: str | None = None, accou
         raise ConfigError(f"workspace.credential_validation_timeout_seconds = {timeout} is out of range; use 10 to "
                           "3600 (default 300)")
 
+    mode = v["dns_firewall.mode"]
+    if mode not in DNS_FIREWALL_MODES:
+        raise ConfigError(f"dns_firewall.mode `{mode}` is not one of: {', '.join(DNS_FIREWALL_MODES)} "
+                          '(default "block")')
+
     return Config(
         deployment=name,
         deployment_generated=generated,
@@ -330,6 +368,7 @@ def build_config(raw: Mapping[str, Any], *, deployment: str | None = None, accou
         crossaccount_policy_type=policy_type,
         root_bucket_versioning=v["workspace.root_bucket_versioning"],
         credential_validation_timeout_seconds=timeout,
+        dns_firewall_mode=mode,
     )
 
 
@@ -357,6 +396,8 @@ TEMPLATE = """\
 # [[spokes]]
 # name = "main"
 # cidr = "10.173.0.0/16"
+# Domains this spoke alone may reach (its CIDR only), beside [firewall] extra_allowed_fqdns.
+# extra_allowed_fqdns = []
 
 # Tags added to every AWS resource, beside Name, ManagedBy and provisioner:* which provision sets itself.
 # [tags]
@@ -364,7 +405,8 @@ TEMPLATE = """\
 
 # [firewall]
 # Domains the workspaces may reach beside the Databricks control plane. A leading dot allows subdomains.
-# extra_allowed_fqdns = [".pypi.org", ".pythonhosted.org", ".cran.r-project.org"]
+# Exact host names by default: `.pypi.org` would also allow upload.pypi.org, a public write endpoint.
+# extra_allowed_fqdns = ["pypi.org", "files.pythonhosted.org", "cran.r-project.org"]
 # Allow TCP 3306 to the region's legacy Hive metastore (its current addresses only).
 # legacy_hive_metastore = true
 # How long CloudWatch keeps the firewall's ALERT and FLOW logs (a CloudWatch retention period).
@@ -379,4 +421,9 @@ TEMPLATE = """\
 # root_bucket_versioning = false
 # How long to keep retrying while a new IAM role propagates ("Failed credentials validation checks").
 # credential_validation_timeout_seconds = 300
+
+# [dns_firewall]
+# Route 53 Resolver DNS Firewall on every spoke: "block" answers NXDOMAIN for every name off the allowlist,
+# "alert" only logs them (for a trial period), "off" leaves DNS open.
+# mode = "block"
 """

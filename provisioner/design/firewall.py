@@ -7,15 +7,18 @@ The policy is default-deny (DESIGN.md, "Firewall policy"): STRICT_ORDER with the
 `aws:drop_established` + `aws:alert_established`, which let TCP handshakes through (so the TLS SNI and HTTP Host
 can be seen) and then drop, and log, every established flow no rule passed. Rule groups, in evaluation order:
 
-1. deny: DROP ICMP, FTP and SSH (as the Terraform guide does), and UDP from HOME_NET: one-way UDP never becomes
-   an "established" flow, so the default action alone would let it out.
+1. deny: DROP ICMP, FTP and SSH (as the Terraform guide does), UDP from HOME_NET (one-way UDP never becomes an
+   "established" flow, so the default action alone would let it out), and every flow from one spoke to another
+   (the TGW blackholes them first; this is the second layer).
 2. control-plane: PASS TCP to the region's control-plane CIDR on 443 and 8443-8451.
 3. metastore (only with the legacy Hive metastore): PASS TCP 3306 to the metastore host's resolved addresses,
    then DROP every other 3306 flow.
-4. allowlist: the FQDN allowlist on TLS_SNI and HTTP_HOST (AWS generates a drop for every other TLS/HTTP flow).
+4. spoke-allowlist (only when a spoke has its own domains): PASS TLS and HTTP to those domains from that spoke's
+   CIDR alone, as Suricata rules written the way AWS writes a domain list's.
+5. allowlist: the deployment-wide FQDN allowlist on TLS_SNI and HTTP_HOST (AWS generates a drop for every other
+   TLS/HTTP flow, which is why the per-spoke group comes first).
 
-HOME_NET is the spoke CIDRs plus the hub NAT subnet CIDRs: the NAT sits before the firewall, so the firewall
-sees NAT addresses; with the spoke CIDRs alone no rule would match.
+HOME_NET is the spoke CIDRs: the firewall sits before the NAT gateways, so it sees each cluster's own address.
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ METASTORE_PORT = 3306
 LOG_TYPES = ("ALERT", "FLOW")
 
 DENY, CONTROL_PLANE, METASTORE, ALLOWLIST = "deny", "control-plane", "metastore", "allowlist"
+SPOKE_ALLOWLIST = "spoke-allowlist"
 # Evaluation order under STRICT_ORDER: lower runs first. Gaps leave room for groups added later.
-PRIORITIES = {DENY: 100, CONTROL_PLANE: 200, METASTORE: 300, ALLOWLIST: 400}
+PRIORITIES = {DENY: 100, CONTROL_PLANE: 200, METASTORE: 300, SPOKE_ALLOWLIST: 350, ALLOWLIST: 400}
 
 # Capacity is fixed when a rule group is created (https://docs.aws.amazon.com/network-firewall/latest/
 # developerguide/nwfw-rule-group-capacity.html), so a group is made with twice what its content needs, rounded
@@ -114,8 +118,8 @@ def log_group_name(deployment: str, log_type: str) -> str:
 
 
 def home_net(layout: Layout) -> tuple[str, ...]:
-    """The spoke CIDRs and the hub NAT subnet CIDRs (the addresses the firewall sees as sources)."""
-    return (*layout.spoke_cidrs, *layout.hub_nat_subnet_cidrs)
+    """The spoke CIDRs: the addresses the firewall sees as sources (it sits before the NAT gateways)."""
+    return layout.spoke_cidrs
 
 
 def root_bucket_hosts(bucket: str, region: str) -> tuple[str, str]:
@@ -135,8 +139,19 @@ def cross_region_fqdns(reg: Region) -> tuple[str, ...]:
     return tuple(names)
 
 
+def spoke_fqdns(config: Config) -> dict[str, tuple[str, ...]]:
+    """Each spoke's own domains (only those not already allowed deployment-wide), by spoke name."""
+    shared = set(config.extra_allowed_fqdns)
+    return {s.name: tuple(sorted(set(s.extra_allowed_fqdns) - shared)) for s in config.spokes}
+
+
+def spoke_allowed_fqdns(config: Config, layout: Layout, spoke: str) -> tuple[str, ...]:
+    """Every domain one spoke may reach through the firewall: the deployment's allowlist and its own."""
+    return tuple(sorted({*allowed_fqdns(config, layout), *spoke_fqdns(config).get(spoke, ())}))
+
+
 def allowed_fqdns(config: Config, layout: Layout) -> tuple[str, ...]:
-    """Every domain the allowlist passes, sorted and without duplicates."""
+    """Every domain the deployment-wide allowlist passes, sorted and without duplicates."""
     reg = layout.region
     names = {reg.webapp, reg.scc_relay, *config.extra_allowed_fqdns, *cross_region_fqdns(reg)}
     for spoke in config.spokes:
@@ -196,8 +211,10 @@ def deny_group(layout: Layout) -> RuleGroupDesign:
         # pass `aws:drop_established`; nothing in a workspace needs UDP to the internet (DNS and NTP stay in
         # the VPC).
         suricata_rule("drop", "udp $HOME_NET any -> any any", "UDP to the internet is blocked", 1004),
+        # The TGW blackholes spoke-to-spoke flows; should a route ever change, the firewall still drops them.
+        suricata_rule("drop", "ip $HOME_NET any -> $HOME_NET any", "Spoke to spoke is blocked", 1005),
     ]
-    return _rules_group(layout, DENY, "Drops ICMP, FTP, SSH and outbound UDP", rules)
+    return _rules_group(layout, DENY, "Drops ICMP, FTP, SSH, outbound UDP and spoke-to-spoke flows", rules)
 
 
 def control_plane_group(layout: Layout) -> RuleGroupDesign:
@@ -238,10 +255,38 @@ def allowlist_group(config: Config, layout: Layout) -> RuleGroupDesign:
     )
 
 
+def domain_match(keyword: str, domain: str) -> tuple[str, ...]:
+    """The Suricata options matching `domain` in a sticky buffer (`tls.sni`, `http.host`) as AWS's generated
+    domain-list rules do: `.example.com` matches example.com and every subdomain (dotprefix), anything else
+    matches exactly."""
+    if domain.startswith("."):
+        return (keyword, "dotprefix", f'content:"{domain}"', "nocase", "endswith")
+    return (keyword, f'content:"{domain}"', "startswith", "nocase", "endswith")
+
+
+SPOKE_SID_BASE = 5000
+
+
+def spoke_allowlist_group(config: Config, layout: Layout) -> RuleGroupDesign:
+    """PASS TLS (by SNI) and HTTP (by Host) to each spoke's own domains, from that spoke's CIDR only."""
+    cidrs = {s.name: s.cidrs.vpc for s in layout.spokes}
+    rules: list[str] = []
+    for spoke, domains in spoke_fqdns(config).items():
+        for domain in domains:
+            for proto, keyword in (("tls", "tls.sni"), ("http", "http.host")):
+                sid = SPOKE_SID_BASE + len(rules) + 1
+                rules.append(suricata_rule("pass", f"{proto} {cidrs[spoke]} any -> any any",
+                                           f"spoke {spoke} may reach {domain}", sid,
+                                           *domain_match(keyword, domain), "flow:to_server, established"))
+    return _rules_group(layout, SPOKE_ALLOWLIST, "Passes TLS and HTTP to domains allowed for one spoke only", rules)
+
+
 def rule_group_roles(config: Config) -> tuple[str, ...]:
     """The groups a deployment has, in evaluation order."""
-    roles = (DENY, CONTROL_PLANE, METASTORE, ALLOWLIST)
-    return tuple(r for r in roles if r != METASTORE or config.legacy_hive_metastore)
+    roles = (DENY, CONTROL_PLANE, METASTORE, SPOKE_ALLOWLIST, ALLOWLIST)
+    has_spoke_domains = any(spoke_fqdns(config).values())
+    return tuple(r for r in roles if (r != METASTORE or config.legacy_hive_metastore)
+                 and (r != SPOKE_ALLOWLIST or has_spoke_domains))
 
 
 def rule_group(config: Config, layout: Layout, role: str, addresses: Sequence[str] = ()) -> RuleGroupDesign:
@@ -254,6 +299,8 @@ def rule_group(config: Config, layout: Layout, role: str, addresses: Sequence[st
         return metastore_group(layout, addresses)
     if role == ALLOWLIST:
         return allowlist_group(config, layout)
+    if role == SPOKE_ALLOWLIST:
+        return spoke_allowlist_group(config, layout)
     raise ValueError(f"unknown rule group role {role!r}")
 
 
@@ -322,23 +369,34 @@ def logging_changes(
 
 
 @dataclass(frozen=True)
-class EndpointRoute:
-    """A route to the firewall endpoint of `az`, in the route table whose step key is `table`."""
+class FirewallRoute:
+    """A route the firewall family makes in a hub route table (step key `table`): to the firewall endpoint of
+    `az`, or (`target_kind` internet-gateway) the NAT subnet's way out, which must wait for the endpoint."""
 
     az: str
     table: str
     destination: str
+    target_kind: str
+
+    @property
+    def to_endpoint(self) -> bool:
+        return self.target_kind == routes.FIREWALL_ENDPOINT
 
 
-def endpoint_routes(layout: Layout, az: str) -> tuple[EndpointRoute, ...]:
-    """The firewall's routes for one AZ, as `design.routes` lays out the hub: the NAT subnet's default route
-    (outbound) and the IGW edge route back to that NAT subnet (inbound), both to the endpoint of `az`, so a flow
-    passes the same endpoint both ways."""
-    tables = (routes.route_table(layout, routes.hub_key("nat-subnet-route-table", az)),
-              routes.route_table(layout, routes.hub_key("igw-route-table")))
-    return tuple(EndpointRoute(az, table.key, route.destination)
-                 for table in tables for route in table.routes_of(routes.FIREWALL)
-                 if route.target == routes.firewall_endpoint(az))
+def firewall_routes(layout: Layout, az: str) -> tuple[FirewallRoute, ...]:
+    """The firewall's routes for one AZ, in the order they are made (and the reverse, removed):
+
+    1. TGW subnet `0/0 -> endpoint`: from here on every spoke flow is inspected before it reaches the NAT;
+    2. NAT subnet `spoke CIDRs -> endpoint`: replies pass the same endpoint on their way back;
+    3. NAT subnet `0/0 -> IGW`: only now may the NAT reach the internet.
+
+    Converting a NAT-before-firewall deployment in this order never opens a way around the firewall: the NAT
+    subnet's default route leaves the endpoint for the IGW only after the TGW subnet sends nothing to the NAT."""
+    tables = (routes.route_table(layout, routes.hub_key("tgw-subnet-route-table", az)),
+              routes.route_table(layout, routes.hub_key("nat-subnet-route-table", az)))
+    found = [FirewallRoute(az, table.key, route.destination, route.target_kind)
+             for table in tables for route in table.routes_of(routes.FIREWALL)]
+    return tuple(sorted(found, key=lambda r: (not r.to_endpoint, r.table != tables[0].key)))
 
 
 # -- comparing with what AWS returns ----------------------------------------------------------------------------

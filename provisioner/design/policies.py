@@ -192,3 +192,25 @@ def kinesis_endpoint_policy(kinesis_region: str) -> dict[str, Any]:
         Resource=f"arn:{PARTITION}:kinesis:{kinesis_region}:{DATABRICKS_AWS_ACCOUNT}:stream/*",
         Principal={"AWS": [DATABRICKS_AWS_ACCOUNT]},
     ))
+
+
+def flow_logs_trust_policy(own_account_id: str, region: str) -> dict[str, Any]:
+    """Only the VPC Flow Logs service may assume the delivery role, and only for flow logs of this account
+    (the confused-deputy guard AWS documents for the flow logs role)."""
+    return _document(_statement(
+        Effect="Allow",
+        Action="sts:AssumeRole",
+        Principal={"Service": "vpc-flow-logs.amazonaws.com"},
+        Condition={"StringEquals": {"aws:SourceAccount": own_account_id},
+                   "ArnLike": {"aws:SourceArn": f"arn:{PARTITION}:ec2:{region}:{own_account_id}:vpc-flow-log/*"}},
+    ))
+
+
+def flow_logs_policy(log_group_arn: str) -> dict[str, Any]:
+    """What the delivery role may do: write streams and events to the deployment's flow log group, nothing else."""
+    return _document(_statement(
+        Sid="DeliverFlowLogs",
+        Effect="Allow",
+        Action=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
+        Resource=[log_group_arn, f"{log_group_arn}:*"],
+    ))

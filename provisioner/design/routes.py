@@ -4,10 +4,12 @@ Targets are symbolic: the step key of what a route points at (`hub/nat/<az>`, `h
 resolved to an AWS ID only when the route is made. Each route says who makes it:
 
 - `network`: the network steps (they create, fix and report these);
-- `firewall`: the firewall family (NAT subnet `0/0 -> endpoint[az]`, IGW edge `NAT subnet[az] -> endpoint[az]`);
+- `firewall`: the firewall family (TGW subnet `0/0 -> endpoint[az]`, NAT subnet `spokes -> endpoint[az]` and
+  `0/0 -> IGW`), made in a safe order once the endpoints exist;
 - `aws`: AWS itself (the S3 gateway endpoint's prefix-list route, added when the endpoint names the table).
 
-The routing is DESIGN.md's NAT-before-firewall design, per AZ: a packet never changes AZ inside the hub.
+The routing is DESIGN.md's firewall-before-NAT design, per AZ: a packet never changes AZ inside the hub, and the
+firewall sees the spoke addresses (HOME_NET is the spoke CIDRs).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ INTERNET_GATEWAY = "internet-gateway"
 FIREWALL_ENDPOINT = "firewall-endpoint"
 GATEWAY_ENDPOINT = "gateway-endpoint"
 TGW_ATTACHMENT = "tgw-attachment"
+BLACKHOLE = "blackhole"  # a TGW route that drops what matches it
 CREATE_ROUTE_PARAM = {
     TRANSIT_GATEWAY: "TransitGatewayId",
     NAT_GATEWAY: "NatGatewayId",
@@ -112,7 +115,8 @@ class TgwRouteTable:
 
     @property
     def needs(self) -> tuple[str, ...]:
-        found = [TRANSIT_GATEWAY_KEY, *self.associations, *self.propagations, *(r.target for r in self.routes)]
+        found = [TRANSIT_GATEWAY_KEY, *self.associations, *self.propagations,
+                 *(r.target for r in self.routes if r.target_kind != BLACKHOLE)]
         return tuple(dict.fromkeys(found))
 
 
@@ -133,31 +137,36 @@ def spoke_route_table(layout: Layout, spoke: SpokeLayout) -> RouteTable:
 
 
 def hub_route_tables(layout: Layout) -> tuple[RouteTable, ...]:
-    """Per AZ: TGW subnet -> NAT, NAT subnet -> firewall endpoint; firewall subnets -> IGW; IGW edge -> endpoints."""
+    """Per AZ, firewall before NAT: TGW subnet -> firewall endpoint; firewall subnet -> NAT (and back to the
+    spokes through the TGW); NAT subnet -> IGW, and replies to the spokes back through the endpoint.
+
+    The routes through a firewall endpoint, and the NAT subnet's default route to the IGW, are the firewall
+    family's: it makes them in an order in which no spoke flow can reach the IGW uninspected (the IGW route
+    comes only once the TGW subnet sends everything to the endpoint)."""
     to_spokes = tuple(Route(cidr, TRANSIT_GATEWAY, TRANSIT_GATEWAY_KEY) for cidr in layout.spoke_cidrs)
     tables: list[RouteTable] = []
     for hub_az in layout.hub_azs:
         az = hub_az.az
+        endpoint = firewall_endpoint(az)
         tables.append(RouteTable(
             key=hub_key("tgw-subnet-route-table", az), vpc=HUB_VPC_KEY,
+            routes=(Route(ANYWHERE, FIREWALL_ENDPOINT, endpoint, FIREWALL),),
+            subnets=(hub_key("tgw-subnet", az),), az=az))
+        tables.append(RouteTable(
+            key=hub_key("firewall-subnet-route-table", az), vpc=HUB_VPC_KEY,
             routes=(Route(ANYWHERE, NAT_GATEWAY, hub_key("nat", az)), *to_spokes),
-            subnets=(hub_key("tgw-subnet", az),), az=az, attachment=HUB_ATTACHMENT_KEY))
+            subnets=(hub_key("firewall-subnet", az),), az=az, attachment=HUB_ATTACHMENT_KEY))
         tables.append(RouteTable(
             key=hub_key("nat-subnet-route-table", az), vpc=HUB_VPC_KEY,
-            routes=(Route(ANYWHERE, FIREWALL_ENDPOINT, firewall_endpoint(az), FIREWALL), *to_spokes),
-            subnets=(hub_key("nat-subnet", az),), az=az, attachment=HUB_ATTACHMENT_KEY))
-    tables.append(RouteTable(
-        key=hub_key("firewall-subnet-route-table"), vpc=HUB_VPC_KEY,
-        routes=(Route(ANYWHERE, INTERNET_GATEWAY, IGW_KEY),),
-        subnets=tuple(hub_key("firewall-subnet", h.az) for h in layout.hub_azs)))
-    # Return traffic to each NAT's public address enters through the IGW; this table sends it through the
-    # firewall endpoint of the NAT's own AZ, so the firewall sees both directions of every flow.
-    tables.append(RouteTable(
-        key=hub_key("igw-route-table"), vpc=HUB_VPC_KEY,
-        routes=tuple(Route(h.cidrs.nat_subnet, FIREWALL_ENDPOINT, firewall_endpoint(h.az), FIREWALL)
-                     for h in layout.hub_azs),
-        gateway=IGW_KEY))
+            routes=(Route(ANYWHERE, INTERNET_GATEWAY, IGW_KEY, FIREWALL),
+                    *(Route(cidr, FIREWALL_ENDPOINT, endpoint, FIREWALL) for cidr in layout.spoke_cidrs)),
+            subnets=(hub_key("nat-subnet", az),), az=az))
     return tuple(tables)
+
+
+# Route tables of the NAT-before-firewall layout (before firewall-before-NAT): `up` deletes them once every AZ's
+# routes are converted (the firewall subnets then belong to their AZ's table, and no edge table is needed).
+RETIRED_HUB_ROUTE_TABLES = (hub_key("firewall-subnet-route-table"), hub_key("igw-route-table"))
 
 
 def vpc_route_tables(layout: Layout) -> tuple[RouteTable, ...]:
@@ -165,13 +174,15 @@ def vpc_route_tables(layout: Layout) -> tuple[RouteTable, ...]:
 
 
 def tgw_route_tables(layout: Layout) -> tuple[TgwRouteTable, TgwRouteTable]:
-    """Spokes reach only the hub (no propagation between them); the hub reaches every spoke."""
+    """Spokes reach only the hub: no propagation between them, and a blackhole for every spoke CIDR, so a flow to
+    another spoke is dropped by the TGW itself instead of following `0/0` to the hub; the hub reaches every spoke."""
     spoke_attachments = tuple(spoke_key(s.name, "tgw-attachment") for s in layout.spokes)
     spokes = TgwRouteTable(
         key=hub_key("tgw-route-table", "spokes"),
         associations=spoke_attachments,
         propagations=(),
-        routes=(Route(ANYWHERE, TGW_ATTACHMENT, HUB_ATTACHMENT_KEY),),
+        routes=(Route(ANYWHERE, TGW_ATTACHMENT, HUB_ATTACHMENT_KEY),
+                *(Route(cidr, BLACKHOLE, BLACKHOLE) for cidr in layout.spoke_cidrs)),
     )
     hub = TgwRouteTable(
         key=hub_key("tgw-route-table", "hub"),

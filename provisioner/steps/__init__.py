@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from provisioner.design.config import Config
-from provisioner.steps import bucket, databricks, firewall, hub_network, iam, spoke_network, transit_gateway
+from provisioner.steps import (
+    bucket,
+    databricks,
+    dns_firewall,
+    firewall,
+    flow_logs,
+    hub_network,
+    iam,
+    spoke_network,
+    transit_gateway,
+)
 from provisioner.steps.base import Check, Step
 
-FAMILIES = (hub_network, transit_gateway, spoke_network, firewall, iam, bucket, databricks)
+FAMILIES = (hub_network, transit_gateway, spoke_network, firewall, dns_firewall, flow_logs, iam, bucket, databricks)
 
 
 def all_steps(config: Config) -> list[Step]:

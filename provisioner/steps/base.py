@@ -88,6 +88,27 @@ class Step:
         return None
 
 
+class Retired(Step):
+    """Something earlier versions of the design (or settings since changed) made that the deployment no longer
+    has: `up` deletes it once what replaces it is in place (`needs`), `status` reports it while it exists, `plan`
+    lists it while the state file records it. Finding and deleting are the wrapped step's."""
+
+    def __init__(self, step: Step, needs: tuple[str, ...], reason: str) -> None:
+        self.step = step
+        self.reason = reason
+        self.kind = step.kind  # type: ignore[misc]
+        super().__init__(step.key, step.name, needs)
+
+    def find(self, ctx: Context) -> Resource | None:
+        return self.step.find(ctx)
+
+    def delete(self, ctx: Context, res: Resource) -> None:
+        self.step.delete(ctx, res)
+
+    def wait_deleted(self, ctx: Context, res: Resource) -> None:
+        self.step.wait_deleted(ctx, res)
+
+
 class Check:
     """A property of the whole deployment that `status` verifies from the cloud (say, that egress is forced
     through the firewall). `run` returns the problems found; empty means healthy."""

@@ -180,10 +180,14 @@ def _is_ours_to_remove(route: Mapping[str, Any]) -> bool:
 
 
 def ensure_routes(ec2: Any, table_id: str, live_routes: Sequence[Mapping[str, Any]],
-                  wanted: Mapping[str, tuple[str, str]], changes: list[str], apply: bool) -> None:
+                  wanted: Mapping[str, tuple[str, str]], changes: list[str], apply: bool,
+                  others: Iterable[str] = ()) -> None:
     """Make the table's CIDR routes exactly `wanted` (destination -> (CreateRoute parameter, target ID)),
-    leaving alone the routes others own."""
-    live = {str(r["DestinationCidrBlock"]): r for r in live_routes if r.get("DestinationCidrBlock")}
+    leaving alone the routes others own: by their target, and the destinations in `others` (another family
+    replaces whatever is there, in its own safe order)."""
+    skip = set(others)
+    live = {str(r["DestinationCidrBlock"]): r for r in live_routes
+            if r.get("DestinationCidrBlock") and r["DestinationCidrBlock"] not in skip}
     for destination, (param, target) in wanted.items():
         have = live.get(destination)
         if have is None:

@@ -9,8 +9,9 @@ What it owns, in `up` order (the documents come from `provisioner.design.firewal
 - `hub/firewall`: the firewall, one endpoint per hub AZ; `up` waits for READY and IN_SYNC and records each AZ's
   endpoint from `SyncStates`.
 - `hub/firewall/logging`: ALERT and FLOW logs to those groups, one destination change per call.
-- `hub/firewall/routes/<az>`: NAT subnet route table[az] `0/0 -> endpoint[az]` and IGW edge route table
-  `NAT subnet CIDR[az] -> endpoint[az]`: the same endpoint both ways, never one in another AZ.
+- `hub/firewall/routes/<az>`: TGW subnet route table[az] `0/0 -> endpoint[az]`, NAT subnet route table[az]
+  `spoke CIDRs -> endpoint[az]` and then `0/0 -> IGW`: the same endpoint both ways, never one in another AZ,
+  and the NAT's way out only once nothing reaches the NAT uninspected.
 
 Updates to rule groups and the policy carry the UpdateToken of the describe they were compared with, so a change
 made meanwhile by someone else fails (InvalidTokenException) instead of being overwritten unseen.
@@ -30,10 +31,10 @@ from provisioner.design import firewall as design
 from provisioner.design.config import Config
 from provisioner.design.layout import layout
 from provisioner.design.naming import COMPONENT_TAG, is_owned, tag_list, tag_map
-from provisioner.design.policies import PARTITION
 from provisioner.design.routes import route_target
 from provisioner.steps import keys
 from provisioner.steps.base import Check, Resource, Step, aspect
+from provisioner.steps.logs import LogGroup
 
 T = TypeVar("T")
 
@@ -45,6 +46,10 @@ METASTORE_OBSERVATION = "metastore-addresses"
 FIREWALL_POLL_SECONDS = 15
 FIREWALL_DEADLINE_SECONDS = 30 * 60
 POLICY_POLL_SECONDS = 5
+# Each protection the firewall keeps on, and how `status` names it when off.
+PROTECTIONS = {"DeleteProtection": "delete protection off",
+               "SubnetChangeProtection": "subnet change protection off",
+               "FirewallPolicyChangeProtection": "policy change protection off"}
 POLICY_DEADLINE_SECONDS = 10 * 60
 
 
@@ -414,55 +419,11 @@ def _policy_resource(got: dict[str, Any]) -> Resource:
 # -- log groups -------------------------------------------------------------------------------------------------
 
 
-class FirewallLogGroup(Step):
-    kind = "CloudWatch log group"
-
+class FirewallLogGroup(LogGroup):
     def __init__(self, config: Config, log_type: str) -> None:
-        self.config = config
         self.log_type = log_type
-        super().__init__(log_group_key(log_type), design.log_group_name(config.deployment, log_type))
-
-    def details(self) -> dict[str, Any]:
-        return {"retention_days": self.config.firewall_log_retention_days}
-
-    def find(self, ctx: Context) -> Resource | None:
-        logs = ctx.aws.logs
-        with translate(f"read log group {self.name}"):
-            pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=self.name)
-            group = next((g for page in pages for g in page.get("logGroups", []) if g["logGroupName"] == self.name),
-                         None)
-            if group is None:
-                return None
-            arn = group.get("logGroupArn") or group["arn"].removesuffix(":*")
-            tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
-        _require_owned(ctx, f"log group {self.name}", tags)
-        return Resource(self.name, outputs={"name": self.name, "arn": arn},
-                        live={"retention": group.get("retentionInDays"), "tags": tags})
-
-    def create(self, ctx: Context) -> Resource:
-        with translate(f"create log group {self.name}"):
-            ctx.aws.logs.create_log_group(logGroupName=self.name, tags=ctx.tags(self))
-            # CreateLogGroup answers nothing, and DescribeLogGroups may not list the new group yet: its ARN is
-            # built instead, and a new group keeps its logs forever (no retention) until `ensure` sets one.
-            arn = f"arn:{PARTITION}:logs:{ctx.aws.region}:{ctx.aws.account_id()}:log-group:{self.name}"
-        return Resource(self.name, outputs={"name": self.name, "arn": arn},
-                        live={"retention": None, "tags": ctx.tags(self)})
-
-    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
-        changes: list[str] = []
-        logs = ctx.aws.logs
-        days = self.config.firewall_log_retention_days
-        with translate(f"configure log group {self.name}"):
-            if aspect(changes, apply, f"retention ({days} days)", res.live.get("retention") != days):
-                logs.put_retention_policy(logGroupName=self.name, retentionInDays=days)
-            missing = _missing_tags(ctx, self, res.live.get("tags", {}))
-            if aspect(changes, apply, "tags", bool(missing)):
-                logs.tag_resource(resourceArn=res.outputs["arn"], tags=missing)
-        return changes
-
-    def delete(self, ctx: Context, res: Resource) -> None:
-        with translate(f"delete log group {self.name}"):
-            gone_if_missing(NOT_FOUND, ctx.aws.logs.delete_log_group, logGroupName=self.name)
+        super().__init__(log_group_key(log_type), design.log_group_name(config.deployment, log_type),
+                         config.firewall_log_retention_days)
 
 
 # -- the firewall -----------------------------------------------------------------------------------------------
@@ -505,8 +466,9 @@ class Firewall(Step):
                 FirewallPolicyArn=_recorded(ctx, POLICY_KEY, "the firewall policy"),
                 VpcId=_recorded(ctx, keys.hub("vpc"), "the hub VPC"),
                 SubnetMappings=[{"SubnetId": s} for s in self._subnets(ctx)],
-                # `down` lifts the protection before deleting; nobody else should delete it by accident.
-                DeleteProtection=True, SubnetChangeProtection=False, FirewallPolicyChangeProtection=False,
+                # Nobody deletes it, moves its endpoints or swaps its policy by accident: `up` lifts a protection
+                # only for the one change it guards, and `down` lifts the delete protection just before deleting.
+                DeleteProtection=True, SubnetChangeProtection=True, FirewallPolicyChangeProtection=True,
                 Description=f"Egress firewall of deployment {ctx.deployment}",
                 Tags=tag_list(ctx.tags(self)))
         return self._resource(created)
@@ -540,20 +502,29 @@ class Firewall(Step):
         with translate(f"update network firewall {self.name}"):
             policy = _recorded(ctx, POLICY_KEY, "the firewall policy")
             if aspect(changes, apply, "firewall policy", fw.get("FirewallPolicyArn") != policy):
+                # The policy-change protection refuses the association: lifted for this call, put back below.
+                if fw.get("FirewallPolicyChangeProtection"):
+                    token = self._protect(nfw, res.id, "FirewallPolicyChangeProtection", False, token)
+                    fw["FirewallPolicyChangeProtection"] = False
                 token = nfw.associate_firewall_policy(FirewallArn=res.id, FirewallPolicyArn=policy,
                                                       **_token(token))["UpdateToken"]
             wanted = set(self._subnets(ctx))
             have = {m["SubnetId"] for m in fw.get("SubnetMappings", [])}
-            if aspect(changes, apply, "subnets (added)", bool(wanted - have)):
+            add = aspect(changes, apply, "subnets (added)", bool(wanted - have))
+            remove = aspect(changes, apply, "subnets (removed)", bool(have - wanted))
+            if (add or remove) and fw.get("SubnetChangeProtection"):
+                token = self._protect(nfw, res.id, "SubnetChangeProtection", False, token)
+                fw["SubnetChangeProtection"] = False
+            if add:
                 token = nfw.associate_subnets(FirewallArn=res.id, **_token(token),
                                               SubnetMappings=[{"SubnetId": s} for s in sorted(wanted - have)]
                                               )["UpdateToken"]
-            if aspect(changes, apply, "subnets (removed)", bool(have - wanted)):
+            if remove:
                 token = nfw.disassociate_subnets(FirewallArn=res.id, **_token(token),
                                                  SubnetIds=sorted(have - wanted))["UpdateToken"]
-            if aspect(changes, apply, "delete protection", not fw.get("DeleteProtection")):
-                token = nfw.update_firewall_delete_protection(FirewallArn=res.id, DeleteProtection=True,
-                                                              **_token(token))["UpdateToken"]
+            for flag in PROTECTIONS:
+                if aspect(changes, apply, PROTECTIONS[flag], not fw.get(flag)):
+                    token = self._protect(nfw, res.id, flag, True, token)
             missing = _missing_tags(ctx, self, tag_map(fw.get("Tags")))
             if aspect(changes, apply, "tags", bool(missing)):
                 nfw.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
@@ -580,6 +551,15 @@ class Firewall(Step):
                    lambda: none_if_missing(NOT_FOUND, ctx.aws.network_firewall.describe_firewall, FirewallArn=res.id),
                    status=lambda got: _describe_status(got or {}), poll=FIREWALL_POLL_SECONDS,
                    deadline=FIREWALL_DEADLINE_SECONDS)
+
+
+    @staticmethod
+    def _protect(nfw: Any, arn: str, flag: str, on: bool, token: str | None) -> str | None:
+        call = {"DeleteProtection": nfw.update_firewall_delete_protection,
+                "SubnetChangeProtection": nfw.update_subnet_change_protection,
+                "FirewallPolicyChangeProtection": nfw.update_firewall_policy_change_protection}[flag]
+        answer = call(FirewallArn=arn, **{flag: on}, **_token(token))
+        return str(answer["UpdateToken"]) if answer.get("UpdateToken") else token
 
 
 def endpoints_by_az(got: dict[str, Any]) -> dict[str, str]:
@@ -670,7 +650,8 @@ class FirewallLogging(Step):
 
 
 class FirewallRoutes(Step):
-    """The two routes of one AZ through its firewall endpoint, in route tables the network steps own."""
+    """One AZ's routes through its firewall endpoint (and the NAT subnet's way out, which must come after them),
+    in route tables the network steps own. Made in `design.firewall_routes` order, removed in the reverse."""
 
     kind = "firewall routes"
 
@@ -678,14 +659,19 @@ class FirewallRoutes(Step):
         self.config = config
         self.az = az
         lay = layout(config)
-        self.routes = design.endpoint_routes(lay, az)
-        needs = (FIREWALL_KEY, *dict.fromkeys(r.table for r in self.routes))
+        self.routes = design.firewall_routes(lay, az)
+        needs = (FIREWALL_KEY, keys.hub("igw"), *dict.fromkeys(r.table for r in self.routes))
         super().__init__(routes_key(az), f"{design.firewall_name(config.deployment)} routes in {az}", needs)
 
     def details(self) -> dict[str, Any]:
-        return {"az": self.az, "routes": "; ".join(f"{r.table}: {r.destination} -> endpoint" for r in self.routes)}
+        return {"az": self.az, "routes": "; ".join(f"{r.table.split('/')[1]}: {r.destination} -> "
+                                                   f"{'endpoint' if r.to_endpoint else 'IGW'}" for r in self.routes)}
 
-    def _table(self, ctx: Context, route: design.EndpointRoute) -> str:
+    @staticmethod
+    def _slot(route: design.FirewallRoute) -> str:
+        return f"{route.table} {route.destination}"
+
+    def _table(self, ctx: Context, route: design.FirewallRoute) -> str:
         return str(_recorded(ctx, route.table, "a hub route table"))
 
     def _endpoint(self, ctx: Context) -> str:
@@ -694,10 +680,17 @@ class FirewallRoutes(Step):
             raise CloudError(f"the network firewall has no endpoint in {self.az}; run `provision up`")
         return str(endpoints[self.az])
 
+    def _targets(self, ctx: Context) -> dict[str, tuple[str, str]]:
+        """Each route's wanted target: (CreateRoute parameter, ID)."""
+        endpoint = self._endpoint(ctx)
+        igw = str(_recorded(ctx, keys.hub("igw"), "the internet gateway"))
+        return {self._slot(r): ("VpcEndpointId", endpoint) if r.to_endpoint else ("GatewayId", igw)
+                for r in self.routes}
+
     def find(self, ctx: Context) -> Resource | None:
         if any(ctx.state.resource_id(route.table) is None for route in self.routes):
             return None  # the network has no such tables (yet, or any more): no route of ours can be in them
-        tables = {route: self._table(ctx, route) for route in self.routes}
+        tables = {self._slot(route): self._table(ctx, route) for route in self.routes}
         with translate(f"read hub route tables for {self.az}"):
             # A filter, not RouteTableIds: a table deleted outside provision is then simply absent, not an error
             # that would stop `down` for good.
@@ -705,55 +698,56 @@ class FirewallRoutes(Step):
                 Filters=[{"Name": "route-table-id", "Values": sorted(set(tables.values()))}])["RouteTables"]
         by_id = {t["RouteTableId"]: t for t in described}
         targets: dict[str, str | None] = {}
-        for route, table in tables.items():
-            live = next((r for r in by_id.get(table, {}).get("Routes", [])
+        for route in self.routes:
+            live = next((r for r in by_id.get(tables[self._slot(route)], {}).get("Routes", [])
                          if r.get("DestinationCidrBlock") == route.destination), None)
-            targets[route.table] = route_target(live) if live else None
+            targets[self._slot(route)] = route_target(live) if live else None
         if not any(targets.values()):
             return None
-        return Resource(",".join(f"{tables[r]}:{r.destination}" for r in self.routes),
-                        outputs={"route_tables": {r.table: tables[r] for r in self.routes}},
-                        live={"targets": targets, "tables": {r.table: tables[r] for r in self.routes}})
+        return self._resource(tables, targets)
+
+    def _resource(self, tables: dict[str, str], targets: dict[str, str | None]) -> Resource:
+        by_table = {r.table: tables[self._slot(r)] for r in self.routes}
+        return Resource(",".join(f"{tables[self._slot(r)]}:{r.destination}" for r in self.routes),
+                        outputs={"route_tables": by_table}, live={"targets": targets, "tables": tables})
 
     def create(self, ctx: Context) -> Resource:
-        endpoint = self._endpoint(ctx)
-        tables = {r.table: self._table(ctx, r) for r in self.routes}
-        res = Resource(",".join(f"{tables[r.table]}:{r.destination}" for r in self.routes),
-                       outputs={"route_tables": tables},
-                       live={"targets": {r.table: None for r in self.routes}, "tables": tables})
-        self._fix(ctx, res, endpoint)
+        tables = {self._slot(r): self._table(ctx, r) for r in self.routes}
+        res = self._resource(tables, {self._slot(r): None for r in self.routes})
+        self._fix(ctx, res, self._targets(ctx))
         return res
 
-    def _fix(self, ctx: Context, res: Resource, endpoint: str) -> None:
+    def _fix(self, ctx: Context, res: Resource, wanted: dict[str, tuple[str, str]]) -> None:
         ec2 = ctx.aws.ec2
-        for route in self.routes:
-            table = res.live["tables"][route.table]
-            current = res.live["targets"][route.table]
-            if current == endpoint:
+        for route in self.routes:  # in order: the way out to the IGW only once the endpoint routes are in place
+            slot = self._slot(route)
+            table, current = res.live["tables"][slot], res.live["targets"][slot]
+            param, target = wanted[slot]
+            if current == target:
                 continue
-            with translate(f"route {route.destination} in {table} to firewall endpoint {endpoint}"):
+            with translate(f"route {route.destination} in {table} to {target}"):
                 if current is None:
-                    ec2.create_route(RouteTableId=table, DestinationCidrBlock=route.destination,
-                                     VpcEndpointId=endpoint)
+                    ec2.create_route(RouteTableId=table, DestinationCidrBlock=route.destination, **{param: target})
                 else:
-                    ec2.replace_route(RouteTableId=table, DestinationCidrBlock=route.destination,
-                                      VpcEndpointId=endpoint)
-            res.live["targets"][route.table] = endpoint
+                    ec2.replace_route(RouteTableId=table, DestinationCidrBlock=route.destination, **{param: target})
+            res.live["targets"][slot] = target
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
-        endpoint = self._endpoint(ctx)
-        wrong = [f"{r.table} route {r.destination} -> {res.live['targets'][r.table] or 'nothing'}"
-                 for r in self.routes if res.live["targets"][r.table] != endpoint]
-        if aspect(changes, apply, f"{'; '.join(wrong)} (should be {endpoint})", bool(wrong)):
-            self._fix(ctx, res, endpoint)
+        wanted = self._targets(ctx)
+        wrong = [f"{r.table} route {r.destination} -> {res.live['targets'][self._slot(r)] or 'nothing'} "
+                 f"(should be {wanted[self._slot(r)][1]})"
+                 for r in self.routes if res.live["targets"][self._slot(r)] != wanted[self._slot(r)][1]]
+        if aspect(changes, apply, "; ".join(wrong), bool(wrong)):
+            self._fix(ctx, res, wanted)
         return changes
 
     def delete(self, ctx: Context, res: Resource) -> None:
         ec2 = ctx.aws.ec2
-        for route in self.routes:
-            table = res.live["tables"][route.table]
-            if res.live["targets"][route.table] is None:
+        for route in reversed(self.routes):  # the way out first, the endpoint routes last
+            slot = self._slot(route)
+            table = res.live["tables"][slot]
+            if res.live["targets"][slot] is None:
                 continue
             with translate(f"delete route {route.destination} from {table}"):
                 gone_if_missing(ROUTE_NOT_FOUND, ec2.delete_route, RouteTableId=table,

@@ -2,9 +2,10 @@
 
 Owns, for the hub: the VPC and its internet gateway; per hub AZ a TGW-attachment subnet, a public NAT subnet,
 a firewall subnet, an Elastic IP and a NAT gateway; the route tables of design/routes.py (TGW subnet[az],
-NAT subnet[az], the firewall subnets, the IGW edge). The routes to the firewall endpoints are the firewall
-family's; it finds these tables with `ctx.output("hub/nat-subnet-route-table/<az>")` and
-`ctx.output("hub/igw-route-table")`.
+firewall subnet[az], NAT subnet[az]). The routes through the firewall endpoints, and the NAT subnet's way out
+to the IGW, are the firewall family's; it finds these tables with `ctx.output("hub/<what>-route-table/<az>")`.
+A deployment built NAT-before-firewall is converted in place: its shared firewall-subnet table and IGW edge
+table are retired once every AZ's new routes are in place.
 
 Found by recorded ID, then by the `provisioner:deployment` + `provisioner:component` tags (live states
 only: a deleted NAT gateway stays listed as `deleted` for an hour). Deleted in reverse: route tables, NAT
@@ -24,7 +25,7 @@ from provisioner.design.config import Config
 from provisioner.design.layout import layout
 from provisioner.design.naming import resource_name
 from provisioner.steps import keys
-from provisioner.steps.base import Check, Resource, Step, aspect, cannot_fix
+from provisioner.steps.base import Check, Resource, Retired, Step, aspect, cannot_fix
 from provisioner.steps.ec2_common import ADDRESS, INTERNET_GATEWAY, NAT_GATEWAY, Ec2Step, client_token, retry_while
 from provisioner.steps.vpc import RouteTable, Subnet, Vpc
 
@@ -160,6 +161,14 @@ def steps(config: Config) -> list[Step]:
         found += _subnets(config, hub_az.az, hub_az.cidrs)
         found += [ElasticIp(config, hub_az.az), NatGateway(config, hub_az.az, hub_az.cidrs.nat_subnet)]
     found += [RouteTable(table, _route_table_name(d, table)) for table in rt.hub_route_tables(plan)]
+    # The NAT-before-firewall layout's shared firewall-subnet table and IGW edge table go once every AZ's
+    # routes are converted (the firewall subnets have moved to their AZ's table by then).
+    converted = (*(keys.hub("firewall/routes", h.az) for h in plan.hub_azs),
+                 *(keys.hub("firewall-subnet-route-table", h.az) for h in plan.hub_azs))
+    for key in rt.RETIRED_HUB_ROUTE_TABLES:
+        table = rt.RouteTable(key=key, vpc=rt.HUB_VPC_KEY, routes=())
+        found.append(Retired(RouteTable(table, _route_table_name(d, table)), converted,
+                             "the NAT-before-firewall layout's route table"))
     return found
 
 

@@ -22,33 +22,21 @@ IAM_PROPAGATION_DEADLINE = 60.0
 PLACEHOLDER_ACCOUNT = "<databricks_account_id>"
 
 
-class CrossAccountRole(Step):
+class Role(Step):
+    """An IAM role with one inline policy, tagged as this deployment's. Subclasses say who may assume it
+    (`trust_policy`), what it may do (`permissions_policy`) and what it is for (`description`)."""
+
     kind = "IAM role"
+    policy_name: str = POLICY_NAME
 
-    def __init__(self, config: Config, spoke: str) -> None:
-        self.config = config
-        self.spoke = spoke
-        restricted = config.crossaccount_policy_type == "restricted"
-        needs = (keys.spoke(spoke, "vpc"), keys.spoke(spoke, "security-group")) if restricted else ()
-        super().__init__(keys.spoke(spoke, "role"), role_name(config.deployment, spoke), needs)
-
-    def details(self) -> dict[str, Any]:
-        return {"policy": self.config.crossaccount_policy_type,
-                "external_id": self.config.databricks_account_id or PLACEHOLDER_ACCOUNT}
-
-    # -- what it should be ---------------------------------------------------------------------
-    def trust_policy(self) -> dict[str, Any]:
-        if not self.config.databricks_account_id:
-            raise CloudError("databricks_account_id is not set; set it in provision.toml or DATABRICKS_ACCOUNT_ID")
-        return assume_role_policy(self.config.databricks_account_id)
+    def trust_policy(self, ctx: Context) -> dict[str, Any]:
+        raise NotImplementedError
 
     def permissions_policy(self, ctx: Context) -> dict[str, Any]:
-        if self.config.crossaccount_policy_type == "customer":
-            return crossaccount_policy("customer")
-        return crossaccount_policy(
-            "restricted", aws_account_id=ctx.aws.account_id(), region=self.config.region,
-            vpc_id=ctx.output(keys.spoke(self.spoke, "vpc")),
-            security_group_id=ctx.output(keys.spoke(self.spoke, "security-group")))
+        raise NotImplementedError
+
+    def description(self, ctx: Context) -> str:
+        raise NotImplementedError
 
     # -- lifecycle -----------------------------------------------------------------------------
     def find(self, ctx: Context) -> Resource | None:
@@ -66,8 +54,8 @@ class CrossAccountRole(Step):
         with translate(f"create IAM role {self.name}"):
             role = ctx.aws.iam.create_role(
                 RoleName=self.name,
-                AssumeRolePolicyDocument=to_json(self.trust_policy()),
-                Description=f"Databricks cross-account role for workspace {ctx.deployment}-{self.spoke}",
+                AssumeRolePolicyDocument=to_json(self.trust_policy(ctx)),
+                Description=self.description(ctx),
                 Tags=tag_list(ctx.tags(self)),
             )["Role"]
         return Resource(role["Arn"], outputs={"arn": role["Arn"], "name": self.name}, live=role)
@@ -76,16 +64,17 @@ class CrossAccountRole(Step):
         changes: list[str] = []
         iam = ctx.aws.iam
         with translate(f"update IAM role {self.name}"):
-            trust = self.trust_policy()
+            trust = self.trust_policy(ctx)
             if aspect(changes, apply, "trust policy", res.live.get("AssumeRolePolicyDocument") != trust):
                 iam.update_assume_role_policy(RoleName=self.name, PolicyDocument=to_json(trust))
             wanted = self.permissions_policy(ctx)
-            got = none_if_missing(("NoSuchEntity",), iam.get_role_policy, RoleName=self.name, PolicyName=POLICY_NAME)
+            got = none_if_missing(("NoSuchEntity",), iam.get_role_policy, RoleName=self.name,
+                                  PolicyName=self.policy_name)
             current = got["PolicyDocument"] if got else None
-            if aspect(changes, apply, f"inline policy {POLICY_NAME}", current != wanted):
+            if aspect(changes, apply, f"inline policy {self.policy_name}", current != wanted):
                 # IAM is eventually consistent: right after CreateRole, PutRolePolicy can answer NoSuchEntity.
                 retry_while(ctx, ("NoSuchEntity",), IAM_PROPAGATION_DEADLINE, iam.put_role_policy,
-                            RoleName=self.name, PolicyName=POLICY_NAME, PolicyDocument=to_json(wanted))
+                            RoleName=self.name, PolicyName=self.policy_name, PolicyDocument=to_json(wanted))
             have = tag_map(res.live.get("Tags"))
             missing = {k: v for k, v in ctx.tags(self).items() if have.get(k) != v}
             if aspect(changes, apply, "tags", bool(missing)):
@@ -101,6 +90,36 @@ class CrossAccountRole(Step):
                 gone_if_missing(("NoSuchEntity",), iam.detach_role_policy, RoleName=self.name,
                                 PolicyArn=attached["PolicyArn"])
             gone_if_missing(("NoSuchEntity",), iam.delete_role, RoleName=self.name)
+
+
+class CrossAccountRole(Role):
+    def __init__(self, config: Config, spoke: str) -> None:
+        self.config = config
+        self.spoke = spoke
+        restricted = config.crossaccount_policy_type == "restricted"
+        needs = (keys.spoke(spoke, "vpc"), keys.spoke(spoke, "security-group")) if restricted else ()
+        super().__init__(keys.spoke(spoke, "role"), role_name(config.deployment, spoke), needs)
+
+    def details(self) -> dict[str, Any]:
+        return {"policy": self.config.crossaccount_policy_type,
+                "external_id": self.config.databricks_account_id or PLACEHOLDER_ACCOUNT}
+
+    # -- what it should be ---------------------------------------------------------------------
+    def trust_policy(self, ctx: Context) -> dict[str, Any]:
+        if not self.config.databricks_account_id:
+            raise CloudError("databricks_account_id is not set; set it in provision.toml or DATABRICKS_ACCOUNT_ID")
+        return assume_role_policy(self.config.databricks_account_id)
+
+    def permissions_policy(self, ctx: Context) -> dict[str, Any]:
+        if self.config.crossaccount_policy_type == "customer":
+            return crossaccount_policy("customer")
+        return crossaccount_policy(
+            "restricted", aws_account_id=ctx.aws.account_id(), region=self.config.region,
+            vpc_id=ctx.output(keys.spoke(self.spoke, "vpc")),
+            security_group_id=ctx.output(keys.spoke(self.spoke, "security-group")))
+
+    def description(self, ctx: Context) -> str:
+        return f"Databricks cross-account role for workspace {ctx.deployment}-{self.spoke}"
 
 
 def steps(config: Config) -> list[Step]:

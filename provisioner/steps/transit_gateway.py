@@ -3,7 +3,8 @@
 Owns: the TGW (default route table association and propagation off, so nothing is connected that is not
 meant to be); one VPC attachment per VPC in that VPC's TGW subnets (the hub's with appliance mode on, so a
 flow and its return stay in one hub AZ); the "spokes" route table (spoke attachments associated, a static
-`0/0 -> hub attachment`, no propagation, so spokes cannot route to each other through the TGW) and the "hub"
+`0/0 -> hub attachment`, a blackhole for every spoke CIDR and no propagation, so spokes cannot reach each other
+through the TGW) and the "hub"
 route table (hub attachment associated, every spoke attachment propagating its CIDR). design/routes.py has
 both tables as data.
 
@@ -135,7 +136,8 @@ class TgwRouteTable(Ec2Step):
     def details(self) -> dict[str, Any]:
         return {"associated": ", ".join(self.table.associations),
                 "propagating": ", ".join(self.table.propagations) or "none",
-                "routes": ", ".join(r.describe() for r in self.table.routes) or "none"}
+                "routes": ", ".join(f"{r.destination} -> blackhole" if r.target_kind == rt.BLACKHOLE
+                                    else r.describe() for r in self.table.routes) or "none"}
 
     def create(self, ctx: Context) -> Resource:
         table = ctx.aws.ec2.create_transit_gateway_route_table(
@@ -190,21 +192,28 @@ class TgwRouteTable(Ec2Step):
 
     def _ensure_static_routes(self, ctx: Context, table_id: str, apply: bool, changes: list[str]) -> None:
         ec2 = ctx.aws.ec2
-        wanted = {r.destination: ctx.output(r.target) for r in self.table.routes}
+        # destination -> the attachment it goes to, or None for a blackhole (dropped by the TGW)
+        wanted = {r.destination: None if r.target_kind == rt.BLACKHOLE else ctx.output(r.target)
+                  for r in self.table.routes}
         have = {r["DestinationCidrBlock"]: r for r in static_routes(ec2, table_id) if r.get("DestinationCidrBlock")}
         for destination, attachment_id in wanted.items():
             route = have.get(destination)
+            target = {"TransitGatewayAttachmentId": attachment_id} if attachment_id else {"Blackhole": True}
+            shown = attachment_id or "a blackhole"
             targets = [a.get("TransitGatewayAttachmentId") for a in (route or {}).get("TransitGatewayAttachments", [])]
             if route is None:
-                if aspect(changes, apply, f"route {destination} -> {attachment_id} missing", True):
+                if aspect(changes, apply, f"route {destination} -> {shown} missing", True):
                     ec2.create_transit_gateway_route(TransitGatewayRouteTableId=table_id,
-                                                     DestinationCidrBlock=destination,
-                                                     TransitGatewayAttachmentId=attachment_id)
-            elif aspect(changes, apply, f"route {destination} goes to {targets or 'a blackhole'}",
-                        targets != [attachment_id] or route.get("State") == "blackhole"):
+                                                     DestinationCidrBlock=destination, **target)
+                continue
+            if attachment_id is None:
+                right = route.get("State") == "blackhole" and not targets
+            else:
+                right = targets == [attachment_id] and route.get("State") != "blackhole"
+            if aspect(changes, apply, f"route {destination} goes to {targets or 'a blackhole'}, not {shown}",
+                      not right):
                 ec2.replace_transit_gateway_route(TransitGatewayRouteTableId=table_id,
-                                                  DestinationCidrBlock=destination,
-                                                  TransitGatewayAttachmentId=attachment_id)
+                                                  DestinationCidrBlock=destination, **target)
         for destination in sorted(set(have) - set(wanted)):
             if aspect(changes, apply, f"unexpected static route {destination}", True):
                 ec2.delete_transit_gateway_route(TransitGatewayRouteTableId=table_id,

@@ -155,7 +155,8 @@ class RouteTable(Ec2Step):
             ensure_main(ec2, res.id, vpc_id, res.live, changes, apply)
         if self.table.gateway:
             ensure_gateway_association(ec2, res.id, res.live, ctx.output(self.table.gateway), changes, apply)
-        ensure_routes(ec2, res.id, res.live.get("Routes", []), self.wanted_routes(ctx), changes, apply)
+        ensure_routes(ec2, res.id, res.live.get("Routes", []), self.wanted_routes(ctx), changes, apply,
+                      others=[r.destination for r in self.table.routes if r.owner != rt.NETWORK])
 
     def delete_owned(self, ctx: Context, res: Resource) -> None:
         ec2 = ctx.aws.ec2

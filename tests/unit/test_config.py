@@ -80,7 +80,7 @@ def test_defaults_are_the_guides():
     assert config.region == "eu-central-1"
     assert config.hub_cidr == "10.10.0.0/16" and config.hub_availability_zones == 2
     assert [(s.name, s.cidr) for s in config.spokes] == [("main", "10.173.0.0/16")]
-    assert config.extra_allowed_fqdns == (".pypi.org", ".pythonhosted.org", ".cran.r-project.org")
+    assert config.extra_allowed_fqdns == ("pypi.org", "files.pythonhosted.org", "cran.r-project.org")
     assert config.legacy_hive_metastore and config.pat_lifetime_seconds == 86400
     assert config.crossaccount_policy_type == "customer"
     assert config.deployment.startswith("demo") and len(config.deployment) == 10 and config.deployment_generated

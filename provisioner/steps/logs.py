@@ -1,0 +1,68 @@
+"""CloudWatch log groups: where the firewall, the DNS Firewall's query logging and the VPC flow logs write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioner.aws.errors import CloudError, gone_if_missing, translate
+from provisioner.context import Context
+from provisioner.design.naming import is_owned
+from provisioner.design.policies import PARTITION
+from provisioner.steps.base import Resource, Step, aspect
+
+NOT_FOUND = ("ResourceNotFoundException",)
+
+
+class LogGroup(Step):
+    """One log group with a retention period, found by its name and adopted only with this deployment's tags."""
+
+    kind = "CloudWatch log group"
+
+    def __init__(self, key: str, name: str, retention_days: int) -> None:
+        self.retention_days = retention_days
+        super().__init__(key, name)
+
+    def details(self) -> dict[str, Any]:
+        return {"retention_days": self.retention_days}
+
+    def find(self, ctx: Context) -> Resource | None:
+        logs = ctx.aws.logs
+        with translate(f"read log group {self.name}"):
+            pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=self.name)
+            group = next((g for page in pages for g in page.get("logGroups", []) if g["logGroupName"] == self.name),
+                         None)
+            if group is None:
+                return None
+            arn = group.get("logGroupArn") or group["arn"].removesuffix(":*")
+            tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
+        if not is_owned(tags, ctx.deployment):
+            raise CloudError(f"log group {self.name} exists but is not tagged as part of deployment {ctx.deployment};"
+                             " provision will not adopt it: delete it or choose another deployment name")
+        return Resource(self.name, outputs={"name": self.name, "arn": arn},
+                        live={"retention": group.get("retentionInDays"), "tags": tags})
+
+    def create(self, ctx: Context) -> Resource:
+        with translate(f"create log group {self.name}"):
+            ctx.aws.logs.create_log_group(logGroupName=self.name, tags=ctx.tags(self))
+            # CreateLogGroup answers nothing, and DescribeLogGroups may not list the new group yet: its ARN is
+            # built instead, and a new group keeps its logs forever (no retention) until `ensure` sets one.
+            arn = f"arn:{PARTITION}:logs:{ctx.aws.region}:{ctx.aws.account_id()}:log-group:{self.name}"
+        return Resource(self.name, outputs={"name": self.name, "arn": arn},
+                        live={"retention": None, "tags": ctx.tags(self)})
+
+    def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
+        changes: list[str] = []
+        logs = ctx.aws.logs
+        days = self.retention_days
+        with translate(f"configure log group {self.name}"):
+            if aspect(changes, apply, f"retention ({days} days)", res.live.get("retention") != days):
+                logs.put_retention_policy(logGroupName=self.name, retentionInDays=days)
+            have = res.live.get("tags", {})
+            missing = {k: v for k, v in ctx.tags(self).items() if have.get(k) != v}
+            if aspect(changes, apply, "tags", bool(missing)):
+                logs.tag_resource(resourceArn=res.outputs["arn"], tags=missing)
+        return changes
+
+    def delete(self, ctx: Context, res: Resource) -> None:
+        with translate(f"delete log group {self.name}"):
+            gone_if_missing(NOT_FOUND, ctx.aws.logs.delete_log_group, logGroupName=self.name)
