@@ -71,7 +71,8 @@ def check_graph(steps: Sequence[Step]) -> None:
         raise ValueError("duplicate step keys")
     for s in steps:
         for need in s.needs:
-            if need not in keys:
+            # A retired step waits for what replaces it only where that is part of the run.
+            if need not in keys and not isinstance(s, Retired):
                 raise ValueError(f"{s.key} needs unknown step {need}")
 
 
@@ -105,7 +106,7 @@ def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome], reverse: bo
     if reverse:
         blockers = {s.key: {o.key for o in steps if s.key in o.needs} for s in steps}
     else:
-        blockers = {s.key: set(s.needs) for s in steps}
+        blockers = {s.key: set(s.needs) & set(by_key) for s in steps}
     # Going down, a dependant that was kept (a bucket holding data, say) keeps what it stands on too.
     stop_on = ("failed", "skipped", "kept") if reverse else ("failed", "skipped")
     done: dict[str, Outcome] = {}

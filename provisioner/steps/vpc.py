@@ -15,6 +15,7 @@ from provisioner.design.naming import tags as naming_tags
 from provisioner.steps.base import Resource, aspect, cannot_fix
 from provisioner.steps.ec2_common import (
     ROUTE_TABLE,
+    SECURITY_GROUP,
     SUBNET,
     VPC,
     Ec2Step,
@@ -67,6 +68,23 @@ class Vpc(Ec2Step):
             value = ec2.describe_vpc_attribute(VpcId=res.id, Attribute=attribute)[field]["Value"]
             if aspect(changes, apply, f"{attribute} off", not value):
                 ec2.modify_vpc_attribute(VpcId=res.id, **{field: {"Value": True}})
+        self._empty_default_group(ec2, res.id, changes, apply)
+
+    @staticmethod
+    def _empty_default_group(ec2: Any, vpc_id: str, changes: list[str], apply: bool) -> None:
+        """The VPC's default security group keeps no rule (CIS AWS 5.4): anything launched into it by mistake
+        can talk to nothing. AWS makes it with an allow-all egress rule and an allow-from-itself ingress rule."""
+        groups = describe(ec2, SECURITY_GROUP, Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                                        {"Name": "group-name", "Values": ["default"]}])
+        for group in groups:
+            for direction, revoke in (("IpPermissions", ec2.revoke_security_group_ingress),
+                                      ("IpPermissionsEgress", ec2.revoke_security_group_egress)):
+                rules = group.get(direction) or []
+                label = "ingress" if direction == "IpPermissions" else "egress"
+                if aspect(changes, apply, f"default security group {group['GroupId']} has {len(rules)} {label} "
+                          f"rule{'s' if len(rules) != 1 else ''}", bool(rules)):
+                    gone_if_missing(("InvalidPermission.NotFound",), revoke, GroupId=group["GroupId"],
+                                    IpPermissions=rules)
 
     def delete_owned(self, ctx: Context, res: Resource) -> None:
         retry_while(ctx, ("DependencyViolation",), DEPENDENCY_RELEASE_DEADLINE, self.gone_if_missing,
