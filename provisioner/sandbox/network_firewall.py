@@ -2,7 +2,9 @@
 
 moto 5.2.5 implements only create/describe/list firewall and describe/update logging, and those without the parts
 a provisioner depends on: no rule groups or policies, no PROVISIONING phase, no SyncStates or endpoint IDs, no
-validation of the policy, subnets or name, and logging changes of any size in one call. `install()` adds them.
+validation of the policy, subnets or name, logging changes of any size in one call, no way to change a firewall's
+subnets, policy or protections, and all three protections on when the request omits them (AWS turns them off).
+`install()` adds them.
 
 The technique is moto's own structure: response methods are looked up by action name on
 `NetworkFirewallResponse` at dispatch time, so new methods set on that class serve both `mock_aws()` and an
@@ -15,7 +17,9 @@ Lifecycle timing uses moto's `ManagedState`. Both models below are registered wi
 the sandbox's latency model opts into visible pending states with
 `state_manager.set_transition(FIREWALL_MODEL, {"progression": "manual", "times": n})`, which keeps the firewall
 PROVISIONING for `n` describes (likewise DELETING for `FIREWALL_DELETE_MODEL`), or with
-`{"progression": "time", "seconds": s}`.
+`{"progression": "time", "seconds": s}`. The same two models time the endpoint of a subnet added by AssociateSubnets
+(CREATING), of a subnet removed by DisassociateSubnets (DELETING) and the sync of a policy set by
+AssociateFirewallPolicy (PENDING); meanwhile the firewall is PROVISIONING, as AWS reports it.
 """
 
 from __future__ import annotations
@@ -147,12 +151,25 @@ class _Policy:
 
 @dataclass
 class _FirewallExtras:
-    """What moto's NetworkFirewallModel lacks: its ID, one endpoint per AZ, and its lifecycle."""
+    """What moto's NetworkFirewallModel lacks: its ID, one endpoint per AZ, and its lifecycle.
+
+    Subnets associated after creation come up on their own (`added`, FIREWALL_MODEL), subnets being disassociated
+    go on their own (`removing`, FIREWALL_DELETE_MODEL), and a newly associated policy syncs to the endpoints
+    (`policy_sync`, FIREWALL_MODEL): each is a ManagedState advanced by describe_firewall.
+    """
 
     firewall_id: str
     endpoints: dict[str, tuple[str, str]]  # AZ -> (subnet ID, GWLB VPC endpoint ID)
     creation: ManagedState
     deletion: ManagedState | None = None
+    added: dict[str, ManagedState] = field(default_factory=dict)
+    removing: dict[str, ManagedState] = field(default_factory=dict)
+    policy_sync: ManagedState | None = None
+    service_name: str = ""  # the GWLB endpoint service its endpoints connect to
+
+    def lifecycles(self) -> list[ManagedState]:
+        states = [self.creation, *self.added.values(), *self.removing.values()]
+        return states + ([self.policy_sync] if self.policy_sync is not None else [])
 
 
 def _store(backend: NetworkFirewallBackend, key: str) -> dict[str, Any]:
@@ -579,13 +596,25 @@ def _delete_firewall_policy(backend: NetworkFirewallBackend, arn: str | None, na
 
 
 def _finish_deletions(backend: NetworkFirewallBackend) -> None:
-    """Remove every firewall whose deletion has run its course, with its endpoints and tags."""
+    """Apply every lifecycle that has run its course: deleted firewalls go with their endpoints and tags, and so
+    do the endpoints of disassociated subnets; added subnets and policy changes that are done are forgotten."""
+    ec2 = _ec2(backend)
     for arn, extras in list(_all_firewall_extras(backend).items()):
         if extras.deletion is not None and extras.deletion.status == "DELETED":
-            _ec2(backend).delete_vpc_endpoints([endpoint_id for _, endpoint_id in extras.endpoints.values()])
+            ec2.delete_vpc_endpoints([endpoint_id for _, endpoint_id in extras.endpoints.values()])
             backend.firewalls.pop(arn, None)
             backend.tagger.delete_all_tags_for_resource(arn)
             del _all_firewall_extras(backend)[arn]
+            continue
+        for az, removal in list(extras.removing.items()):
+            if removal.status == "DELETED":
+                ec2.delete_vpc_endpoints([extras.endpoints.pop(az)[1]])
+                del extras.removing[az]
+        for az, addition in list(extras.added.items()):
+            if addition.status == "READY":
+                del extras.added[az]
+        if extras.policy_sync is not None and extras.policy_sync.status == "IN_SYNC":
+            extras.policy_sync = None
 
 
 def _get_firewall(
@@ -610,6 +639,43 @@ def _list_firewalls(self: NetworkFirewallBackend, **kwargs: Any) -> Any:
     return _ORIGINALS["list_firewalls"](self, **kwargs)
 
 
+def _subnets_by_az(
+    backend: NetworkFirewallBackend, vpc_id: str, subnet_ids: list[str], taken: dict[str, str] | None = None
+) -> dict[str, str]:
+    """AZ -> subnet for subnets that must exist, lie in the VPC and each take an AZ not yet `taken` (AZ -> subnet)."""
+    ec2 = _ec2(backend)
+    subnet_by_az: dict[str, str] = {}
+    used = dict(taken or {})
+    for subnet_id in subnet_ids:
+        try:
+            subnet = ec2.get_subnet(subnet_id)
+        except InvalidSubnetIdError:
+            raise _invalid_request(f"Subnet {subnet_id} does not exist") from None
+        if subnet.vpc_id != vpc_id:
+            raise _invalid_request(f"Subnet {subnet.id} is not in VPC {vpc_id}")
+        # A firewall has one endpoint per Availability Zone.
+        if subnet.availability_zone in used:
+            raise _invalid_request(
+                f"Subnets {used[subnet.availability_zone]} and {subnet.id} are both in "
+                f"{subnet.availability_zone}: a firewall takes at most one subnet per Availability Zone"
+            )
+        used[subnet.availability_zone] = subnet_by_az[subnet.availability_zone] = subnet.id
+    return subnet_by_az
+
+
+def _new_endpoint(backend: NetworkFirewallBackend, extras: _FirewallExtras, vpc_id: str, subnet_id: str) -> str:
+    # A real GatewayLoadBalancer endpoint, so that ec2.create_route(VpcEndpointId=...) to it is accepted as on AWS.
+    endpoint = _ec2(backend).create_vpc_endpoint(
+        vpc_id=vpc_id,
+        service_name=extras.service_name,
+        endpoint_type="GatewayLoadBalancer",
+        policy_document=None,
+        route_table_ids=[],
+        subnet_ids=[subnet_id],
+    )
+    return str(endpoint.id)
+
+
 def _create_firewall(
     self: NetworkFirewallBackend,
     firewall_name: str,
@@ -626,28 +692,17 @@ def _create_firewall(
         raise _invalid_request(f"A resource with the name {firewall_name} already exists")
     if firewall_policy_arn not in _policies(self):
         raise _invalid_request(f"Firewall policy {firewall_policy_arn} does not exist")
-    ec2 = _ec2(self)
     try:
-        ec2.get_vpc(vpc_id)
+        _ec2(self).get_vpc(vpc_id)
     except InvalidVPCIdError:
         raise _invalid_request(f"VPC {vpc_id} does not exist") from None
     if not subnet_mappings:
         raise _invalid_request("SubnetMappings must name at least one subnet")
-    subnet_by_az: dict[str, str] = {}
-    for mapping in subnet_mappings:
-        try:
-            subnet = ec2.get_subnet(mapping["SubnetId"])
-        except InvalidSubnetIdError:
-            raise _invalid_request(f"Subnet {mapping['SubnetId']} does not exist") from None
-        if subnet.vpc_id != vpc_id:
-            raise _invalid_request(f"Subnet {subnet.id} is not in VPC {vpc_id}")
-        # A firewall has one endpoint per Availability Zone.
-        if subnet.availability_zone in subnet_by_az:
-            raise _invalid_request(
-                f"Subnets {subnet_by_az[subnet.availability_zone]} and {subnet.id} are both in "
-                f"{subnet.availability_zone}: a firewall takes at most one subnet per Availability Zone"
-            )
-        subnet_by_az[subnet.availability_zone] = subnet.id
+    subnet_by_az = _subnets_by_az(self, vpc_id, [mapping["SubnetId"] for mapping in subnet_mappings])
+    # Omitted, the three protections are off: AWS answers false for them, whatever its API reference says about
+    # TRUE (moto followed the reference and turned all three on).
+    for protection in ("delete_protection", "subnet_change_protection", "firewall_policy_change_protection"):
+        kwargs[protection] = bool(kwargs.get(protection))
 
     firewall: NetworkFirewallModel = _ORIGINALS["create_firewall"](
         self,
@@ -659,27 +714,15 @@ def _create_firewall(
     )
     firewall.update_token = _new_token()
     firewall.logging_configs = {"LogDestinationConfigs": []}
-    # Real GatewayLoadBalancer endpoints, so that ec2.create_route(VpcEndpointId=...) to them is accepted as on AWS.
-    service_name = f"com.amazonaws.vpce.{self.region_name}.vpce-svc-{secrets.token_hex(9)[:17]}"
-    endpoints = {
-        az: (
-            subnet_id,
-            ec2.create_vpc_endpoint(
-                vpc_id=vpc_id,
-                service_name=service_name,
-                endpoint_type="GatewayLoadBalancer",
-                policy_document=None,
-                route_table_ids=[],
-                subnet_ids=[subnet_id],
-            ).id,
-        )
-        for az, subnet_id in subnet_by_az.items()
-    }
-    _all_firewall_extras(self)[firewall.arn] = _FirewallExtras(
+    extras = _FirewallExtras(
         firewall_id=_new_token(),
-        endpoints=endpoints,
+        endpoints={},
         creation=ManagedState(FIREWALL_MODEL, [("PROVISIONING", "READY")]),
+        service_name=f"com.amazonaws.vpce.{self.region_name}.vpce-svc-{secrets.token_hex(9)[:17]}",
     )
+    for az, subnet_id in subnet_by_az.items():
+        extras.endpoints[az] = (subnet_id, _new_endpoint(self, extras, vpc_id, subnet_id))
+    _all_firewall_extras(self)[firewall.arn] = extras
     return firewall
 
 
@@ -697,25 +740,154 @@ def _start_deletion(backend: NetworkFirewallBackend, firewall: NetworkFirewallMo
     return extras
 
 
-def _update_firewall_delete_protection(
-    backend: NetworkFirewallBackend, arn: str | None, name: str | None, delete_protection: Any, update_token: str | None
+# The protection flags and the attribute of moto's NetworkFirewallModel each one sets.
+_PROTECTIONS = {
+    "DeleteProtection": "delete_protection",
+    "SubnetChangeProtection": "subnet_change_protection",
+    "FirewallPolicyChangeProtection": "firewall_policy_change_protection",
+}
+
+
+def _checked_for_update(
+    backend: NetworkFirewallBackend, arn: str | None, name: str | None, update_token: str | None
 ) -> NetworkFirewallModel:
-    """UpdateFirewallDeleteProtection: the UpdateToken is optional, but a stale one is refused."""
+    """The firewall an update call names, after AWS's optimistic locking: the UpdateToken is optional, but a stale
+    one is refused."""
     firewall = _get_firewall(backend, arn, name)
-    if not isinstance(delete_protection, bool):
-        raise _invalid_request("DeleteProtection is required")
     if update_token is not None and update_token != firewall.update_token:
         raise _stale_token()
-    firewall.delete_protection = delete_protection
+    return firewall
+
+
+def _update_protection(
+    backend: NetworkFirewallBackend,
+    arn: str | None,
+    name: str | None,
+    flag: str,
+    value: Any,
+    update_token: str | None,
+) -> NetworkFirewallModel:
+    """UpdateFirewallDeleteProtection, UpdateSubnetChangeProtection and UpdateFirewallPolicyChangeProtection."""
+    firewall = _checked_for_update(backend, arn, name, update_token)
+    if not isinstance(value, bool):
+        raise _invalid_request(f"{flag} is required")
+    setattr(firewall, _PROTECTIONS[flag], value)
     firewall.update_token = _new_token()
     return firewall
+
+
+def _require_not_deleting(backend: NetworkFirewallBackend, firewall: NetworkFirewallModel) -> _FirewallExtras:
+    extras = _extras(backend, firewall)
+    if extras.deletion is not None:
+        raise _invalid_operation(f"Firewall {firewall.firewall_name} is being deleted")
+    return extras
+
+
+def _associate_subnets(
+    backend: NetworkFirewallBackend,
+    arn: str | None,
+    name: str | None,
+    subnet_mappings: list[dict[str, str]] | None,
+    update_token: str | None,
+) -> NetworkFirewallModel:
+    """AssociateSubnets: refused while SubnetChangeProtection is on; one subnet per AZ of the firewall's VPC.
+
+    Each new subnet gets its endpoint, which comes up on its own (FIREWALL_MODEL): its AZ shows CREATING and the
+    firewall PROVISIONING until then.
+    """
+    firewall = _checked_for_update(backend, arn, name, update_token)
+    extras = _require_not_deleting(backend, firewall)
+    if firewall.subnet_change_protection:
+        raise _invalid_operation(
+            f"Firewall {firewall.firewall_name} has SubnetChangeProtection enabled: turn it off to change subnets"
+        )
+    if not subnet_mappings:
+        raise _invalid_request("SubnetMappings must name at least one subnet")
+    taken = {az: subnet_id for az, (subnet_id, _) in extras.endpoints.items()}
+    subnet_by_az = _subnets_by_az(backend, firewall.vpc_id, [m["SubnetId"] for m in subnet_mappings], taken)
+    for az, subnet_id in subnet_by_az.items():
+        extras.endpoints[az] = (subnet_id, _new_endpoint(backend, extras, firewall.vpc_id, subnet_id))
+        extras.added[az] = ManagedState(FIREWALL_MODEL, [("PROVISIONING", "READY")])
+    firewall.subnet_mappings = firewall.subnet_mappings + copy.deepcopy(subnet_mappings)
+    firewall.update_token = _new_token()
+    return firewall
+
+
+def _disassociate_subnets(
+    backend: NetworkFirewallBackend,
+    arn: str | None,
+    name: str | None,
+    subnet_ids: list[str] | None,
+    update_token: str | None,
+) -> NetworkFirewallModel:
+    """DisassociateSubnets: refused while SubnetChangeProtection is on; the subnets must be the firewall's.
+
+    The subnets leave SubnetMappings at once; their AZs show DELETING in SyncStates until FIREWALL_DELETE_MODEL
+    ends, when their endpoints are deleted.
+    """
+    firewall = _checked_for_update(backend, arn, name, update_token)
+    extras = _require_not_deleting(backend, firewall)
+    if firewall.subnet_change_protection:
+        raise _invalid_operation(
+            f"Firewall {firewall.firewall_name} has SubnetChangeProtection enabled: turn it off to change subnets"
+        )
+    if not subnet_ids:
+        raise _invalid_request("SubnetIds must name at least one subnet")
+    az_of = {subnet_id: az for az, (subnet_id, _) in extras.endpoints.items() if az not in extras.removing}
+    unknown = [subnet_id for subnet_id in subnet_ids if subnet_id not in az_of]
+    if unknown:
+        raise _invalid_request(f"Subnet {unknown[0]} is not associated with firewall {firewall.firewall_name}")
+    if set(subnet_ids) >= set(az_of):
+        # A firewall keeps at least one endpoint: the last one goes with the firewall (DeleteFirewall).
+        raise _invalid_request(f"Firewall {firewall.firewall_name} can't lose all of its subnets; delete it instead")
+    for subnet_id in subnet_ids:
+        extras.added.pop(az_of[subnet_id], None)
+        extras.removing[az_of[subnet_id]] = ManagedState(FIREWALL_DELETE_MODEL, [("DELETING", "DELETED")])
+    firewall.subnet_mappings = [m for m in firewall.subnet_mappings if m["SubnetId"] not in subnet_ids]
+    firewall.update_token = _new_token()
+    return firewall
+
+
+def _associate_firewall_policy(
+    backend: NetworkFirewallBackend,
+    arn: str | None,
+    name: str | None,
+    policy_arn: str | None,
+    update_token: str | None,
+) -> NetworkFirewallModel:
+    """AssociateFirewallPolicy: refused while FirewallPolicyChangeProtection is on; the policy must exist.
+
+    The new policy syncs to the endpoints (FIREWALL_MODEL): ConfigurationSyncStateSummary is PENDING until then.
+    """
+    firewall = _checked_for_update(backend, arn, name, update_token)
+    extras = _require_not_deleting(backend, firewall)
+    if firewall.firewall_policy_change_protection:
+        raise _invalid_operation(
+            f"Firewall {firewall.firewall_name} has FirewallPolicyChangeProtection enabled: turn it off to change "
+            "its policy"
+        )
+    if not policy_arn or policy_arn not in _policies(backend):
+        raise _invalid_request(f"Firewall policy {policy_arn} does not exist")
+    if policy_arn != firewall.firewall_policy_arn:
+        firewall.firewall_policy_arn = policy_arn
+        extras.policy_sync = ManagedState(FIREWALL_MODEL, [("PENDING", "IN_SYNC")])
+    firewall.update_token = _new_token()
+    return firewall
+
+
+def _attachment_status(extras: _FirewallExtras, az: str, status: str) -> str:
+    """One AZ's attachment, given the firewall-wide status of create, describe or delete."""
+    if status == "DELETING" or az in extras.removing:
+        return "DELETING"
+    if status == "PROVISIONING" or (az in extras.added and extras.added[az].status != "READY"):
+        return "CREATING"
+    return "READY"
 
 
 def _firewall_status(
     backend: NetworkFirewallBackend, firewall: NetworkFirewallModel, extras: _FirewallExtras, status: str
 ) -> dict[str, Any]:
-    ready = status != "PROVISIONING"
-    sync = "IN_SYNC" if ready else "PENDING"
+    """FirewallStatus: READY only when every attachment is READY and every AZ has the current configuration."""
     # Config lists the policy and each rule group it references, keyed by ARN, as describe_firewall does on AWS.
     objects: dict[str, str] = {}
     policy = _policies(backend).get(firewall.firewall_policy_arn)
@@ -723,16 +895,25 @@ def _firewall_status(
         groups = _rule_groups(backend)
         objects[policy.arn] = policy.update_token
         objects.update({arn: groups[arn].update_token for arn in policy.referenced_group_arns() if arn in groups})
-    config = {arn: {"SyncStatus": sync, "UpdateToken": token} for arn, token in objects.items()}
-    attachment_status = {"PROVISIONING": "CREATING", "READY": "READY", "DELETING": "DELETING"}[status]
+    policy_pending = extras.policy_sync is not None and extras.policy_sync.status != "IN_SYNC"
     sync_states = {}
+    all_in_sync = status != "PROVISIONING"
+    all_ready = True
     for az, (subnet_id, endpoint_id) in extras.endpoints.items():
+        attachment_status = _attachment_status(extras, az, status)
         attachment: dict[str, str] = {"SubnetId": subnet_id, "Status": attachment_status}
-        if ready:
+        if attachment_status != "CREATING":
             # AWS reports the endpoint ID only once the endpoint exists.
             attachment["EndpointId"] = endpoint_id
-        sync_states[az] = {"Attachment": attachment, "Config": copy.deepcopy(config)}
-    return {"Status": status, "ConfigurationSyncStateSummary": sync, "SyncStates": sync_states}
+        sync = "PENDING" if attachment_status == "CREATING" or (policy_pending and status != "DELETING") else "IN_SYNC"
+        all_in_sync = all_in_sync and sync == "IN_SYNC"
+        all_ready = all_ready and attachment_status == "READY"
+        config = {arn: {"SyncStatus": sync, "UpdateToken": token} for arn, token in objects.items()}
+        sync_states[az] = {"Attachment": attachment, "Config": config}
+    if status == "READY" and not (all_ready and all_in_sync):
+        status = "PROVISIONING"
+    summary = "IN_SYNC" if all_in_sync else "PENDING"
+    return {"Status": status, "ConfigurationSyncStateSummary": summary, "SyncStates": sync_states}
 
 
 def _firewall_answer(
@@ -746,13 +927,16 @@ def _firewall_answer(
 
 
 def _observe_status(extras: _FirewallExtras) -> str:
-    """The status one describe_firewall sees; each describe then moves the lifecycle one tick on."""
+    """The status one describe_firewall sees; each describe then moves the lifecycles one tick on."""
     if extras.deletion is not None:
         extras.deletion.advance()
         return "DELETING"
-    status = str(extras.creation.status)
-    extras.creation.advance()
-    return status
+    return str(extras.creation.status)
+
+
+def _advance(extras: _FirewallExtras) -> None:
+    for state in extras.lifecycles():
+        state.advance()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -977,6 +1161,7 @@ def _r_describe_firewall(self: NetworkFirewallResponse) -> ActionResult:
     firewall = _get_firewall(backend, self._get_param("FirewallArn"), self._get_param("FirewallName"))
     extras = _extras(backend, firewall)
     answer = _firewall_answer(backend, firewall, extras, _observe_status(extras))
+    _advance(extras)
     return ActionResult({"UpdateToken": firewall.update_token, **answer})
 
 
@@ -989,19 +1174,76 @@ def _r_delete_firewall(self: NetworkFirewallResponse) -> ActionResult:
     return ActionResult(answer)
 
 
-def _r_update_firewall_delete_protection(self: NetworkFirewallResponse) -> ActionResult:
-    firewall = _update_firewall_delete_protection(
+def _protection_updater(flag: str) -> Callable[[NetworkFirewallResponse], ActionResult]:
+    """The response method of the Update...Protection action that sets `flag`."""
+
+    def update(self: NetworkFirewallResponse) -> ActionResult:
+        firewall = _update_protection(
+            self.networkfirewall_backend,
+            arn=self._get_param("FirewallArn"),
+            name=self._get_param("FirewallName"),
+            flag=flag,
+            value=self._get_param(flag),
+            update_token=self._get_param("UpdateToken"),
+        )
+        return ActionResult(
+            {
+                "FirewallArn": firewall.arn,
+                "FirewallName": firewall.firewall_name,
+                flag: getattr(firewall, _PROTECTIONS[flag]),
+                "UpdateToken": firewall.update_token,
+            }
+        )
+
+    return update
+
+
+def _subnets_answer(firewall: NetworkFirewallModel) -> ActionResult:
+    return ActionResult(
+        {
+            "FirewallArn": firewall.arn,
+            "FirewallName": firewall.firewall_name,
+            "SubnetMappings": firewall.subnet_mappings,
+            "UpdateToken": firewall.update_token,
+        }
+    )
+
+
+def _r_associate_subnets(self: NetworkFirewallResponse) -> ActionResult:
+    firewall = _associate_subnets(
         self.networkfirewall_backend,
         arn=self._get_param("FirewallArn"),
         name=self._get_param("FirewallName"),
-        delete_protection=self._get_param("DeleteProtection"),
+        subnet_mappings=self._get_param("SubnetMappings"),
+        update_token=self._get_param("UpdateToken"),
+    )
+    return _subnets_answer(firewall)
+
+
+def _r_disassociate_subnets(self: NetworkFirewallResponse) -> ActionResult:
+    firewall = _disassociate_subnets(
+        self.networkfirewall_backend,
+        arn=self._get_param("FirewallArn"),
+        name=self._get_param("FirewallName"),
+        subnet_ids=self._get_param("SubnetIds"),
+        update_token=self._get_param("UpdateToken"),
+    )
+    return _subnets_answer(firewall)
+
+
+def _r_associate_firewall_policy(self: NetworkFirewallResponse) -> ActionResult:
+    firewall = _associate_firewall_policy(
+        self.networkfirewall_backend,
+        arn=self._get_param("FirewallArn"),
+        name=self._get_param("FirewallName"),
+        policy_arn=self._get_param("FirewallPolicyArn"),
         update_token=self._get_param("UpdateToken"),
     )
     return ActionResult(
         {
             "FirewallArn": firewall.arn,
             "FirewallName": firewall.firewall_name,
-            "DeleteProtection": firewall.delete_protection,
+            "FirewallPolicyArn": firewall.firewall_policy_arn,
             "UpdateToken": firewall.update_token,
         }
     )
@@ -1042,7 +1284,12 @@ _RESPONSE_PATCHES: dict[str, Callable[[NetworkFirewallResponse], ActionResult]] 
     "delete_firewall_policy": _r_delete_firewall_policy,
     "list_firewall_policies": _r_list_firewall_policies,
     "delete_firewall": _r_delete_firewall,
-    "update_firewall_delete_protection": _r_update_firewall_delete_protection,
+    "update_firewall_delete_protection": _protection_updater("DeleteProtection"),
+    "update_subnet_change_protection": _protection_updater("SubnetChangeProtection"),
+    "update_firewall_policy_change_protection": _protection_updater("FirewallPolicyChangeProtection"),
+    "associate_subnets": _r_associate_subnets,
+    "disassociate_subnets": _r_disassociate_subnets,
+    "associate_firewall_policy": _r_associate_firewall_policy,
     "tag_resource": _r_tag_resource,
     "untag_resource": _r_untag_resource,
     "list_tags_for_resource": _r_list_tags_for_resource,
@@ -1056,9 +1303,9 @@ _BACKEND_PATCHES: dict[str, Callable[..., Any]] = {
     "update_logging_configuration": _update_logging_configuration,
 }
 
-#: Response methods (actions) moto 5.2.5 lacks and install() adds.
-REPLACED_ACTIONS = ("create_firewall", "describe_firewall")
 #: Response methods moto 5.2.5 has and install() replaces.
+REPLACED_ACTIONS = ("create_firewall", "describe_firewall")
+#: Response methods (actions) moto 5.2.5 lacks and install() adds.
 ADDED_ACTIONS = tuple(name for name in _RESPONSE_PATCHES if name not in REPLACED_ACTIONS)
 
 # Attributes of moto's NetworkFirewallModel that this module reads or writes.
@@ -1069,6 +1316,8 @@ _MODEL_ATTRIBUTES = (
     "vpc_id",
     "subnet_mappings",
     "delete_protection",
+    "subnet_change_protection",
+    "firewall_policy_change_protection",
     "update_token",
     "logging_configs",
 )

@@ -81,7 +81,9 @@ def _reset(url: str) -> None:
 
 
 @pytest.fixture(params=["decorator", "server"])
-def aws(request: pytest.FixtureRequest) -> Iterator[Aws]:
+def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    # Loading moto's thousands of default AMIs dominates every EC2 backend reset; these tests use none.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     install()
     try:
         if request.param == "decorator":
@@ -156,7 +158,9 @@ def _vpc(aws: Aws, azs: list[str], cidr: str = "10.20.0.0/16") -> tuple[str, lis
     return vpc_id, subnets
 
 
-def _firewall(aws: Aws, policy_arn: str, vpc_id: str, subnets: list[str], name: str = "hub") -> dict[str, Any]:
+def _firewall(
+    aws: Aws, policy_arn: str, vpc_id: str, subnets: list[str], name: str = "hub", **protections: bool
+) -> dict[str, Any]:
     return aws.nfw.create_firewall(  # type: ignore[no-any-return]
         FirewallName=name,
         FirewallPolicyArn=policy_arn,
@@ -164,6 +168,7 @@ def _firewall(aws: Aws, policy_arn: str, vpc_id: str, subnets: list[str], name: 
         SubnetMappings=[{"SubnetId": subnet} for subnet in subnets],
         DeleteProtection=False,
         Tags=[{"Key": "Name", "Value": name}],
+        **protections,
     )
 
 
@@ -525,9 +530,9 @@ def test_delete_protection_then_delete_removes_endpoints(aws: Aws) -> None:
         FirewallPolicyArn=policy_arn,
         VpcId=vpc_id,
         SubnetMappings=[{"SubnetId": subnet} for subnet in subnets],
+        DeleteProtection=True,
     )
     described = aws.nfw.describe_firewall(FirewallName="hub")
-    # Omitted, DeleteProtection defaults to true.
     assert described["Firewall"]["DeleteProtection"] is True
     with pytest.raises(ClientError) as protected:
         aws.nfw.delete_firewall(FirewallName="hub")
@@ -560,6 +565,233 @@ def test_default_delete_is_gone_on_next_describe(aws: Aws) -> None:
         aws.nfw.describe_firewall(FirewallName="hub")
     assert _error_code(gone) == "ResourceNotFoundException"
     assert {endpoint["State"] for endpoint in _firewall_endpoints(aws, vpc_id)} == {"deleted"}
+
+
+# ------------------------------------------------------------------------------------------------ protections
+
+
+def _endpoint_ids(aws: Aws, vpc_id: str, state: str = "available") -> set[str]:
+    return {e["VpcEndpointId"] for e in _firewall_endpoints(aws, vpc_id) if e["State"] == state}
+
+
+def test_protections_are_off_when_omitted_and_kept_when_given(aws: Aws) -> None:
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a"])
+    policy_arn = _policy_arn(aws)
+    aws.nfw.create_firewall(
+        FirewallName="plain", FirewallPolicyArn=policy_arn, VpcId=vpc_id, SubnetMappings=[{"SubnetId": subnets[0]}]
+    )
+    plain = aws.nfw.describe_firewall(FirewallName="plain")["Firewall"]
+    assert (plain["DeleteProtection"], plain["SubnetChangeProtection"], plain["FirewallPolicyChangeProtection"]) == (
+        False,
+        False,
+        False,
+    )
+    other_vpc, other_subnets = _vpc(aws, ["eu-west-1a"], cidr="10.30.0.0/16")
+    created = _firewall(
+        aws, policy_arn, other_vpc, other_subnets, SubnetChangeProtection=True, FirewallPolicyChangeProtection=True
+    )["Firewall"]
+    assert (created["SubnetChangeProtection"], created["FirewallPolicyChangeProtection"]) == (True, True)
+    described = aws.nfw.describe_firewall(FirewallName="hub")["Firewall"]
+    assert (described["SubnetChangeProtection"], described["FirewallPolicyChangeProtection"]) == (True, True)
+
+
+@pytest.mark.parametrize(
+    ("flag", "update"),
+    [
+        ("SubnetChangeProtection", "update_subnet_change_protection"),
+        ("FirewallPolicyChangeProtection", "update_firewall_policy_change_protection"),
+        ("DeleteProtection", "update_firewall_delete_protection"),
+    ],
+)
+def test_protection_updates_follow_the_update_token(aws: Aws, flag: str, update: str) -> None:
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a"])
+    _firewall(aws, _policy_arn(aws), vpc_id, subnets)
+    token = aws.nfw.describe_firewall(FirewallName="hub")["UpdateToken"]
+
+    with pytest.raises(ClientError) as stale:
+        getattr(aws.nfw, update)(FirewallName="hub", UpdateToken="00000000-0000-0000-0000-000000000000", **{flag: True})
+    assert _error_code(stale) == "InvalidTokenException"
+    assert aws.nfw.describe_firewall(FirewallName="hub")["Firewall"][flag] is False
+
+    answer = getattr(aws.nfw, update)(FirewallName="hub", UpdateToken=token, **{flag: True})
+    assert answer[flag] is True
+    assert answer["UpdateToken"] != token
+    described = aws.nfw.describe_firewall(FirewallName="hub")
+    assert described["Firewall"][flag] is True
+    assert described["UpdateToken"] == answer["UpdateToken"]
+    # The token it replaced is stale now; without a token the change is unconditional.
+    with pytest.raises(ClientError) as reused:
+        getattr(aws.nfw, update)(FirewallName="hub", UpdateToken=token, **{flag: False})
+    assert _error_code(reused) == "InvalidTokenException"
+    getattr(aws.nfw, update)(FirewallName="hub", **{flag: False})
+    assert aws.nfw.describe_firewall(FirewallName="hub")["Firewall"][flag] is False
+
+
+# ------------------------------------------------------------------------------------------------ subnets
+
+
+def test_associate_subnets_is_refused_while_subnet_change_protection_is_on(aws: Aws) -> None:
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a", "eu-west-1b"])
+    _firewall(aws, _policy_arn(aws), vpc_id, subnets[:1], SubnetChangeProtection=True)
+    with pytest.raises(ClientError) as protected:
+        aws.nfw.associate_subnets(FirewallName="hub", SubnetMappings=[{"SubnetId": subnets[1]}])
+    assert _error_code(protected) == "InvalidOperationException"
+    with pytest.raises(ClientError) as protected_removal:
+        aws.nfw.disassociate_subnets(FirewallName="hub", SubnetIds=[subnets[0]])
+    assert _error_code(protected_removal) == "InvalidOperationException"
+    assert [m["SubnetId"] for m in aws.nfw.describe_firewall(FirewallName="hub")["Firewall"]["SubnetMappings"]] == [
+        subnets[0]
+    ]
+    assert len(_endpoint_ids(aws, vpc_id)) == 1
+
+
+def test_associated_subnet_gets_an_endpoint_that_comes_up_on_its_own(aws: Aws) -> None:
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a", "eu-west-1b"])
+    _firewall(aws, _policy_arn(aws), vpc_id, subnets[:1])
+    token = aws.nfw.describe_firewall(FirewallName="hub")["UpdateToken"]
+    state_manager.set_transition(FIREWALL_MODEL, {"progression": "manual", "times": 1})
+
+    answer = aws.nfw.associate_subnets(FirewallName="hub", UpdateToken=token, SubnetMappings=[{"SubnetId": subnets[1]}])
+    assert [m["SubnetId"] for m in answer["SubnetMappings"]] == subnets
+    assert answer["UpdateToken"] != token
+
+    adding = aws.nfw.describe_firewall(FirewallName="hub")
+    assert adding["UpdateToken"] == answer["UpdateToken"]
+    status = adding["FirewallStatus"]
+    assert (status["Status"], status["ConfigurationSyncStateSummary"]) == ("PROVISIONING", "PENDING")
+    assert status["SyncStates"]["eu-west-1a"]["Attachment"]["Status"] == "READY"
+    assert status["SyncStates"]["eu-west-1b"]["Attachment"]["Status"] == "CREATING"
+    assert "EndpointId" not in status["SyncStates"]["eu-west-1b"]["Attachment"]
+
+    status = aws.nfw.describe_firewall(FirewallName="hub")["FirewallStatus"]
+    assert (status["Status"], status["ConfigurationSyncStateSummary"]) == ("READY", "IN_SYNC")
+    new_endpoint = status["SyncStates"]["eu-west-1b"]["Attachment"]["EndpointId"]
+    assert new_endpoint in _endpoint_ids(aws, vpc_id)
+    assert len(_endpoint_ids(aws, vpc_id)) == 2
+    with pytest.raises(ClientError) as stale:
+        aws.nfw.disassociate_subnets(FirewallName="hub", UpdateToken=token, SubnetIds=[subnets[1]])
+    assert _error_code(stale) == "InvalidTokenException"
+
+
+@pytest.mark.parametrize("case", ["AZ already used", "subnet of another VPC", "unknown subnet", "two in one AZ"])
+def test_associate_subnets_rejects(aws: Aws, case: str) -> None:
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a", "eu-west-1a", "eu-west-1b", "eu-west-1b"])
+    _, other_subnets = _vpc(aws, ["eu-west-1b"], cidr="10.30.0.0/16")
+    _firewall(aws, _policy_arn(aws), vpc_id, subnets[:1])
+    token = aws.nfw.describe_firewall(FirewallName="hub")["UpdateToken"]
+    wanted = {
+        "AZ already used": [subnets[1]],
+        "subnet of another VPC": other_subnets,
+        "unknown subnet": ["subnet-0123456789abcdef0"],
+        "two in one AZ": subnets[2:],
+    }[case]
+    with pytest.raises(ClientError) as excinfo:
+        aws.nfw.associate_subnets(FirewallName="hub", SubnetMappings=[{"SubnetId": subnet} for subnet in wanted])
+    assert _error_code(excinfo) == "InvalidRequestException"
+    described = aws.nfw.describe_firewall(FirewallName="hub")
+    assert described["UpdateToken"] == token
+    assert list(described["FirewallStatus"]["SyncStates"]) == ["eu-west-1a"]
+    assert len(_endpoint_ids(aws, vpc_id)) == 1
+
+
+def test_disassociated_subnet_is_deleting_then_its_endpoint_goes(aws: Aws) -> None:
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a", "eu-west-1b"])
+    _firewall(aws, _policy_arn(aws), vpc_id, subnets)
+    leaving = aws.nfw.describe_firewall(FirewallName="hub")["FirewallStatus"]["SyncStates"]["eu-west-1b"]
+    state_manager.set_transition(FIREWALL_DELETE_MODEL, {"progression": "manual", "times": 1})
+
+    answer = aws.nfw.disassociate_subnets(FirewallName="hub", SubnetIds=[subnets[1]])
+    assert [m["SubnetId"] for m in answer["SubnetMappings"]] == subnets[:1]
+
+    status = aws.nfw.describe_firewall(FirewallName="hub")["FirewallStatus"]
+    assert status["Status"] == "PROVISIONING"
+    assert status["SyncStates"]["eu-west-1b"]["Attachment"]["Status"] == "DELETING"
+    assert status["SyncStates"]["eu-west-1a"]["Attachment"]["Status"] == "READY"
+    # Being deleted, the subnet can't be disassociated again.
+    with pytest.raises(ClientError) as again:
+        aws.nfw.disassociate_subnets(FirewallName="hub", SubnetIds=[subnets[1]])
+    assert _error_code(again) == "InvalidRequestException"
+
+    status = aws.nfw.describe_firewall(FirewallName="hub")["FirewallStatus"]
+    assert status["Status"] == "READY"
+    assert list(status["SyncStates"]) == ["eu-west-1a"]
+    assert leaving["Attachment"]["EndpointId"] in _endpoint_ids(aws, vpc_id, state="deleted")
+    assert len(_endpoint_ids(aws, vpc_id)) == 1
+
+
+@pytest.mark.parametrize("case", ["not the firewall's", "every subnet"])
+def test_disassociate_subnets_rejects(aws: Aws, case: str) -> None:
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a", "eu-west-1b", "eu-west-1c"])
+    _firewall(aws, _policy_arn(aws), vpc_id, subnets[:2])
+    wanted = subnets[2:] if case == "not the firewall's" else subnets[:2]
+    with pytest.raises(ClientError) as excinfo:
+        aws.nfw.disassociate_subnets(FirewallName="hub", SubnetIds=wanted)
+    assert _error_code(excinfo) == "InvalidRequestException"
+    assert len(aws.nfw.describe_firewall(FirewallName="hub")["FirewallStatus"]["SyncStates"]) == 2
+
+
+# ------------------------------------------------------------------------------------------------ policy association
+
+
+def test_associate_firewall_policy_is_refused_while_policy_change_protection_is_on(aws: Aws) -> None:
+    group_arn = _domain_group(aws)["RuleGroupResponse"]["RuleGroupArn"]
+    first = _strict_policy(aws, group_arn, name="first")["FirewallPolicyResponse"]["FirewallPolicyArn"]
+    second = _strict_policy(aws, group_arn, name="second")["FirewallPolicyResponse"]["FirewallPolicyArn"]
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a"])
+    _firewall(aws, first, vpc_id, subnets, FirewallPolicyChangeProtection=True)
+
+    with pytest.raises(ClientError) as protected:
+        aws.nfw.associate_firewall_policy(FirewallName="hub", FirewallPolicyArn=second)
+    assert _error_code(protected) == "InvalidOperationException"
+    assert aws.nfw.describe_firewall(FirewallName="hub")["Firewall"]["FirewallPolicyArn"] == first
+
+
+def test_associated_policy_syncs_and_frees_the_old_one(aws: Aws) -> None:
+    group_arn = _domain_group(aws)["RuleGroupResponse"]["RuleGroupArn"]
+    first = _strict_policy(aws, group_arn, name="first")["FirewallPolicyResponse"]["FirewallPolicyArn"]
+    second = _strict_policy(aws, group_arn, name="second")["FirewallPolicyResponse"]["FirewallPolicyArn"]
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a"])
+    _firewall(aws, first, vpc_id, subnets)
+    token = aws.nfw.describe_firewall(FirewallName="hub")["UpdateToken"]
+
+    with pytest.raises(ClientError) as unknown:
+        aws.nfw.associate_firewall_policy(FirewallName="hub", FirewallPolicyArn=second.replace("second", "nope"))
+    assert _error_code(unknown) == "InvalidRequestException"
+    with pytest.raises(ClientError) as stale:
+        aws.nfw.associate_firewall_policy(
+            FirewallName="hub", FirewallPolicyArn=second, UpdateToken="00000000-0000-0000-0000-000000000000"
+        )
+    assert _error_code(stale) == "InvalidTokenException"
+
+    state_manager.set_transition(FIREWALL_MODEL, {"progression": "manual", "times": 1})
+    answer = aws.nfw.associate_firewall_policy(FirewallName="hub", FirewallPolicyArn=second, UpdateToken=token)
+    assert answer["FirewallPolicyArn"] == second
+    assert answer["UpdateToken"] != token
+
+    syncing = aws.nfw.describe_firewall(FirewallName="hub")
+    assert syncing["Firewall"]["FirewallPolicyArn"] == second
+    status = syncing["FirewallStatus"]
+    assert (status["Status"], status["ConfigurationSyncStateSummary"]) == ("PROVISIONING", "PENDING")
+    assert status["SyncStates"]["eu-west-1a"]["Config"][second]["SyncStatus"] == "PENDING"
+    assert first not in status["SyncStates"]["eu-west-1a"]["Config"]
+    status = aws.nfw.describe_firewall(FirewallName="hub")["FirewallStatus"]
+    assert (status["Status"], status["ConfigurationSyncStateSummary"]) == ("READY", "IN_SYNC")
+
+    aws.nfw.delete_firewall_policy(FirewallPolicyArn=first)
+    with pytest.raises(ClientError) as in_use:
+        aws.nfw.delete_firewall_policy(FirewallPolicyArn=second)
+    assert _error_code(in_use) == "InvalidOperationException"
+
+
+def test_changes_to_a_deleting_firewall_are_refused(aws: Aws) -> None:
+    state_manager.set_transition(FIREWALL_DELETE_MODEL, {"progression": "manual", "times": 2})
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a", "eu-west-1b"])
+    policy_arn = _policy_arn(aws)
+    _firewall(aws, policy_arn, vpc_id, subnets[:1])
+    aws.nfw.delete_firewall(FirewallName="hub")
+    with pytest.raises(ClientError) as excinfo:
+        aws.nfw.associate_subnets(FirewallName="hub", SubnetMappings=[{"SubnetId": subnets[1]}])
+    assert _error_code(excinfo) == "InvalidOperationException"
 
 
 # ------------------------------------------------------------------------------------------------ logging, tags
