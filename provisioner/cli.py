@@ -195,6 +195,7 @@ def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
     if as_json:
         doc = render.plan_json(items, cfg.deployment)
         doc["deployment_name_generated"] = cfg.deployment_generated and not state.exists
+        doc["allowlists"] = render.allowlists(cfg)
         print(json.dumps(doc, indent=2))
         return
     out.print(f"plan for deployment {cfg.deployment}")
@@ -202,8 +203,16 @@ def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
     if cfg.deployment_generated and not state.exists:
         out.print(f"[dim]Deployment name {cfg.deployment} was generated just now; `up` generates and keeps its own "
                   "in the state file. Set `deployment` in the config to fix it in advance.[/]")
+    for line in render.allowlist_lines(cfg, out.width):
+        out.print(line, markup=False, soft_wrap=True)
     out.print(render.plan_summary(items))
     _warn_orphans(state, steps)
+    _warn_settings(cfg)
+
+
+def _warn_settings(cfg: Config) -> None:
+    for warning in cfg.warnings:
+        err.print(f"warning: {warning}", markup=False, soft_wrap=True)
 
 
 def _warn_orphans(state: State, steps: list[Step]) -> None:
@@ -225,6 +234,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
         ctx.state.set_meta(generated_name=cfg.deployment_generated or ctx.state.get_meta("generated_name"),
                            config_fingerprint=fingerprint(cfg), sandbox=sandbox)
         _warn_orphans(ctx.state, steps)
+        _warn_settings(cfg)
         with render.ProgressView(out, [s.key for s in steps]) as view:
             ctx.report = view.report
             result = engine.up(ctx, steps, workers=workers)
@@ -273,7 +283,7 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
     deployed = any(i.status != "missing" for i in items if i.kind != "check")
     if as_json:
         print(json.dumps({"deployment": cfg.deployment, "healthy": healthy, "deployed": deployed,
-                          "resources": [i.__dict__ for i in items]}, indent=2))
+                          "resources": [i.__dict__ for i in items], "allowlists": render.allowlists(cfg)}, indent=2))
     elif not deployed:
         out.print(f"Nothing of deployment {cfg.deployment} exists ({len(items)} resources checked): "
                   "`provision up` builds it.")
@@ -282,6 +292,8 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
         out.print(render.status_table(items, cfg.deployment))
         for line in render.status_problems(items):
             out.print(f"  ! {line}", soft_wrap=True, markup=False)
+        for line in render.allowlist_lines(cfg, out.width):
+            out.print(line, markup=False, soft_wrap=True)
         bad = [i for i in items if i.status not in ("present", "ok")]
         out.print("All resources present and as configured." if healthy else
                   f"{len(bad)} of {len(items)} resources missing or drifted.")

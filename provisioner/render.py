@@ -160,9 +160,37 @@ class ProgressView:
         return Group(table, Text(summary, style="dim")) if summary else table
 
 
+def allowlists(config: Config) -> dict[str, list[str]]:
+    """Every domain each spoke may reach through the firewall: the deployment's allowlist and its own."""
+    from provisioner.design.firewall import spoke_allowed_fqdns
+    from provisioner.design.layout import layout
+
+    lay = layout(config)
+    return {s.name: list(spoke_allowed_fqdns(config, lay, s.name)) for s in config.spokes}
+
+
+def allowlist_lines(config: Config, width: int = 100) -> list[str]:
+    """Per spoke: its own domains, then how many the whole deployment allows (listed once, after)."""
+    from provisioner.design.firewall import allowed_fqdns, spoke_fqdns
+    from provisioner.design.layout import layout
+
+    shared = allowed_fqdns(config, layout(config))
+    own = spoke_fqdns(config)
+    lines = ["Allowed through the firewall (TLS SNI / HTTP Host):"]
+    lines += _wrapped("every spoke", shared, width)
+    for spoke in config.spokes:
+        lines += _wrapped(f"{spoke.name} only", own.get(spoke.name) or ("(nothing more)",), width)
+    return lines
+
+
+def _wrapped(label: str, names: Sequence[str], width: int) -> list[str]:
+    indent = f"  {label:<14} "
+    return textwrap.wrap(", ".join(names), width=max(width, 60), initial_indent=indent,
+                         subsequent_indent=" " * len(indent), break_long_words=False, break_on_hyphens=False)
+
+
 def up_summary(config: Config, state: State, flags: str = "", width: int = 100) -> list[str]:
     """What a newcomer wants after `up`: where the workspaces are and how egress is fenced."""
-    from provisioner.design.firewall import allowed_fqdns
     from provisioner.design.layout import layout
 
     lay = layout(config)
@@ -171,14 +199,16 @@ def up_summary(config: Config, state: State, flags: str = "", width: int = 100) 
     lines = [f"Deployment {config.deployment} in {config.region}:",
              f"  hub      {lay.hub_cidr}  NAT subnets {', '.join(lay.hub_nat_subnet_cidrs)}"]
     for az in lay.hub_azs:
-        lines.append(f"  egress   {az.az}: NAT subnet {az.cidrs.nat_subnet} -> firewall endpoint "
-                     f"{endpoints.get(az.az, '(none yet)')}")
+        lines.append(f"  egress   {az.az}: TGW subnet -> firewall endpoint {endpoints.get(az.az, '(none yet)')} -> "
+                     f"NAT in {az.cidrs.nat_subnet} -> internet")
     width = max(len(s.name) for s in lay.spokes)
     for spoke in lay.spokes:
         workspace = (state.resource(f"spoke/{spoke.name}/workspace") or {}).get("outputs", {})
         lines.append(f"  spoke    {spoke.name:<{width}}  {spoke.cidrs.vpc:<15}  workspace "
                      f"{workspace.get('url', '(not created)')}")
-    lines += textwrap.wrap(", ".join(allowed_fqdns(config, lay)), width=max(width, 60), initial_indent="  allowed  ",
-                           subsequent_indent=" " * 11, break_long_words=False, break_on_hyphens=False)
+    dns = {"block": "names off the allowlist answer NXDOMAIN", "alert": "names off the allowlist are only logged",
+           "off": "off"}[config.dns_firewall_mode]
+    lines.append(f"  DNS      DNS Firewall on every spoke: {dns}")
+    lines += allowlist_lines(config, width)
     lines.append(f"Tokens: `provision output{flags} --show-secrets`.  Health: `provision status{flags}`.")
     return lines
