@@ -2,10 +2,11 @@
 
 import pytest
 
-from provisioner.design.config import TEMPLATE, build_config, parse_toml
+from provisioner.design.config import DEFAULT_EXTRA_FQDNS, TEMPLATE, ConfigError, build_config, parse_toml
 from tests.conftest import ACCOUNT_ID
 
 GOOD = f'deployment = "acme"\ndatabricks_account_id = "{ACCOUNT_ID}"\n'
+SPOKE_A = "[[spokes]]\nname='a'\ncidr='10.1.0.0/16'\n"
 
 BAD = [
     # (config text, words the one-line error must contain)
@@ -46,6 +47,11 @@ BAD = [
     (GOOD + "[workspace]\npat_lifetime_seconds = 10\n", ["pat_lifetime_seconds", "out of range"]),
     (GOOD + "[tags]\nManagedBy = 'me'\n", ["tags.ManagedBy", "set by provision"]),
     (GOOD + "[tags]\nTeam = 3\n", ["tags.Team must be a string"]),
+    (GOOD + SPOKE_A + "extra_allowed_fqdns = ['ok.example.com', 'not a domain']\n",
+     ["spokes[0].extra_allowed_fqdns[1]", "not a domain name"]),
+    (GOOD + SPOKE_A + "extra_allowed_fqdns = 'example.com'\n", ["spokes[0].extra_allowed_fqdns must be a list"]),
+    (GOOD + "[dns_firewall]\nmode = 'deny'\n", ["dns_firewall.mode `deny`", "block, alert, off"]),
+    (f'deployment = ""\ndatabricks_account_id = "{ACCOUNT_ID}"\n', ["deployment is empty"]),
 ]
 
 
@@ -84,6 +90,8 @@ def test_defaults_are_the_guides():
     assert config.legacy_hive_metastore and config.pat_lifetime_seconds == 86400
     assert config.crossaccount_policy_type == "customer"
     assert config.deployment.startswith("demo") and len(config.deployment) == 10 and config.deployment_generated
+    assert config.spokes[0].extra_allowed_fqdns == () and config.dns_firewall_mode == "block"
+    assert config.warnings == ()
 
 
 def test_template_parses_to_the_defaults():
@@ -96,6 +104,7 @@ def test_template_parses_to_the_defaults():
                            deployment="demo1a2b3c")
     assert config.spokes == default.spokes and config.hub_cidr == default.hub_cidr
     assert config.extra_allowed_fqdns == default.extra_allowed_fqdns
+    assert config.dns_firewall_mode == default.dns_firewall_mode
 
 
 def test_env_overrides(workdir, monkeypatch):
@@ -109,3 +118,99 @@ def test_init_writes_template_and_refuses_to_overwrite(workdir):
     assert (workdir.path / "provision.toml").read_text() == TEMPLATE
     again = workdir.run("init")
     assert again.code == 2 and "--force" in again.err
+
+
+def _build(**raw):
+    return build_config({"deployment": "acme", "databricks_account_id": ACCOUNT_ID, **raw})
+
+
+OTHER_SPOKE = {"name": "z", "cidr": "10.9.0.0/16"}
+
+
+@pytest.mark.parametrize(("extras", "expected"), [
+    (None, ()),
+    ([], ()),
+    (["example.com", ".example.org"], ("example.com", ".example.org")),
+    (["example.com", ".example.org", "example.com"], ("example.com", ".example.org")),  # a repeat is dropped
+    (["a-b.example.co.uk", "x" * 63 + ".com"], ("a-b.example.co.uk", "x" * 63 + ".com")),
+])
+def test_a_spoke_may_have_its_own_domains(extras, expected):
+    spoke = {"name": "a", "cidr": "10.1.0.0/16", **({} if extras is None else {"extra_allowed_fqdns": extras})}
+    config = _build(spokes=[OTHER_SPOKE, spoke])
+    assert config.spokes[1].extra_allowed_fqdns == expected
+    assert config.spokes[0].extra_allowed_fqdns == ()
+    assert config.extra_allowed_fqdns == DEFAULT_EXTRA_FQDNS  # the deployment-wide list is untouched
+
+
+@pytest.mark.parametrize(("extras", "words"), [
+    (["ok.example.com", "not a domain"], ["spokes[1].extra_allowed_fqdns[1] `not a domain` is not a domain name",
+                                          "`.example.com`"]),
+    (["*.example.com"], ["spokes[1].extra_allowed_fqdns[0] `*.example.com` is not a domain name"]),
+    (["https://example.com"], ["spokes[1].extra_allowed_fqdns[0]", "not a domain name"]),
+    (["localhost"], ["spokes[1].extra_allowed_fqdns[0]", "not a domain name"]),
+    (["example..com"], ["spokes[1].extra_allowed_fqdns[0]", "not a domain name"]),
+    ([("a" * 63 + ".") * 4 + "com"], ["spokes[1].extra_allowed_fqdns[0]", "at most 253"]),
+    ([3], ["spokes[1].extra_allowed_fqdns[0] must be a string"]),
+    ("example.com", ["spokes[1].extra_allowed_fqdns must be a list"]),
+    ({"host": "example.com"}, ["spokes[1].extra_allowed_fqdns must be a list"]),
+])
+def test_a_spokes_bad_domain_names_the_setting(extras, words):
+    with pytest.raises(ConfigError) as caught:
+        _build(spokes=[OTHER_SPOKE, {"name": "a", "cidr": "10.1.0.0/16", "extra_allowed_fqdns": extras}])
+    for word in words:
+        assert word in str(caught.value)
+
+
+@pytest.mark.parametrize(("section", "mode"), [
+    (None, "block"),
+    ({}, "block"),
+    ({"mode": "block"}, "block"),
+    ({"mode": "alert"}, "alert"),
+    ({"mode": "off"}, "off"),
+])
+def test_dns_firewall_modes(section, mode):
+    assert _build(**({} if section is None else {"dns_firewall": section})).dns_firewall_mode == mode
+
+
+@pytest.mark.parametrize(("section", "words"), [
+    ({"mode": "deny"}, ["dns_firewall.mode `deny` is not one of: block, alert, off", '(default "block")']),
+    ({"mode": "Block"}, ["dns_firewall.mode `Block` is not one of"]),
+    ({"mode": ""}, ["dns_firewall.mode `` is not one of"]),
+    ({"mode": False}, ["dns_firewall.mode must be a string"]),
+    ({"mod": "block"}, ["unknown setting `dns_firewall.mod`", "did you mean `mode`"]),
+])
+def test_unknown_dns_firewall_mode(section, words):
+    with pytest.raises(ConfigError) as caught:
+        _build(dns_firewall=section)
+    for word in words:
+        assert word in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_an_empty_deployment_name_is_refused_not_replaced(name):
+    """An empty name in the file is a mistake to point at, not a request for a generated one."""
+    with pytest.raises(ConfigError, match="deployment is empty; name the deployment"):
+        build_config({"deployment": name, "databricks_account_id": ACCOUNT_ID}, deployment="demo1a2b3c")
+    unnamed = build_config({"databricks_account_id": ACCOUNT_ID}, deployment="demo1a2b3c")
+    assert unnamed.deployment == "demo1a2b3c" and unnamed.deployment_generated
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ({}, []),
+    ({"hub_availability_zones": 2}, []),
+    ({"hub_availability_zones": 3}, []),
+    ({"dns_firewall": {"mode": "block"}}, []),
+    ({"hub_availability_zones": 1}, [["hub_availability_zones = 1", "one NAT gateway and one firewall endpoint",
+                                      "use 2 or more"]]),
+    ({"dns_firewall": {"mode": "alert"}}, [['dns_firewall.mode = "alert"', "logged, not refused", 'use "block"']]),
+    ({"dns_firewall": {"mode": "off"}}, [['dns_firewall.mode = "off"', "resolve any name"]]),
+    ({"hub_availability_zones": 1, "dns_firewall": {"mode": "alert"}},
+     [["hub_availability_zones = 1"], ['dns_firewall.mode = "alert"']]),
+])
+def test_warnings_for_valid_but_weaker_settings(raw, expected):
+    warnings = _build(**raw).warnings
+    assert len(warnings) == len(expected), warnings
+    for warning, words in zip(warnings, expected, strict=True):
+        assert "\n" not in warning
+        for word in words:
+            assert word in warning

@@ -3,18 +3,30 @@
 import pytest
 
 from provisioner.design import firewall as fw
+from provisioner.design import routes
 from provisioner.design.config import build_config
 from provisioner.design.layout import layout
 from tests.conftest import ACCOUNT_ID
 
 
 def config(region="eu-central-1", legacy=True, extra=(".pypi.org",), spokes=(("bu1", "10.1.0.0/16"),), azs=2):
+    """`spokes`: (name, cidr) or (name, cidr, the spoke's own extra_allowed_fqdns)."""
     raw = {
         "deployment": "acme", "databricks_account_id": ACCOUNT_ID, "region": region,
-        "hub_availability_zones": azs, "spokes": [{"name": n, "cidr": c} for n, c in spokes],
+        "hub_availability_zones": azs,
+        "spokes": [{"name": s[0], "cidr": s[1], **({"extra_allowed_fqdns": list(s[2])} if len(s) > 2 else {})}
+                   for s in spokes],
         "firewall": {"legacy_hive_metastore": legacy, "extra_allowed_fqdns": list(extra)},
     }
     return build_config(raw)
+
+
+def _rules(group):
+    return group.rule_group["RulesSource"]["RulesString"].splitlines()
+
+
+def _sid(rule):
+    return int(rule.split("sid:")[1].split(";")[0])
 
 
 REGIONS = [
@@ -68,16 +80,18 @@ def test_a_region_served_from_another_allows_that_regions_kinesis_and_buckets():
 
 
 @pytest.mark.parametrize(("spokes", "azs", "home_net"), [
-    ((("a", "10.1.0.0/16"),), 1, ("10.1.0.0/16", "10.10.32.0/19")),
-    ((("a", "10.1.0.0/16"), ("b", "10.2.0.0/20")), 2,
-     ("10.1.0.0/16", "10.2.0.0/20", "10.10.32.0/19", "10.10.128.0/19")),
-    ((("a", "10.1.0.0/16"),), 3, ("10.1.0.0/16", "10.10.16.0/20", "10.10.64.0/20", "10.10.112.0/20")),
+    ((("a", "10.1.0.0/16"),), 1, ("10.1.0.0/16",)),
+    ((("a", "10.1.0.0/16"), ("b", "10.2.0.0/20")), 2, ("10.1.0.0/16", "10.2.0.0/20")),
+    ((("a", "10.1.0.0/16"),), 3, ("10.1.0.0/16",)),
+    ((("a", "10.1.0.0/16", ["example.com"]), ("b", "10.2.0.0/20"), ("c", "10.3.0.0/16")), 3,
+     ("10.1.0.0/16", "10.2.0.0/20", "10.3.0.0/16")),
 ])
-def test_home_net_is_spokes_plus_nat_subnets(spokes, azs, home_net):
+def test_home_net_is_the_spoke_cidrs_only(spokes, azs, home_net):
+    """The firewall sits before the NAT gateways: it sees the clusters' own addresses, never the NAT's."""
     cfg = config(spokes=spokes, azs=azs)
     lay = layout(cfg)
     assert fw.home_net(lay) == home_net
-    assert set(lay.hub_nat_subnet_cidrs) <= set(home_net)
+    assert not set(lay.hub_nat_subnet_cidrs) & set(home_net)
     for role in fw.rule_group_roles(cfg):
         group = fw.rule_group(cfg, lay, role, ["192.0.2.10"])
         assert group.rule_group["RuleVariables"]["IPSets"]["HOME_NET"]["Definition"] == list(home_net)
@@ -86,12 +100,20 @@ def test_home_net_is_spokes_plus_nat_subnets(spokes, azs, home_net):
     assert policy["PolicyVariables"]["RuleVariables"]["HOME_NET"]["Definition"] == list(home_net)
 
 
-@pytest.mark.parametrize(("legacy", "roles"), [
-    (True, ("deny", "control-plane", "metastore", "allowlist")),
-    (False, ("deny", "control-plane", "allowlist")),
+@pytest.mark.parametrize(("legacy", "spokes", "roles"), [
+    (True, (("bu1", "10.1.0.0/16"),), ("deny", "control-plane", "metastore", "allowlist")),
+    (False, (("bu1", "10.1.0.0/16"),), ("deny", "control-plane", "allowlist")),
+    # A spoke's own domains get their own group, before the deployment-wide allowlist.
+    (True, (("bu1", "10.1.0.0/16", ["example.com"]),),
+     ("deny", "control-plane", "metastore", "spoke-allowlist", "allowlist")),
+    (False, (("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16", [".example.org"])),
+     ("deny", "control-plane", "spoke-allowlist", "allowlist")),
+    # Domains already allowed deployment-wide need no group of their own.
+    (False, (("bu1", "10.1.0.0/16", [".pypi.org"]),), ("deny", "control-plane", "allowlist")),
+    (False, (("bu1", "10.1.0.0/16", []),), ("deny", "control-plane", "allowlist")),
 ])
-def test_metastore_group_only_with_legacy_metastore(legacy, roles):
-    assert fw.rule_group_roles(config(legacy=legacy)) == roles
+def test_which_groups_a_deployment_has(legacy, spokes, roles):
+    assert fw.rule_group_roles(config(legacy=legacy, spokes=spokes)) == roles
 
 
 def test_metastore_rules_pin_resolved_addresses_and_drop_other_3306():
@@ -114,9 +136,17 @@ def test_metastore_refuses_no_or_bad_addresses(bad):
         fw.metastore_group(layout(config()), bad)
 
 
-def test_deny_group_drops_icmp_ftp_ssh_and_udp():
-    rules = fw.deny_group(layout(config())).rule_group["RulesSource"]["RulesString"].splitlines()
-    assert [r.split(" ")[:2] for r in rules] == [["drop", "icmp"], ["drop", "ftp"], ["drop", "ssh"], ["drop", "udp"]]
+def test_deny_group_drops_icmp_ftp_ssh_udp_and_spoke_to_spoke():
+    rules = _rules(fw.deny_group(layout(config())))
+    assert [r.split(" (")[0] for r in rules] == [
+        "drop icmp any any <> any any",
+        "drop ftp any any <> any any",
+        "drop ssh any any <> any any",
+        "drop udp $HOME_NET any -> any any",
+        # The second layer behind the TGW blackholes: HOME_NET is the spoke CIDRs, so this is spoke to spoke.
+        "drop ip $HOME_NET any -> $HOME_NET any",
+    ]
+    assert len({_sid(r) for r in rules}) == len(rules)
 
 
 @pytest.mark.parametrize(("needed", "capacity"), [(1, 10), (5, 10), (6, 20), (12, 50), (60, 200), (15000, 30000)])
@@ -140,13 +170,14 @@ def test_names_fit_network_firewall_rules():
 
 def test_policy_is_strict_order_default_deny():
     cfg = config()
-    refs = {"allowlist": "arn:a", "deny": "arn:d", "control-plane": "arn:c", "metastore": "arn:m"}
+    refs = {"allowlist": "arn:a", "deny": "arn:d", "spoke-allowlist": "arn:s", "control-plane": "arn:c",
+            "metastore": "arn:m"}
     policy = fw.firewall_policy(layout(cfg), refs)
     assert policy["StatefulEngineOptions"]["RuleOrder"] == "STRICT_ORDER"
     assert policy["StatefulDefaultActions"] == ["aws:drop_established", "aws:alert_established"]
     assert policy["StatelessDefaultActions"] == policy["StatelessFragmentDefaultActions"] == ["aws:forward_to_sfe"]
     assert [(r["ResourceArn"], r["Priority"]) for r in policy["StatefulRuleGroupReferences"]] == [
-        ("arn:d", 100), ("arn:c", 200), ("arn:m", 300), ("arn:a", 400)]
+        ("arn:d", 100), ("arn:c", 200), ("arn:m", 300), ("arn:s", 350), ("arn:a", 400)]
 
 
 A = {"LogType": "ALERT", "LogDestinationType": "CloudWatchLogs", "LogDestination": {"logGroup": "a"}}
@@ -181,13 +212,126 @@ def test_log_destinations_alert_then_flow():
     assert fw.log_group_name("acme", "ALERT") == "/aws/vendedlogs/network-firewall/acme/alert"
 
 
+TWO_SPOKES = (("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16"))
+
+
 @pytest.mark.parametrize("azs", [1, 2, 3])
-def test_endpoint_routes_stay_in_their_az(azs):
-    lay = layout(config(azs=azs))
+def test_firewall_routes_are_made_in_an_order_that_never_bypasses_the_firewall(azs):
+    """First the TGW subnet to the endpoint, then the replies through it, and only then the NAT's way out."""
+    lay = layout(config(azs=azs, spokes=TWO_SPOKES))
+    made = []
     for hub in lay.hub_azs:
-        out, back = fw.endpoint_routes(lay, hub.az)
-        assert (out.table, out.destination) == (f"hub/nat-subnet-route-table/{hub.az}", "0.0.0.0/0")
-        assert (back.table, back.destination) == ("hub/igw-route-table", hub.cidrs.nat_subnet)
+        az = hub.az
+        found = fw.firewall_routes(lay, az)
+        assert [(r.table, r.destination, r.target_kind) for r in found] == [
+            (f"hub/tgw-subnet-route-table/{az}", "0.0.0.0/0", "firewall-endpoint"),
+            (f"hub/nat-subnet-route-table/{az}", "10.1.0.0/16", "firewall-endpoint"),
+            (f"hub/nat-subnet-route-table/{az}", "10.2.0.0/16", "firewall-endpoint"),
+            (f"hub/nat-subnet-route-table/{az}", "0.0.0.0/0", "internet-gateway"),
+        ]
+        assert [r.to_endpoint for r in found] == [True, True, True, False]
+        assert {r.az for r in found} == {az}
+        made += [(r.table, r.destination, r.target_kind) for r in found]
+    # Together the AZs make exactly the routes the hub tables leave to the firewall family, nothing else.
+    owned = [(t.key, r.destination, r.target_kind) for t in routes.hub_route_tables(lay)
+             for r in t.routes_of(routes.FIREWALL)]
+    assert sorted(made) == sorted(owned)
+
+
+def test_firewall_routes_of_an_az_the_hub_does_not_have():
+    with pytest.raises(KeyError):
+        fw.firewall_routes(layout(config(azs=1)), "eu-central-1b")
+
+
+# -- one spoke's own domains --------------------------------------------------------------------------------------
+
+SPOKE_DOMAINS = (
+    ("bu1", "10.1.0.0/16", ["example.com", ".example.org", ".pypi.org"]),  # .pypi.org is deployment-wide already
+    ("bu2", "10.2.0.0/16", ["example.com"]),
+    ("bu3", "10.3.0.0/16"),
+)
+
+
+@pytest.mark.parametrize(("keyword", "domain", "options"), [
+    ("tls.sni", "example.com", ("tls.sni", 'content:"example.com"', "startswith", "nocase", "endswith")),
+    ("http.host", "files.example.com",
+     ("http.host", 'content:"files.example.com"', "startswith", "nocase", "endswith")),
+    ("tls.sni", ".example.org", ("tls.sni", "dotprefix", 'content:".example.org"', "nocase", "endswith")),
+    ("http.host", ".example.org", ("http.host", "dotprefix", 'content:".example.org"', "nocase", "endswith")),
+])
+def test_domain_match_is_written_as_aws_writes_a_domain_list(keyword, domain, options):
+    """Exact names match the whole buffer; a leading dot matches the name and every subdomain."""
+    assert fw.domain_match(keyword, domain) == options
+
+
+def test_spoke_allowlist_passes_each_spokes_domains_from_its_cidr_only():
+    cfg = config(legacy=False, spokes=SPOKE_DOMAINS)
+    group = fw.rule_group(cfg, layout(cfg), "spoke-allowlist")
+    flow = "flow:to_server, established"
+    assert _rules(group) == [
+        'pass tls 10.1.0.0/16 any -> any any (msg:"spoke bu1 may reach .example.org"; tls.sni; dotprefix; '
+        f'content:".example.org"; nocase; endswith; {flow}; sid:5001; rev:1;)',
+        'pass http 10.1.0.0/16 any -> any any (msg:"spoke bu1 may reach .example.org"; http.host; dotprefix; '
+        f'content:".example.org"; nocase; endswith; {flow}; sid:5002; rev:1;)',
+        'pass tls 10.1.0.0/16 any -> any any (msg:"spoke bu1 may reach example.com"; tls.sni; '
+        f'content:"example.com"; startswith; nocase; endswith; {flow}; sid:5003; rev:1;)',
+        'pass http 10.1.0.0/16 any -> any any (msg:"spoke bu1 may reach example.com"; http.host; '
+        f'content:"example.com"; startswith; nocase; endswith; {flow}; sid:5004; rev:1;)',
+        'pass tls 10.2.0.0/16 any -> any any (msg:"spoke bu2 may reach example.com"; tls.sni; '
+        f'content:"example.com"; startswith; nocase; endswith; {flow}; sid:5005; rev:1;)',
+        'pass http 10.2.0.0/16 any -> any any (msg:"spoke bu2 may reach example.com"; http.host; '
+        f'content:"example.com"; startswith; nocase; endswith; {flow}; sid:5006; rev:1;)',
+    ]
+    assert group.role == "spoke-allowlist" and group.needed_capacity == 6
+    assert group.rule_group["StatefulRuleOptions"] == {"RuleOrder": "STRICT_ORDER"}
+
+
+@pytest.mark.parametrize("spokes", [
+    SPOKE_DOMAINS,
+    tuple((f"s{i}", f"10.{i}.0.0/16", [f"host{j}.example{i}.com" for j in range(30)] + [f".wild{i}.net"])
+          for i in range(1, 5)),
+])
+def test_spoke_allowlist_sids_are_unique_and_sources_are_spoke_cidrs(spokes):
+    cfg = config(legacy=False, spokes=spokes)
+    lay = layout(cfg)
+    rules = _rules(fw.spoke_allowlist_group(cfg, lay))
+    assert len({_sid(r) for r in rules}) == len(rules)
+    cidrs = {s.name: s.cidrs.vpc for s in lay.spokes}
+    for rule in rules:
+        action, proto, source = rule.split(" ")[:3]
+        spoke = rule.split('msg:"spoke ')[1].split(" ")[0]
+        assert (action, source) == ("pass", cidrs[spoke]), rule
+        assert proto in ("tls", "http") and "$HOME_NET" not in rule
+    own = sum(len(set(s[2]) - set(cfg.extra_allowed_fqdns)) for s in spokes if len(s) > 2)
+    assert len(rules) == 2 * own
+
+
+def test_spoke_allowlist_runs_after_the_metastore_and_before_the_deployment_wide_allowlist():
+    """The deployment-wide allowlist ends in AWS's generated drop of every other TLS and HTTP flow, so a spoke's
+    own pass rules must be evaluated first, yet after the groups that drop or pin by address."""
+    cfg = config(spokes=SPOKE_DOMAINS)
+    lay = layout(cfg)
+    groups = [fw.rule_group(cfg, lay, role, ["192.0.2.10"]) for role in fw.rule_group_roles(cfg)]
+    assert [g.role for g in groups] == ["deny", "control-plane", "metastore", "spoke-allowlist", "allowlist"]
+    priorities = [g.priority for g in groups]
+    assert priorities == sorted(priorities) and len(set(priorities)) == len(priorities)
+    assert fw.PRIORITIES["metastore"] < fw.PRIORITIES["spoke-allowlist"] < fw.PRIORITIES["allowlist"]
+    policy = fw.firewall_policy(lay, {g.role: f"arn:{g.role}" for g in groups})
+    assert [r["ResourceArn"] for r in policy["StatefulRuleGroupReferences"]] == [f"arn:{g.role}" for g in groups]
+
+
+def test_spoke_domains_are_that_spokes_alone():
+    cfg = config(legacy=False, spokes=SPOKE_DOMAINS)
+    lay = layout(cfg)
+    assert fw.spoke_fqdns(cfg) == {"bu1": (".example.org", "example.com"), "bu2": ("example.com",), "bu3": ()}
+    shared = fw.allowed_fqdns(cfg, lay)
+    assert "example.com" not in shared and ".example.org" not in shared  # not through the deployment-wide group
+    assert fw.spoke_allowed_fqdns(cfg, lay, "bu1") == tuple(sorted({*shared, ".example.org", "example.com"}))
+    assert fw.spoke_allowed_fqdns(cfg, lay, "bu2") == tuple(sorted({*shared, "example.com"}))
+    assert fw.spoke_allowed_fqdns(cfg, lay, "bu3") == shared
+    for spoke in ("bu1", "bu2", "bu3"):
+        names = fw.spoke_allowed_fqdns(cfg, lay, spoke)
+        assert list(names) == sorted(set(names))
 
 
 @pytest.mark.parametrize(("wanted", "live", "diff"), [
