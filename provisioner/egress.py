@@ -183,7 +183,10 @@ class Trace:
         found += _cross_az(self.label, "egress", egress, self.hub_az)
         if egress.end == INTERNET:
             for path in self.returns:
-                if path.end != DELIVERED:
+                if path.end == INTERNET:
+                    found.append(f"{self.label}: the reply leaves through {path.hops[-1]} instead of reaching the "
+                                 f"spoke ({path}): the NAT subnet's route table has no route back to it")
+                elif path.end != DELIVERED:
                     found.append(f"{self.label}: return path stops at {path.hops[-1]}: {path.reason}")
                 elif egress.of(FIREWALL_ENDPOINT) and not path.of(FIREWALL_ENDPOINT):
                     found.append(f"{self.label}: return traffic skips the firewall ({path}); the NAT subnet's route "
@@ -443,14 +446,39 @@ def isolation_problems(data: NetworkData, sources: Sequence[Source], spoke_cidrs
         for spoke, cidr in spoke_cidrs.items():
             if spoke == own or source.subnet_id not in net.subnets:
                 continue
-            for path in _follow(net, source.subnet_id, cidr, [Hop(SUBNET, source.subnet_id, net.az(source.subnet_id))]):
-                if path.end == DELIVERED:
-                    found.append(f"{source.label} reaches spoke {spoke} ({cidr}): {path}")
-                elif path.end != DROPPED or not (path.hops and path.hops[-1].kind == TGW_ROUTE_TABLE
-                                                  and "blackhole" in path.reason):
-                    found.append(f"{source.label} to spoke {spoke} ({cidr}) is not blackholed by the Transit "
-                                 f"Gateway ({path})")
+            start = [Hop(SUBNET, source.subnet_id, net.az(source.subnet_id))]
+            # The whole CIDR, and every more specific route into it anywhere (a route to part of a spoke wins
+            # over the blackhole for the whole, by longest prefix).
+            for destination in (cidr, *_more_specific(net, cidr)):
+                for path in _follow(net, source.subnet_id, destination, start):
+                    if path.end == DELIVERED:
+                        found.append(f"{source.label} reaches spoke {spoke} ({destination}): {path}")
+                    elif path.end != DROPPED or not (path.hops and path.hops[-1].kind == TGW_ROUTE_TABLE
+                                                      and "blackhole" in path.reason):
+                        found.append(f"{source.label} to spoke {spoke} ({destination}) is not blackholed by the "
+                                     f"Transit Gateway ({path})")
     return found
+
+
+def _destinations(net: _Index) -> set[str]:
+    """Every CIDR any VPC or TGW route table of the data routes."""
+    found = {str(r["DestinationCidrBlock"]) for t in net.tables.values() for r in t.get("Routes", [])
+             if r.get("DestinationCidrBlock")}
+    found |= {str(r["DestinationCidrBlock"]) for t in net.tgw_tables.values() for r in t.get("Routes", [])
+              if r.get("DestinationCidrBlock")}
+    return found
+
+
+def _more_specific(net: _Index, cidr: str) -> list[str]:
+    outer = _network(cidr)
+    return sorted(d for d in _destinations(net) if _network(d) != outer and _network(d).subnet_of(outer))
+
+
+def _internet_destinations(net: _Index) -> list[str]:
+    """`0.0.0.0/0` and every other public destination some route table routes: a route for part of the internet
+    wins over the default route, so each is walked on its own."""
+    found = [d for d in _destinations(net) if d != ANYWHERE and not _network(d).is_private]
+    return [ANYWHERE, *sorted(found)]
 
 
 def follow(data: NetworkData, subnet_id: str, destination: str) -> list[Path]:
@@ -459,9 +487,11 @@ def follow(data: NetworkData, subnet_id: str, destination: str) -> list[Path]:
     return _follow(net, subnet_id, destination, [Hop(SUBNET, subnet_id, net.az(subnet_id))])
 
 
-def trace_egress(data: NetworkData, sources: Sequence[Source], destination: str = ANYWHERE) -> EgressReport:
-    """Follow `destination` from every source subnet, and each path's return; pure."""
+def trace_egress(data: NetworkData, sources: Sequence[Source], destination: str | None = None) -> EgressReport:
+    """Follow `destination` (by default `0.0.0.0/0` and every more specific public destination some route table
+    has) from every source subnet, and each path's return; pure."""
     net = _Index(data)
+    destinations = [destination] if destination else _internet_destinations(net)
     traces = []
     for source in sources:
         if source.subnet_id not in net.subnets:
@@ -469,9 +499,11 @@ def trace_egress(data: NetworkData, sources: Sequence[Source], destination: str 
             continue
         az = net.az(source.subnet_id)
         start = [Hop(SUBNET, source.subnet_id, az)]
-        for path in _follow(net, source.subnet_id, destination, start):
-            returns = _return_paths(net, path, source.subnet_id) if path.end == INTERNET else []
-            traces.append(Trace(source, az, _hub_az(path), path, returns))
+        for dest in destinations:
+            labelled = source if dest == ANYWHERE else Source(f"{source.label} to {dest}", source.subnet_id)
+            for path in _follow(net, source.subnet_id, dest, start):
+                returns = _return_paths(net, path, source.subnet_id) if path.end == INTERNET else []
+                traces.append(Trace(labelled, az, _hub_az(path), path, returns))
     return EgressReport(traces, _bypasses(net, sources))
 
 

@@ -141,7 +141,9 @@ def cross_region_fqdns(reg: Region) -> tuple[str, ...]:
 
 def spoke_fqdns(config: Config) -> dict[str, tuple[str, ...]]:
     """Each spoke's own domains (only those not already allowed deployment-wide), by spoke name."""
-    shared = set(config.extra_allowed_fqdns)
+    from provisioner.design.layout import layout
+
+    shared = set(allowed_fqdns(config, layout(config)))
     return {s.name: tuple(sorted(set(s.extra_allowed_fqdns) - shared)) for s in config.spokes}
 
 

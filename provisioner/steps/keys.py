@@ -10,11 +10,16 @@ Spoke `s` (AZs `az` are the layout's two spoke AZs):
     spoke/s/credentials, spoke/s/storage, spoke/s/network, spoke/s/workspace, spoke/s/token
 Hub (AZs `az` are the layout's hub AZs):
     hub/vpc, hub/igw, hub/tgw-subnet/az, hub/nat-subnet/az, hub/firewall-subnet/az, hub/eip/az, hub/nat/az,
-    hub/tgw-subnet-route-table/az, hub/nat-subnet-route-table/az, hub/firewall-subnet-route-table,
-    hub/igw-route-table, hub/transit-gateway, hub/tgw-attachment, hub/tgw-route-table/spokes,
+    hub/tgw-subnet-route-table/az, hub/firewall-subnet-route-table/az, hub/nat-subnet-route-table/az,
+    hub/transit-gateway, hub/tgw-attachment, hub/tgw-route-table/spokes,
     hub/tgw-route-table/hub
+    (retired: hub/firewall-subnet-route-table and hub/igw-route-table, the NAT-before-firewall layout's)
 Firewall:
     hub/firewall[/policy|/logging], hub/firewall/rule-group/role, hub/firewall/log-group/type, hub/firewall/routes/az
+DNS Firewall and logs:
+    hub/dns-firewall/domain-list/{allowed,blocked}, hub/dns-firewall/rule-group, spoke/s/dns-firewall,
+    hub/dns-query-logging[/log-group], spoke/s/dns-query-logging,
+    hub/flow-logs/log-group, hub/flow-logs/role, hub/flow-log, spoke/s/flow-log
 """
 
 from __future__ import annotations

@@ -325,7 +325,7 @@ def _endpoint_pending(d):
     (_firewall_subnet_a_to_nat_b, "via hub a: egress path uses nat-gateway nat-b (b), in another AZ than a"),
     (_return_a_skips_endpoint, "via hub a: return traffic skips the firewall"),
     (_return_a_to_endpoint_b, "via hub a: return path uses firewall-endpoint vpce-fw-b (b), in another AZ than a"),
-    (_return_a_missing, "via hub a: return path stops at internet-gateway igw-1"),
+    (_return_a_missing, "via hub a: the reply leaves through internet-gateway igw-1 instead of reaching the spoke"),
     (_nat_subnet_a_still_to_endpoint, "a routing loop"),
     (_spoke_default_missing, "spoke main a: egress stops at route-table rtb-main: no route to 0.0.0.0/0 in rtb-main"),
     (_spoke_bypass, "route table rtb-main sends 52.0.0.0/8 to igw-1, around the Transit Gateway"),
@@ -341,10 +341,8 @@ def _endpoint_pending(d):
     (_firewall_subnet_loops, "a routing loop"),
     (_endpoint_gone, "via hub b: egress stops at firewall-endpoint vpce-fw-b: endpoint vpce-fw-b not found"),
     (_endpoint_pending, "via hub a: egress stops at firewall-endpoint vpce-fw-a (a): endpoint vpce-fw-a is pending"),
-    # Only 0.0.0.0/0 is traced, and only the spoke tables are searched for other routes: a more specific hub route
-    # around the endpoint goes unseen.
-    pytest.param(_tgw_subnet_a_specific_route_to_nat, "52.0.0.0/8",
-                 marks=pytest.mark.xfail(strict=True, reason="hub routes more specific than 0/0 are not checked")),
+    # A more specific public route around the endpoint is walked on its own and reported.
+    (_tgw_subnet_a_specific_route_to_nat, "52.0.0.0/8"),
 ])
 def test_every_broken_route_is_reported(breakage, expected):
     data = copy.deepcopy(topology())
@@ -427,11 +425,8 @@ def _peering_to_other(d):
     (_no_blackhole_for_other, {"spoke main a reaches spoke other", "spoke main b reaches spoke other"}, True),
     (_direct_route_to_other, {"spoke main a reaches spoke other", "spoke main b reaches spoke other"}, False),
     (_peering_to_other, {"spoke main a to spoke other", "spoke main b to spoke other"}, False),
-    # A route for part of the other spoke beside its blackhole: the walk routes the whole CIDR, which matches
-    # only the blackhole, so the route to the other spoke's workspace subnet goes unseen.
-    pytest.param(_specific_route_to_other, {"spoke main a reaches spoke other", "spoke main b reaches spoke other"},
-                 False, marks=pytest.mark.xfail(strict=True, reason="routes more specific than a spoke CIDR are "
-                                                                    "not checked")),
+    # A route for part of the other spoke beside its blackhole wins by longest prefix: walked and reported.
+    (_specific_route_to_other, {"spoke main a reaches spoke other", "spoke main b reaches spoke other"}, False),
 ])
 def test_spokes_that_are_not_blackholed_from_each_other_are_reported(breakage, reported, through_hub):
     data = copy.deepcopy(topology(spokes=("main", "other")))
