@@ -2,7 +2,8 @@
 
 moto 5.2.5 makes every NAT gateway, Transit Gateway, TGW attachment and interface endpoint `available` at once,
 ignores tag filters and idempotency tokens on several describe/create calls, and accepts references and deletions
-that AWS refuses. Code that finds resources by tag, waits for them and tears them down in dependency order would
+that AWS refuses (a flow log delivering through a role that does not exist, or does not trust the flow logs
+service, among them). Code that finds resources by tag, waits for them and tears them down in dependency order would
 therefore pass against moto for the wrong reasons. `install()` monkeypatches moto's classes in place (moto looks
 methods up on every request, so no re-registration is needed) to close those gaps. It works the same with
 `mock_aws()` and with `ThreadedMotoServer`, which runs in-process.
@@ -26,7 +27,9 @@ The patches reach into moto internals, so moto is pinned; `missing_internals()` 
 
 from __future__ import annotations
 
+import fnmatch
 import inspect
+import json
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -46,6 +49,7 @@ from moto.ec2.exceptions import (
     InvalidTransitGatewayID,
 )
 from moto.ec2.models.elastic_ip_addresses import ElasticAddressBackend
+from moto.ec2.models.flow_logs import FlowLogs as FlowLog
 from moto.ec2.models.nat_gateways import NatGateway, NatGatewayBackend
 from moto.ec2.models.route_tables import RouteBackend, RouteTable
 from moto.ec2.models.security_groups import SecurityGroupBackend
@@ -63,6 +67,7 @@ from moto.ec2.models.transit_gateway_route_tables import (
     TransitGatewayRouteTableBackend,
 )
 from moto.ec2.models.vpcs import VPCBackend, VPCEndPoint
+from moto.ec2.responses.flow_logs import FlowLogs as FlowLogResponses
 from moto.ec2.responses.nat_gateways import NatGateways as NatGatewayResponses
 from moto.ec2.responses.route_tables import RouteTables as RouteTableResponses
 from moto.ec2.responses.transit_gateway_attachments import (
@@ -71,6 +76,8 @@ from moto.ec2.responses.transit_gateway_attachments import (
 from moto.ec2.responses.transit_gateways import TransitGateways as TransitGatewayResponses
 from moto.ec2.responses.vpcs import VPCs as VpcResponses
 from moto.ec2.utils import add_tag_specification, tag_filter_matches
+from moto.iam.exceptions import NotFoundException as IamNotFound
+from moto.iam.models import iam_backends
 from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
 
@@ -135,6 +142,7 @@ def install() -> None:
         _install_vpc_endpoints()
         _install_route_tables()
         _install_dependency_checks()
+        _install_flow_logs()
         _installed = True
 
 
@@ -233,6 +241,9 @@ _METHOD_TARGETS: Final[list[tuple[type, str]]] = [
     (ElasticAddressBackend, "release_address"),
     (SubnetBackend, "delete_subnet"),
     (SecurityGroupBackend, "delete_security_group"),
+    (FlowLogResponses, "create_flow_logs"),
+    (FlowLogResponses, "delete_flow_logs"),
+    (FlowLog, "get_filter_value"),
 ]
 
 _SOURCE_TARGETS: Final[list[tuple[type, str]]] = [
@@ -243,6 +254,7 @@ _SOURCE_TARGETS: Final[list[tuple[type, str]]] = [
     (TgwAttachmentModel, "self.transit_gateway_route_table = transit_gateway.default_route_table"),
     (VPCEndPoint, 'self.state = "available"'),
     (VPCBackend, 'vpc_endpoint.state = "deleted"'),
+    (FlowLog, "self.deliver_logs_status = deliver_logs_status"),
     (ec2_models.transit_gateway_route_tables.TransitGatewayRouteTable, "self.routes"),
     (ec2_models.transit_gateway_route_tables.TransitGatewayRouteTable, "self.route_table_propagation"),
 ]
@@ -1176,3 +1188,152 @@ def _install_dependency_checks() -> None:
         original_delete_group(self, name=name, group_id=group_id)
 
     _patch(SecurityGroupBackend, "delete_security_group", delete_security_group)
+
+
+# --------------------------------------------------------------------------------------------------- flow logs
+
+# The service that assumes a flow log's delivery role, and the flow log ID its trust conditions are checked with
+# (AWS checks before the flow log has its ID; a condition naming one ID is unsatisfiable then).
+_FLOW_LOGS_SERVICE: Final = "vpc-flow-logs.amazonaws.com"
+_NEW_FLOW_LOG_ID: Final = "fl-0123456789abcdef0"
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _condition_holds(operator: str, wanted: list[str], actual: str) -> bool:
+    base = operator.removesuffix("IfExists")
+    if base in ("StringEquals", "ArnEquals"):
+        return actual in wanted
+    if base in ("StringLike", "ArnLike"):
+        return any(fnmatch.fnmatchcase(actual, pattern) for pattern in wanted)
+    if base in ("StringNotEquals", "ArnNotEquals"):
+        return actual not in wanted
+    if base in ("StringNotLike", "ArnNotLike"):
+        return not any(fnmatch.fnmatchcase(actual, pattern) for pattern in wanted)
+    return True  # an operator not modelled here is given the benefit of the doubt
+
+
+def _statement_applies(statement: dict[str, Any], context: dict[str, str]) -> bool:
+    """Whether a trust-policy statement covers vpc-flow-logs.amazonaws.com calling sts:AssumeRole in `context`."""
+    if not any(action in ("sts:AssumeRole", "sts:*", "*") for action in _as_list(statement.get("Action"))):
+        return False
+    principal = statement.get("Principal")
+    if principal != "*" and not (
+        isinstance(principal, dict)
+        and (_FLOW_LOGS_SERVICE in _as_list(principal.get("Service")) or "*" in _as_list(principal.get("AWS")))
+    ):
+        return False
+    for operator, keys in (statement.get("Condition") or {}).items():
+        for key, values in (keys or {}).items():
+            actual = context.get(key.lower())
+            if actual is not None and not _condition_holds(operator, [str(v) for v in _as_list(values)], actual):
+                return False
+    return True
+
+
+def _flow_logs_may_assume(trust_policy: Any, context: dict[str, str]) -> bool:
+    try:
+        policy = json.loads(trust_policy) if isinstance(trust_policy, str) else trust_policy
+    except ValueError:
+        return False
+    statements = [s for s in _as_list((policy or {}).get("Statement")) if isinstance(s, dict)]
+    if any(s.get("Effect") == "Deny" and _statement_applies(s, context) for s in statements):
+        return False
+    return any(s.get("Effect") == "Allow" and _statement_applies(s, context) for s in statements)
+
+
+def _require_flow_logs_role(backend: Any, role_arn: str) -> None:
+    """AWS assumes DeliverLogsPermissionArn when the flow log is created: the role must exist in this account and
+    trust vpc-flow-logs.amazonaws.com (with its conditions, e.g. aws:SourceAccount / aws:SourceArn, met).
+
+    The refusal is AWS's: InvalidParameter "Unable to assume given IAM role" for the whole call (seen in
+    hashicorp/terraform-provider-aws#29323). moto accepted any ARN.
+    """
+    refusal = _error("InvalidParameter", f"Unable to assume given IAM role: '{role_arn}'")
+    parts = role_arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "iam" or parts[4] != backend.account_id or not parts[5].startswith("role/"):
+        raise refusal
+    try:
+        role = iam_backends[backend.account_id][backend.partition].get_role_by_arn(role_arn)
+    except IamNotFound:
+        raise refusal from None
+    context = {
+        "aws:sourceaccount": backend.account_id,
+        "aws:sourcearn": (
+            f"arn:{backend.partition}:ec2:{backend.region_name}:{backend.account_id}:vpc-flow-log/{_NEW_FLOW_LOG_ID}"
+        ),
+    }
+    if not _flow_logs_may_assume(role.assume_role_policy_document, context):
+        raise refusal
+
+
+def _install_flow_logs() -> None:
+    original_create = FlowLogResponses.create_flow_logs
+
+    def create_flow_logs(self: Any) -> ActionResult:
+        backend = self.ec2_backend
+        token = self._get_param("ClientToken")
+        destination_type = self._get_param("LogDestinationType") or "cloud-watch-logs"
+        role_arn = self._get_param("DeliverLogsPermissionArn")
+        request = (
+            self._get_param("ResourceType"),
+            tuple(self._get_param("ResourceIds", [])),
+            self._get_param("TrafficType"),
+            destination_type,
+            self._get_param("LogDestination"),
+            self._get_param("LogGroupName"),
+            role_arn,
+            self._get_param("LogFormat"),
+            self._get_param("MaxAggregationInterval"),
+        )
+        tokens = _store(backend, "flow_log_tokens")
+        if token and token in tokens:
+            # AWS answers a known ClientToken with the flow logs it made then; moto made new ones.
+            known_request, answer = tokens[token]
+            if known_request != request:
+                raise _error("IdempotentParameterMismatch", f"ClientToken {token} was used with other parameters.")
+            return ActionResult({**answer, "ClientToken": token})
+        if destination_type == "s3" and role_arn:
+            raise InvalidParameter("DeliverLogsPermissionArn is not applicable for s3 delivery")
+        if destination_type == "cloud-watch-logs" and role_arn:
+            _require_flow_logs_role(backend, role_arn)
+        result = original_create(self)
+        answer = dict(result.result)  # type: ignore[call-overload]
+        if token:
+            tokens[token] = (request, answer)
+            answer = {**answer, "ClientToken": token}
+        return ActionResult(answer)
+
+    _patch(FlowLogResponses, "create_flow_logs", create_flow_logs)
+
+    def delete_flow_logs(self: Any) -> ActionResult:
+        # AWS deletes the flow logs it knows and lists the others as Unsuccessful; moto failed the whole call.
+        backend = self.ec2_backend
+        flow_log_ids = self._get_param("FlowLogIds", [])
+        self.error_on_dryrun()
+        known = [flow_log_id for flow_log_id in flow_log_ids if flow_log_id in backend.flow_logs]
+        unknown = [flow_log_id for flow_log_id in flow_log_ids if flow_log_id not in backend.flow_logs]
+        if known:
+            backend.delete_flow_logs(known)
+        listed = " ".join(unknown)
+        message = f"These flow log ids in the input list are not found: [TotalCount: {len(unknown)}] {listed}"
+        unsuccessful = [
+            {"ResourceId": flow_log_id, "Error": {"Code": "InvalidFlowLogId.NotFound", "Message": message}}
+            for flow_log_id in unknown
+        ]
+        return ActionResult({"Unsuccessful": unsuccessful})
+
+    _patch(FlowLogResponses, "delete_flow_logs", delete_flow_logs)
+
+    original_filter_value = FlowLog.get_filter_value
+
+    def get_filter_value(self: Any, filter_name: str, method_name: str | None = None) -> Any:
+        if filter_name == "deliver-log-status":  # moto answered SUCCESS for every flow log
+            return self.deliver_logs_status
+        return original_filter_value(self, filter_name, method_name)
+
+    _patch(FlowLog, "get_filter_value", get_filter_value)

@@ -6,6 +6,7 @@ because the sandbox serves moto over HTTP.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import urllib.request
@@ -717,3 +718,155 @@ def test_security_group_referenced_by_another_group_cannot_be_deleted(ec2: Any) 
     assert _code(referenced) == "DependencyViolation"
     ec2.delete_security_group(GroupId=source)
     ec2.delete_security_group(GroupId=target)  # its own self-reference does not hold it
+
+
+# --------------------------------------------------------------------------------------------------- flow logs
+
+_FLOW_LOGS_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": DEFAULT_ACCOUNT_ID},
+                "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{REGION}:{DEFAULT_ACCOUNT_ID}:vpc-flow-log/*"},
+            },
+        }
+    ],
+}
+
+
+def _iam(ec2: Any) -> Any:
+    url = ec2.meta.endpoint_url
+    return _SESSION.client(
+        "iam",
+        region_name=REGION,
+        endpoint_url=None if url.endswith("amazonaws.com") else url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def _flow_logs_role(ec2: Any, name: str = "flowlogs", trust: dict[str, Any] | None = None) -> str:
+    role = _iam(ec2).create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust or _FLOW_LOGS_TRUST))
+    arn: str = role["Role"]["Arn"]
+    return arn
+
+
+def _flow_log(ec2: Any, vpc_id: str, role_arn: str, **kwargs: Any) -> dict[str, Any]:
+    request = {
+        "ResourceType": "VPC",
+        "ResourceIds": [vpc_id],
+        "TrafficType": "ALL",
+        "LogDestinationType": "cloud-watch-logs",
+        "LogGroupName": "/provision/test/vpc-flow-logs",
+        "DeliverLogsPermissionArn": role_arn,
+    }
+    answer: dict[str, Any] = ec2.create_flow_logs(**{**request, **kwargs})
+    return answer
+
+
+def test_flow_log_to_cloudwatch_needs_a_role_the_service_can_assume(ec2: Any) -> None:
+    vpc_id = _vpc(ec2)
+    missing = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/not-there"
+    other_account = "arn:aws:iam::210987654321:role/flowlogs"
+    trust = json.dumps(_FLOW_LOGS_TRUST)
+    wrong_service = _flow_logs_role(ec2, "lambda", json.loads(trust.replace("vpc-flow-logs.", "lambda.")))
+    # A confused-deputy condition naming another region: the service can't assume the role for this flow log.
+    wrong_region = _flow_logs_role(ec2, "other-region", json.loads(trust.replace(f"ec2:{REGION}:", "ec2:us-east-1:")))
+
+    for role_arn in (missing, other_account, wrong_service, wrong_region):
+        with pytest.raises(ClientError) as refused:
+            _flow_log(ec2, vpc_id, role_arn)
+        assert _code(refused) == "InvalidParameter", role_arn
+        assert role_arn in refused.value.response["Error"]["Message"]
+    assert ec2.describe_flow_logs()["FlowLogs"] == []
+
+    created = _flow_log(ec2, vpc_id, _flow_logs_role(ec2))
+    assert created["Unsuccessful"] == []
+    assert len(created["FlowLogIds"]) == 1
+
+
+def test_flow_log_to_s3_takes_no_delivery_role(ec2: Any) -> None:
+    vpc_id = _vpc(ec2)
+    with pytest.raises(ClientError) as refused:
+        ec2.create_flow_logs(
+            ResourceType="VPC",
+            ResourceIds=[vpc_id],
+            TrafficType="ALL",
+            LogDestinationType="s3",
+            LogDestination="arn:aws:s3:::flow-logs-bucket",
+            DeliverLogsPermissionArn=_flow_logs_role(ec2),
+        )
+    assert _code(refused) == "InvalidParameter"
+
+
+def test_flow_log_keeps_its_tags_and_is_found_by_resource_and_tag(ec2: Any) -> None:
+    role_arn = _flow_logs_role(ec2)
+    hub, spoke = _vpc(ec2, "10.0.0.0/16"), _vpc(ec2, "10.1.0.0/16")
+    hub_log = _flow_log(ec2, hub, role_arn, TagSpecifications=_tags("vpc-flow-log", Name="hub", deployment="dev"))
+    spoke_log = _flow_log(ec2, spoke, role_arn, TagSpecifications=_tags("vpc-flow-log", Name="spoke"))
+
+    def found(*filters: tuple[str, list[str]]) -> list[str]:
+        flow_logs = ec2.describe_flow_logs(Filters=[{"Name": n, "Values": v} for n, v in filters])["FlowLogs"]
+        return sorted(f["FlowLogId"] for f in flow_logs)
+
+    assert found(("resource-id", [hub])) == hub_log["FlowLogIds"]
+    assert found(("tag:Name", ["spoke"])) == spoke_log["FlowLogIds"]
+    assert found(("tag-key", ["deployment"])) == hub_log["FlowLogIds"]
+    assert found(("tag:Name", ["hub", "spoke"]), ("resource-id", [spoke])) == spoke_log["FlowLogIds"]
+    assert found(("tag:Name", ["nope"])) == []
+    (described,) = ec2.describe_flow_logs(FlowLogIds=hub_log["FlowLogIds"])["FlowLogs"]
+    assert {t["Key"]: t["Value"] for t in described["Tags"]} == {"Name": "hub", "deployment": "dev"}
+    assert described["DeliverLogsPermissionArn"] == role_arn
+
+
+def test_flow_log_client_token_returns_the_same_flow_log(ec2: Any) -> None:
+    role_arn = _flow_logs_role(ec2)
+    vpc_id = _vpc(ec2)
+
+    first = _flow_log(ec2, vpc_id, role_arn, ClientToken="flow-hub")
+    again = _flow_log(ec2, vpc_id, role_arn, ClientToken="flow-hub")
+
+    assert again["FlowLogIds"] == first["FlowLogIds"]
+    assert again["ClientToken"] == "flow-hub"
+    assert len(ec2.describe_flow_logs()["FlowLogs"]) == 1
+    with pytest.raises(ClientError) as mismatch:
+        _flow_log(ec2, vpc_id, role_arn, ClientToken="flow-hub", TrafficType="REJECT")
+    assert _code(mismatch) == "IdempotentParameterMismatch"
+    # Without a token, a second identical flow log is refused as a duplicate.
+    with pytest.raises(ClientError) as duplicate:
+        _flow_log(ec2, vpc_id, role_arn)
+    assert _code(duplicate) == "FlowLogAlreadyExists"
+
+
+def test_deleting_unknown_flow_logs_reports_them_and_deletes_the_rest(ec2: Any) -> None:
+    vpc_id = _vpc(ec2)
+    (flow_log_id,) = _flow_log(ec2, vpc_id, _flow_logs_role(ec2))["FlowLogIds"]
+    unknown = "fl-0123456789abcdef0"
+
+    answer = ec2.delete_flow_logs(FlowLogIds=[flow_log_id, unknown])
+
+    assert [(u["ResourceId"], u["Error"]["Code"]) for u in answer["Unsuccessful"]] == [
+        (unknown, "InvalidFlowLogId.NotFound")
+    ]
+    assert ec2.describe_flow_logs()["FlowLogs"] == []
+    again = ec2.delete_flow_logs(FlowLogIds=[flow_log_id])
+    assert [u["ResourceId"] for u in again["Unsuccessful"]] == [flow_log_id]
+
+
+def test_flow_logs_are_found_by_delivery_status(ec2: Any) -> None:
+    role_arn = _flow_logs_role(ec2)
+    vpc_id = _vpc(ec2)
+    # moto fails delivery to a log group that does not exist; the filter must see that.
+    (failing,) = _flow_log(ec2, vpc_id, role_arn)["FlowLogIds"]
+
+    def found(status: str) -> list[str]:
+        flow_logs = ec2.describe_flow_logs(Filters=[{"Name": "deliver-log-status", "Values": [status]}])["FlowLogs"]
+        return [f["FlowLogId"] for f in flow_logs]
+
+    assert found("FAILED") == [failing]
+    assert found("SUCCESS") == []
