@@ -2,10 +2,16 @@
 
 The firewall takes a few polls to become READY (moto's ManagedState, set to manual progression here), so the
 PROVISIONING -> READY path runs. What is checked is what a user relies on: the policy is default-deny in strict
-order with the rule groups and HOME_NET it should have, every spoke subnet's internet traffic passes the firewall
-endpoint of the NAT's own AZ both ways (traced over the route tables EC2 reports), a second `up` changes
-nothing, `status` reports what was changed behind the tool's back, and `down` removes it all in an order AWS
-accepts.
+order with the rule groups it should have and HOME_NET = the spoke CIDRs (the firewall sits before the NAT, so it
+sees the spokes' own addresses), the deny group drops spoke-to-spoke flows, a spoke's own domains pass from its
+CIDR alone, the firewall keeps its delete, subnet change and policy change protections on, every hub AZ's route
+tables hold exactly the designed routes (TGW subnet -> endpoint -> NAT -> IGW, replies back through the same
+endpoint; no IGW edge table), the Transit Gateway blackholes spoke-to-spoke, every VPC's default security group
+is empty, every spoke subnet's internet traffic passes the firewall endpoint of its hub AZ before the NAT and
+back (traced over the route tables EC2 reports), a second `up` changes nothing, `status` reports what was
+changed behind the tool's back and `up` repairs it, and `down` removes it all in an order AWS accepts.
+
+Only the network and firewall families run (DNS Firewall, flow logs, IAM and Databricks have their own tests).
 """
 
 from __future__ import annotations
@@ -17,21 +23,41 @@ import botocore.session
 import pytest
 from moto.moto_api import state_manager
 
+from provisioner import steps
 from provisioner.aws import clients
 from provisioner.design import firewall as fw
-from provisioner.design.config import build_config, parse_toml
 from provisioner.design.layout import Layout, layout
 from provisioner.egress import FIREWALL_ENDPOINT, INTERNET, NAT_GATEWAY, Source, read_network, trace_egress
 from provisioner.sandbox.network_firewall import FIREWALL_DELETE_MODEL, FIREWALL_MODEL
 from provisioner.steps import firewall as fwsteps
+from provisioner.steps import hub_network, spoke_network, transit_gateway
 from tests.conftest import REGION, client, config_text
+from tests.hub_readback import (
+    assert_default_groups_empty,
+    assert_hub_route_tables,
+    assert_spokes_blackholed,
+    default_groups,
+    unhealthy,
+)
+from tests.hub_readback import config as _config
+from tests.hub_readback import read_status as _status
+from tests.hub_readback import recorded_ids as _ids
+from tests.hub_readback import recorded_state as _state
 
 FIREWALL_OPERATIONS = set(botocore.session.get_session().get_service_model("network-firewall").operation_names)
 LOGS_OPERATIONS = set(botocore.session.get_session().get_service_model("logs").operation_names)
 PROVISIONING_POLLS = 3
+PROTECTIONS = ("DeleteProtection", "SubnetChangeProtection", "FirewallPolicyChangeProtection")
+TWO_SPOKES = (("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16"))
 
 
 # -- fixtures -----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def network_and_firewall(monkeypatch):
+    """The firewall and the network it sits in; the other families are tested on their own."""
+    monkeypatch.setattr(steps, "FAMILIES", (hub_network, transit_gateway, spoke_network, fwsteps))
 
 
 @pytest.fixture
@@ -45,23 +71,6 @@ def firewall_takes_time(aws: str) -> Any:
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-
-
-def _config(text: str) -> Any:
-    return build_config(parse_toml(text, "test"))
-
-
-def _state(workdir: Any, deployment: str) -> dict[str, Any]:
-    return json.loads((workdir.path / "state" / f"{deployment}.json").read_text())
-
-
-def _ids(workdir: Any, deployment: str) -> dict[str, str]:
-    return {key: entry["id"] for key, entry in _state(workdir, deployment)["resources"].items()}
-
-
-def _status(workdir: Any) -> tuple[int, dict[str, dict[str, Any]]]:
-    result = workdir.run("status", "--json")
-    return result.code, {item["key"]: item for item in json.loads(result.out)["resources"]}
 
 
 def _policy(deployment: str, region: str = REGION) -> dict[str, Any]:
@@ -84,8 +93,16 @@ def _rules(group: dict[str, Any]) -> list[str]:
     return group["RuleGroup"]["RulesSource"].get("RulesString", "").splitlines()
 
 
+def _home_net(group: dict[str, Any]) -> list[str]:
+    return group["RuleGroup"]["RuleVariables"]["IPSets"]["HOME_NET"]["Definition"]
+
+
+def _firewall(deployment: str, region: str = REGION) -> dict[str, Any]:
+    return client("network-firewall", region).describe_firewall(FirewallName=fw.firewall_name(deployment))
+
+
 def _endpoints(deployment: str, region: str = REGION) -> dict[str, str]:
-    got = client("network-firewall", region).describe_firewall(FirewallName=fw.firewall_name(deployment))
+    got = _firewall(deployment, region)
     return {az: s["Attachment"]["EndpointId"] for az, s in got["FirewallStatus"]["SyncStates"].items()}
 
 
@@ -98,8 +115,9 @@ def _trace(ids: dict[str, str], lay: Layout) -> Any:
 
 
 def _assert_egress_forced_through_firewall(ids: dict[str, str], lay: Layout, endpoints: dict[str, str]) -> None:
-    """For every spoke subnet and every hub AZ its flows may take: out through TGW -> NAT[az] -> endpoint[az] ->
-    IGW, back through the same endpoint, and no path to the IGW without an endpoint."""
+    """For every spoke subnet and every hub AZ its flows may take: out through TGW -> endpoint[az] -> NAT[az] ->
+    IGW, back through NAT[az] -> the same endpoint -> TGW to the subnet's VPC, and no path to the IGW without an
+    endpoint."""
     report = _trace(ids, lay)
     assert report.problems() == []
     hub_azs = sorted(h.az for h in lay.hub_azs)
@@ -113,15 +131,34 @@ def _assert_egress_forced_through_firewall(ids: dict[str, str], lay: Layout, end
                 assert [(h.id, h.az) for h in egress.of(NAT_GATEWAY)] == [(ids[f"hub/nat/{hub_az}"], hub_az)]
                 assert [(h.id, h.az) for h in egress.of(FIREWALL_ENDPOINT)] == [(endpoints[hub_az], hub_az)]
                 kinds = egress.kinds
-                assert kinds.index("transit-gateway") < kinds.index(NAT_GATEWAY) < kinds.index(FIREWALL_ENDPOINT)
+                # Firewall before NAT: the firewall sees the workspace's own address.
+                assert kinds.index("transit-gateway") < kinds.index(FIREWALL_ENDPOINT) < kinds.index(NAT_GATEWAY)
                 assert trace.returns
                 for back in trace.returns:
                     assert [h.id for h in back.of(FIREWALL_ENDPOINT)] == [endpoints[hub_az]], str(back)
+                    assert back.kinds.index(NAT_GATEWAY) < back.kinds.index(FIREWALL_ENDPOINT)
                     assert back.vpc == ids[f"spoke/{spoke.name}/vpc"]
+
+
+def _assert_network_as_designed(ids: dict[str, str], lay: Layout, endpoints: dict[str, str]) -> None:
+    assert_hub_route_tables(ids, lay, endpoints)
+    assert_spokes_blackholed(ids, lay)
+    assert_default_groups_empty(ids, lay)
+    _assert_egress_forced_through_firewall(ids, lay, endpoints)
 
 
 def _firewall_calls(calls: list[str]) -> list[str]:
     return [c for c in calls if c in FIREWALL_OPERATIONS or c in LOGS_OPERATIONS]
+
+
+def _spokes_toml(spokes: tuple[tuple[str, str, tuple[str, ...]], ...]) -> str:
+    """[[spokes]] tables with their own `extra_allowed_fqdns` (config_text writes name and CIDR only)."""
+    lines = []
+    for name, cidr, domains in spokes:
+        lines += ["[[spokes]]", f'name = "{name}"', f'cidr = "{cidr}"']
+        if domains:
+            lines.append("extra_allowed_fqdns = [" + ", ".join(f'"{d}"' for d in domains) + "]")
+    return "\n".join(lines) + "\n"
 
 
 # -- what `up` builds ---------------------------------------------------------------------------------------------
@@ -129,8 +166,7 @@ def _firewall_calls(calls: list[str]) -> list[str]:
 
 def test_up_builds_a_default_deny_firewall_that_all_egress_passes(firewall_takes_time, dns, workdir, calls):
     deployment = "fwmain"
-    text = config_text(deployment, spokes=(("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16")), hub_azs=2,
-                       extra="[firewall]\nlog_retention_days = 90\n")
+    text = config_text(deployment, spokes=TWO_SPOKES, hub_azs=2, extra="[firewall]\nlog_retention_days = 90\n")
     workdir.write_config(text)
     lay = layout(_config(text))
 
@@ -149,7 +185,8 @@ def test_up_builds_a_default_deny_firewall_that_all_egress_passes(firewall_takes
     assert policy["StatefulEngineOptions"]["RuleOrder"] == "STRICT_ORDER"
     assert policy["StatefulDefaultActions"] == ["aws:drop_established", "aws:alert_established"]
     assert policy["StatelessDefaultActions"] == policy["StatelessFragmentDefaultActions"] == ["aws:forward_to_sfe"]
-    home_net = ["10.1.0.0/16", "10.2.0.0/16", *lay.hub_nat_subnet_cidrs]
+    # HOME_NET is the spoke CIDRs alone: the firewall sees each workspace's own address, never the NAT's.
+    home_net = ["10.1.0.0/16", "10.2.0.0/16"]
     assert policy["PolicyVariables"]["RuleVariables"]["HOME_NET"]["Definition"] == home_net
 
     groups = _groups(deployment)
@@ -158,14 +195,14 @@ def test_up_builds_a_default_deny_firewall_that_all_egress_passes(firewall_takes
     for group in groups.values():
         assert group["RuleGroupResponse"]["Type"] == "STATEFUL"
         assert group["RuleGroup"]["StatefulRuleOptions"] == {"RuleOrder": "STRICT_ORDER"}
-        assert group["RuleGroup"]["RuleVariables"]["IPSets"]["HOME_NET"]["Definition"] == home_net
+        assert _home_net(group) == home_net
     allowlist = groups["allowlist"]["RuleGroup"]["RulesSource"]["RulesSourceList"]
     assert sorted(allowlist["Targets"]) == sorted([
         "frankfurt.cloud.databricks.com", "tunnel.eu-central-1.cloud.databricks.com",
         "mdv2llxgl8lou0.ceptxxgorjrc.eu-central-1.rds.amazonaws.com",
         "fwmain-bu1-rootbucket.s3.amazonaws.com", "fwmain-bu1-rootbucket.s3.eu-central-1.amazonaws.com",
         "fwmain-bu2-rootbucket.s3.amazonaws.com", "fwmain-bu2-rootbucket.s3.eu-central-1.amazonaws.com",
-        ".pypi.org", ".pythonhosted.org", ".cran.r-project.org"])
+        "pypi.org", "files.pythonhosted.org", "cran.r-project.org"])
     assert (allowlist["TargetTypes"], allowlist["GeneratedRulesType"]) == (["TLS_SNI", "HTTP_HOST"], "ALLOWLIST")
     assert [r.split(" (")[0] for r in _rules(groups["control-plane"])] == [
         "pass tcp $HOME_NET any -> 18.159.44.32/28 443", "pass tcp $HOME_NET any -> 18.159.44.32/28 8443:8451"]
@@ -173,13 +210,17 @@ def test_up_builds_a_default_deny_firewall_that_all_egress_passes(firewall_takes
         "pass tcp $HOME_NET any -> 203.0.113.10/32 3306", "pass tcp $HOME_NET any -> 203.0.113.11/32 3306",
         "drop tcp $HOME_NET any -> any 3306"]
     assert [r.split(" ")[:2] for r in _rules(groups["deny"])] == [
-        ["drop", "icmp"], ["drop", "ftp"], ["drop", "ssh"], ["drop", "udp"]]
+        ["drop", "icmp"], ["drop", "ftp"], ["drop", "ssh"], ["drop", "udp"], ["drop", "ip"]]
+    # Spoke to spoke is dropped by the firewall too, should a TGW blackhole ever go missing.
+    (between_spokes,) = [r for r in _rules(groups["deny"]) if "Spoke to spoke" in r]
+    assert between_spokes.split(" (")[0] == "drop ip $HOME_NET any -> $HOME_NET any"
     # Capacity sized to content: twice what it needs, rounded up.
     assert groups["allowlist"]["RuleGroupResponse"]["Capacity"] == fw.capacity_for(10 * 2) == 50
 
-    # The firewall: READY and IN_SYNC, one endpoint per hub AZ, in the hub's firewall subnets.
+    # The firewall: READY and IN_SYNC, protected, one endpoint per hub AZ, in the hub's firewall subnets.
     nfw = client("network-firewall")
-    described = nfw.describe_firewall(FirewallName=fw.firewall_name(deployment))
+    described = _firewall(deployment)
+    assert {flag: described["Firewall"][flag] for flag in PROTECTIONS} == dict.fromkeys(PROTECTIONS, True)
     assert described["FirewallStatus"]["Status"] == "READY"
     assert described["FirewallStatus"]["ConfigurationSyncStateSummary"] == "IN_SYNC"
     assert sorted(m["SubnetId"] for m in described["Firewall"]["SubnetMappings"]) == sorted(
@@ -203,7 +244,7 @@ def test_up_builds_a_default_deny_firewall_that_all_egress_passes(firewall_takes
         f"/aws/vendedlogs/network-firewall/{deployment}/alert": 90,
         f"/aws/vendedlogs/network-firewall/{deployment}/flow": 90}
 
-    _assert_egress_forced_through_firewall(ids, lay, endpoints)
+    _assert_network_as_designed(ids, lay, endpoints)
 
     calls.clear()
     again = workdir.run("up")
@@ -226,6 +267,10 @@ def test_up_builds_a_default_deny_firewall_that_all_egress_passes(firewall_takes
     first = {op: order.index(op) for op in set(order)}
     assert last["UpdateLoggingConfiguration"] < first["DeleteLogGroup"]
     assert last["UpdateLoggingConfiguration"] < first["DeleteFirewall"]
+    # The delete protection lifted just before the delete, and no other protection touched.
+    assert order.count("UpdateFirewallDeleteProtection") == 1
+    assert order.index("UpdateFirewallDeleteProtection") == first["DeleteFirewall"] - 1
+    assert "UpdateSubnetChangeProtection" not in order and "UpdateFirewallPolicyChangeProtection" not in order
     assert last["DeleteFirewall"] < first["DeleteFirewallPolicy"] < first["DeleteRuleGroup"]
     assert calls.calls.count("DescribeFirewall") >= PROVISIONING_POLLS
     assert nfw.list_firewalls()["Firewalls"] == []
@@ -259,8 +304,8 @@ def test_second_region_without_legacy_metastore_has_no_3306_rule(aws, dns, workd
     policy = _policy(deployment, "us-west-2")["FirewallPolicy"]
     assert policy["StatefulEngineOptions"]["RuleOrder"] == "STRICT_ORDER"
     assert policy["StatefulDefaultActions"] == ["aws:drop_established", "aws:alert_established"]
-    assert policy["PolicyVariables"]["RuleVariables"]["HOME_NET"]["Definition"] == [
-        "10.173.0.0/16", *lay.hub_nat_subnet_cidrs]
+    assert policy["PolicyVariables"]["RuleVariables"]["HOME_NET"]["Definition"] == ["10.173.0.0/16"]
+    assert all(_home_net(g) == ["10.173.0.0/16"] for g in groups.values())
     _assert_egress_forced_through_firewall(_ids(workdir, deployment), lay, _endpoints(deployment, "us-west-2"))
 
     code, items = _status(workdir)
@@ -336,39 +381,119 @@ def test_a_broken_route_is_caught_by_the_walk_and_status_and_up_restores_it(aws,
     _assert_egress_forced_through_firewall(ids, lay, endpoints)
     a, b = (h.az for h in lay.hub_azs)
     ec2 = client("ec2")
+    spoke_cidr = lay.spoke_cidrs[0]
 
-    # The NAT subnet of AZ a loses its way to the firewall: its traffic goes nowhere.
+    # The NAT subnet of AZ a loses its way out: traffic inspected there goes nowhere.
     ec2.delete_route(RouteTableId=ids[f"hub/nat-subnet-route-table/{a}"], DestinationCidrBlock="0.0.0.0/0")
     problems = _trace(ids, lay).problems()
     assert problems and all(f"via hub {a}" in p for p in problems)
     assert any("no route to 0.0.0.0/0" in p for p in problems)
     code, items = _status(workdir)
     assert code == 3
-    assert items[f"hub/firewall/routes/{a}"]["status"] == "drifted"
+    assert items[f"hub/firewall/routes/{a}"]["drift"] == [
+        f"hub/nat-subnet-route-table/{a} route 0.0.0.0/0 -> nothing (should be {ids['hub/igw']})"]
     assert items[f"hub/firewall/routes/{b}"]["status"] == "present"
 
     calls.clear()
     assert workdir.run("up").code == 0
     assert calls.mutating == ["CreateRoute"]
+    assert_hub_route_tables(ids, lay, endpoints)
     _assert_egress_forced_through_firewall(ids, lay, endpoints)
 
-    # Return traffic to NAT subnet a sent through the endpoint of AZ b: crosses AZs, and status says so.
-    nat_a = next(h.cidrs.nat_subnet for h in lay.hub_azs if h.az == a)
-    ec2.delete_route(RouteTableId=ids["hub/igw-route-table"], DestinationCidrBlock=nat_a)
-    ec2.create_route(RouteTableId=ids["hub/igw-route-table"], DestinationCidrBlock=nat_a, VpcEndpointId=endpoints[b])
-    assert any("in another AZ than" in p for p in _trace(ids, lay).problems())
+    # Replies to the spoke in NAT subnet a sent through the endpoint of AZ b: crosses AZs, and status says so.
+    ec2.delete_route(RouteTableId=ids[f"hub/nat-subnet-route-table/{a}"], DestinationCidrBlock=spoke_cidr)
+    ec2.create_route(RouteTableId=ids[f"hub/nat-subnet-route-table/{a}"], DestinationCidrBlock=spoke_cidr,
+                     VpcEndpointId=endpoints[b])
+    assert any(f"return path uses firewall-endpoint {endpoints[b]} ({b}), in another AZ than {a}" in p
+               for p in _trace(ids, lay).problems())
     code, items = _status(workdir)
-    assert code == 3 and items[f"hub/firewall/routes/{a}"]["status"] == "drifted"
-    assert endpoints[b] in items[f"hub/firewall/routes/{a}"]["drift"][0]
+    assert code == 3
+    assert items[f"hub/firewall/routes/{a}"]["drift"] == [
+        f"hub/nat-subnet-route-table/{a} route {spoke_cidr} -> {endpoints[b]} (should be {endpoints[a]})"]
+    assert any("in another AZ than" in p for p in items["network/egress"]["drift"])
+    calls.clear()
+    assert workdir.run("up").code == 0
+    assert calls.mutating == ["ReplaceRoute"]  # in place: never a moment without the route
+    assert_hub_route_tables(ids, lay, endpoints)
+    assert _status(workdir)[0] == 0
 
-    # And a NAT subnet routed straight to the internet gateway: a path to the IGW without a firewall endpoint.
-    ec2.delete_route(RouteTableId=ids[f"hub/nat-subnet-route-table/{b}"], DestinationCidrBlock="0.0.0.0/0")
-    ec2.create_route(RouteTableId=ids[f"hub/nat-subnet-route-table/{b}"], DestinationCidrBlock="0.0.0.0/0",
-                     GatewayId=ids["hub/igw"])
-    problems = _trace(ids, lay).problems()
-    assert any(f"via hub {b}: reaches the internet without passing a firewall endpoint" in p for p in problems)
+
+def test_status_names_each_isolation_and_hardening_drift_and_up_repairs_it(aws, dns, workdir, calls):
+    """One change behind the tool's back at a time: `status` exits 3 naming it (and nothing else: so the previous
+    one was repaired), `up` repairs it with the one call it takes; at the end `status` is clean."""
+    deployment = "fwharden"
+    text = config_text(deployment, spokes=TWO_SPOKES, hub_azs=1, extra="[firewall]\nlegacy_hive_metastore = false\n")
+    workdir.write_config(text)
+    lay = layout(_config(text))
+    assert workdir.run("up").code == 0
+    ids = _ids(workdir, deployment)
+    endpoints = _endpoints(deployment)
+    _assert_network_as_designed(ids, lay, endpoints)
+    ec2, nfw = client("ec2"), client("network-firewall")
+    (az,) = endpoints
+    bu1_default = default_groups([ids["spoke/bu1/vpc"]], REGION)[ids["spoke/bu1/vpc"]]["GroupId"]
+
+    def delete_blackhole() -> None:
+        ec2.delete_transit_gateway_route(TransitGatewayRouteTableId=ids["hub/tgw-route-table/spokes"],
+                                         DestinationCidrBlock="10.2.0.0/16")
+
+    def allow_from_default_group() -> None:
+        ec2.authorize_security_group_egress(GroupId=bu1_default, IpPermissions=[
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+
+    def lift_subnet_change_protection() -> None:
+        nfw.update_subnet_change_protection(FirewallArn=ids["hub/firewall"], SubnetChangeProtection=False)
+
+    def nat_before_firewall() -> None:
+        # (delete + create, so that this does not rely on the sandbox's ReplaceRoute)
+        table = ids[f"hub/tgw-subnet-route-table/{az}"]
+        ec2.delete_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0")
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=ids[f"hub/nat/{az}"])
+
+    nat = ids[f"hub/nat/{az}"]
+    cases = [
+        # (a) spoke bu1 reaches bu2 through the hub (the firewall's deny group is then all that stops it)
+        (delete_blackhole, {
+            "hub/tgw-route-table/spokes": ("drifted", "route 10.2.0.0/16 -> a blackhole missing"),
+            "network/egress": ("failed", "reaches spoke bu2 (10.2.0.0/16)")}, ["CreateTransitGatewayRoute"]),
+        # (b) the default security group allows again what AWS made it with
+        (allow_from_default_group, {
+            "spoke/bu1/vpc": ("drifted", f"default security group {bu1_default} has 1 egress rule")},
+         ["RevokeSecurityGroupEgress"]),
+        # (c) the firewall's endpoints may be moved
+        (lift_subnet_change_protection, {"hub/firewall": ("drifted", "subnet change protection off")},
+         ["UpdateSubnetChangeProtection"]),
+        # (d) the TGW subnet hands everything to the NAT, which goes straight out: the endpoint is never reached
+        (nat_before_firewall, {
+            f"hub/firewall/routes/{az}": (
+                "drifted", f"hub/tgw-subnet-route-table/{az} route 0.0.0.0/0 -> {nat} (should be {endpoints[az]})"),
+            "network/egress": ("failed", f"via hub {az}: reaches the internet without passing a firewall endpoint")},
+         ["ReplaceRoute"]),
+    ]
+    for change, named, repair in cases:
+        change()
+        code, items = _status(workdir)
+        assert code == 3, change.__name__
+        found = unhealthy(items)
+        assert sorted(found) == sorted(named), (change.__name__, found)
+        for key, (status, words) in named.items():
+            assert found[key][0] == status and words in found[key][1], (change.__name__, key, found[key])
+        if change is nat_before_firewall:
+            # Every spoke subnet's way out, as the walk shows it: TGW subnet table -> NAT -> IGW, no endpoint.
+            for trace in _trace(ids, lay).traces:
+                assert trace.egress.end == INTERNET and not trace.egress.of(FIREWALL_ENDPOINT), str(trace.egress)
+                assert [h.id for h in trace.egress.of(NAT_GATEWAY)] == [nat]
+                assert f"{trace.label}: reaches the internet without passing a firewall endpoint" in found[
+                    "network/egress"][1] and f"nat-gateway {nat}" in found["network/egress"][1]
+        calls.clear()
+        result = workdir.run("up")
+        assert result.code == 0, (change.__name__, result.err)
+        assert calls.mutating == repair, change.__name__
     code, items = _status(workdir)
-    assert code == 3 and items[f"hub/firewall/routes/{b}"]["status"] == "drifted"
+    assert code == 0, unhealthy(items)
+    # Read back: all as designed again, the protections on.
+    _assert_network_as_designed(ids, lay, endpoints)
+    assert {flag: _firewall(deployment)["Firewall"][flag] for flag in PROTECTIONS} == dict.fromkeys(PROTECTIONS, True)
 
 
 def test_status_reports_metastore_addresses_that_moved_and_up_pins_the_new_ones(aws, dns, workdir, calls):
@@ -453,6 +578,58 @@ def test_turning_the_legacy_metastore_off_removes_its_group_and_3306(aws, dns, w
     assert code == 0 and "hub/firewall/metastore-addresses" not in items
 
 
+# -- a spoke's own domains ----------------------------------------------------------------------------------------
+
+
+def test_a_spokes_own_domains_pass_from_its_cidr_alone(aws, dns, workdir, calls):
+    deployment = "fwspoke"
+    own = ("example.com", ".example.org")
+    extra = "[firewall]\nlegacy_hive_metastore = false\n"
+    text = config_text(deployment, spokes=(), hub_azs=1, extra=extra) + _spokes_toml(
+        (("bu1", "10.1.0.0/16", own), ("bu2", "10.2.0.0/16", ())))
+    workdir.write_config(text)
+    lay = layout(_config(text))
+    result = workdir.run("up")
+    assert result.code == 0, result.err
+
+    groups = _groups(deployment)
+    # Evaluated after the deny and control-plane groups, before the deployment-wide allowlist (whose generated
+    # drop of every other TLS and HTTP flow would otherwise come first).
+    assert {role: g["Priority"] for role, g in groups.items()} == {
+        "deny": 100, "control-plane": 200, "spoke-allowlist": 350, "allowlist": 400}
+    spoke_group = groups["spoke-allowlist"]
+    assert spoke_group["RuleGroupResponse"]["Type"] == "STATEFUL"
+    assert spoke_group["RuleGroup"]["StatefulRuleOptions"] == {"RuleOrder": "STRICT_ORDER"}
+    assert _home_net(spoke_group) == ["10.1.0.0/16", "10.2.0.0/16"]
+    rules = _rules(spoke_group)
+    # TLS by SNI and HTTP by Host, per domain, each passing from bu1's CIDR and nothing else.
+    assert sorted(r.split(" (")[0] for r in rules) == sorted(
+        f"pass {proto} 10.1.0.0/16 any -> any any" for proto in ("tls", "http") for _ in own)
+    for domain in own:
+        assert {r.split(" ")[1] for r in rules if f'content:"{domain}"' in r} == {"tls", "http"}, domain
+    assert all("10.2.0.0/16" not in r and "$HOME_NET" not in r and r.startswith("pass ") for r in rules)
+    assert spoke_group["RuleGroupResponse"]["Capacity"] == fw.capacity_for(len(rules))
+    # The deployment-wide allowlist does not pass them (for bu2, they fall to its drop).
+    targets = groups["allowlist"]["RuleGroup"]["RulesSource"]["RulesSourceList"]["Targets"]
+    assert not set(own) & set(targets)
+    _assert_network_as_designed(_ids(workdir, deployment), lay, _endpoints(deployment))
+    code, items = _status(workdir)
+    assert code == 0, unhealthy(items)
+
+    # Without the spoke's own domains the group goes: out of the policy first, then deleted.
+    workdir.write_config(config_text(deployment, spokes=(("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16")), hub_azs=1,
+                                     extra=extra))
+    calls.clear()
+    result = workdir.run("up")
+    assert result.code == 0, result.err
+    assert _firewall_calls(calls.mutating) == ["UpdateFirewallPolicy", "DeleteRuleGroup"]
+    assert sorted(_groups(deployment)) == ["allowlist", "control-plane", "deny"]
+    assert spoke_group["RuleGroupResponse"]["RuleGroupArn"] not in [
+        g["Arn"] for g in client("network-firewall").list_rule_groups()["RuleGroups"]]
+    assert "hub/firewall/rule-group/spoke-allowlist" not in _state(workdir, deployment)["resources"]
+    assert _status(workdir)[0] == 0
+
+
 # -- crashes ------------------------------------------------------------------------------------------------------
 
 
@@ -490,3 +667,9 @@ def test_plan_lists_the_firewall_family_without_any_call(workdir, calls):
         assert items[key]["action"] == "create", key
     assert items["hub/firewall/rule-group/allowlist"]["name"] == "fwplan-allowlist-cap50"
     assert items["hub/firewall/rule-group/control-plane"]["details"] == {"cidr": "18.159.44.32/28"}
+    assert "hub/firewall/rule-group/spoke-allowlist" not in items  # no spoke has domains of its own
+    # Each AZ's routes, in the order they are made: nothing reaches the IGW before the endpoint routes exist.
+    for az in ("eu-central-1a", "eu-central-1b"):
+        assert items[f"hub/firewall/routes/{az}"]["details"] == {"az": az, "routes": (
+            "tgw-subnet-route-table: 0.0.0.0/0 -> endpoint; nat-subnet-route-table: 10.173.0.0/16 -> endpoint; "
+            "nat-subnet-route-table: 0.0.0.0/0 -> IGW")}

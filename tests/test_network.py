@@ -1,9 +1,12 @@
 """The hub-and-spoke network end to end: `provision` against emulated AWS over HTTP, read back through the EC2 API.
 
-What is checked is what a user would notice: the resources exist with the planned CIDRs and AZs, a packet from
-every workspace subnet follows the designed hops (traced over the route tables EC2 reports), a second `up`
-changes nothing, `status` reports what was deleted or changed behind the tool's back, `down` removes it all
-in an order AWS accepts, and a crash or a failed NAT gateway is recovered from without duplicates.
+What is checked is what a user would notice: the resources exist with the planned CIDRs and AZs, every hub AZ
+has its own TGW subnet, firewall subnet and NAT subnet route table with exactly the designed routes (and there is
+no IGW edge table), the Transit Gateway blackholes every spoke CIDR for the spokes, every VPC's default security
+group is empty, a packet from every workspace subnet follows the designed hops (traced over the route tables EC2
+reports), a second `up` changes nothing, `status` reports what was deleted or changed behind the tool's back,
+`down` removes it all in an order AWS accepts, and a crash or a failed NAT gateway is recovered from without
+duplicates. The firewall family is not run here: where its routes matter they are made by hand.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from moto.ec2.models import ec2_backends
 
 from provisioner import steps
 from provisioner.aws import clients
-from provisioner.design.config import build_config, parse_toml
 from provisioner.design.layout import Layout, layout
 from provisioner.design.naming import root_bucket_name
 from provisioner.design.policies import kinesis_endpoint_policy, s3_endpoint_policy, sts_endpoint_policy
@@ -26,7 +28,6 @@ from provisioner.egress import (
     DELIVERED,
     DROPPED,
     FIREWALL_ENDPOINT,
-    INTERNET,
     INTERNET_GATEWAY,
     NAT_GATEWAY,
     ROUTE_TABLE,
@@ -38,16 +39,29 @@ from provisioner.egress import (
     NetworkData,
     Source,
     follow,
+    isolation_problems,
     read_network,
     trace_egress,
 )
 from provisioner.sandbox import ec2_patches
 from provisioner.steps import hub_network, spoke_network, transit_gateway, vpc
 from tests.conftest import REGION, client, config_text
+from tests.hub_readback import (
+    assert_default_groups_empty,
+    assert_hub_route_tables,
+    assert_spokes_blackholed,
+    default_groups,
+    unhealthy,
+)
+from tests.hub_readback import config as _config
+from tests.hub_readback import read_status as _status
+from tests.hub_readback import recorded_ids as _ids
 
 SPOKES = (("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16"), ("bu3", "10.3.0.0/16"))
-EGRESS_HOPS = [SUBNET, ROUTE_TABLE, TRANSIT_GATEWAY, TGW_ROUTE_TABLE, TGW_ATTACHMENT, SUBNET, ROUTE_TABLE, NAT_GATEWAY,
-               ROUTE_TABLE]
+# From a workspace subnet to the hub's TGW subnet table, where the firewall family's `0/0 -> endpoint` goes.
+TO_HUB = [SUBNET, ROUTE_TABLE, TRANSIT_GATEWAY, TGW_ROUTE_TABLE, TGW_ATTACHMENT, SUBNET, ROUTE_TABLE]
+# Then, with the firewall: endpoint -> firewall subnet table -> NAT -> NAT subnet table -> IGW.
+THROUGH_FIREWALL = [FIREWALL_ENDPOINT, ROUTE_TABLE, NAT_GATEWAY, ROUTE_TABLE, INTERNET_GATEWAY]
 LEGACY_OFF = "[firewall]\nlegacy_hive_metastore = false\n"
 
 
@@ -59,15 +73,6 @@ def network_only(monkeypatch):
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-
-
-def _config(text: str) -> Any:
-    return build_config(parse_toml(text, "test"))
-
-
-def _ids(workdir: Any, deployment: str) -> dict[str, str]:
-    doc = json.loads((workdir.path / "state" / f"{deployment}.json").read_text())
-    return {key: entry["id"] for key, entry in doc["resources"].items()}
 
 
 def _read(ids: dict[str, str], lay: Layout) -> NetworkData:
@@ -108,14 +113,10 @@ def _owned(deployment: str) -> dict[str, int]:
 
 
 def _expected(spokes: int, azs: int, kinesis: bool = True) -> dict[str, int]:
-    return {"vpc": spokes + 1, "subnet": 4 * spokes + 3 * azs, "route-table": spokes + 2 * azs + 2, "igw": 1,
+    # Route tables: one per spoke, three per hub AZ (TGW, firewall and NAT subnets), none shared, no edge table.
+    return {"vpc": spokes + 1, "subnet": 4 * spokes + 3 * azs, "route-table": spokes + 3 * azs, "igw": 1,
             "eip": azs, "nat": azs, "sg": spokes, "endpoint": (3 if kinesis else 2) * spokes, "tgw": 1,
             "attachment": spokes + 1, "tgw-route-table": 2}
-
-
-def _status(workdir: Any) -> tuple[int, dict[str, dict[str, Any]]]:
-    result = workdir.run("status", "--json")
-    return result.code, {item["key"]: item for item in json.loads(result.out)["resources"]}
 
 
 # -- what `up` builds ---------------------------------------------------------------------------------------------
@@ -151,8 +152,8 @@ def _assert_hub(ids: dict[str, str], lay: Layout) -> None:
         assert nat["NatGatewayAddresses"][0]["AllocationId"] == ids[f"hub/eip/{az}"]
     igw = ec2.describe_internet_gateways(InternetGatewayIds=[ids["hub/igw"]])["InternetGateways"][0]
     assert [a["VpcId"] for a in igw["Attachments"]] == [ids["hub/vpc"]]
-    edge = ec2.describe_route_tables(RouteTableIds=[ids["hub/igw-route-table"]])["RouteTables"][0]
-    assert [a.get("GatewayId") for a in edge["Associations"]] == [ids["hub/igw"]]
+    # The network family's routes alone: the firewall family adds the endpoint routes and the NAT's way out.
+    assert_hub_route_tables(ids, lay)
 
     tgw = ec2.describe_transit_gateways(TransitGatewayIds=[ids["hub/transit-gateway"]])["TransitGateways"][0]
     assert tgw["Options"]["DefaultRouteTableAssociation"] == "disable"
@@ -175,6 +176,8 @@ def _assert_hub(ids: dict[str, str], lay: Layout) -> None:
     assert propagating("hub/tgw-route-table/spokes") == set()
     assert associated("hub/tgw-route-table/hub") == {ids["hub/tgw-attachment"]}
     assert propagating("hub/tgw-route-table/hub") == spoke_attachments
+    assert_spokes_blackholed(ids, lay)
+    assert_default_groups_empty(ids, lay)
 
 
 def _assert_spoke_edges(ids: dict[str, str], config: Any, lay: Layout) -> None:
@@ -221,34 +224,42 @@ def _assert_paths(ids: dict[str, str], lay: Layout) -> None:
             assert sorted(paths) == hub_azs
             for hub_az, trace in paths.items():
                 path = trace.egress
-                assert path.kinds == EGRESS_HOPS, str(path)
+                assert path.kinds == TO_HUB, str(path)
                 assert [h.id for h in path.hops] == [
                     ids[f"spoke/{spoke.name}/workspace-subnet/{az}"], ids[f"spoke/{spoke.name}/route-table"],
                     ids["hub/transit-gateway"], ids["hub/tgw-route-table/spokes"], ids["hub/tgw-attachment"],
-                    ids[f"hub/tgw-subnet/{hub_az}"], ids[f"hub/tgw-subnet-route-table/{hub_az}"],
-                    ids[f"hub/nat/{hub_az}"], ids[f"hub/nat-subnet-route-table/{hub_az}"]]
-                assert path.of(NAT_GATEWAY)[0].az == hub_az
-                # The NAT subnet's 0/0 -> firewall endpoint[az] comes with the firewall.
+                    ids[f"hub/tgw-subnet/{hub_az}"], ids[f"hub/tgw-subnet-route-table/{hub_az}"]]
+                # The TGW subnet's 0/0 -> firewall endpoint[az] comes with the firewall: until then nothing
+                # reaches the NAT, let alone the internet.
                 assert path.end == DROPPED and "no route to 0.0.0.0/0" in path.reason
-            # Back from the NAT of every hub AZ to this subnet: NAT subnet RT -> TGW -> hub TGW RT -> the spoke.
-            # (A hub AZ the spoke does not use hands the flow to either spoke AZ: one path each.)
+            # Back from the firewall subnet of every hub AZ to this subnet: firewall subnet RT -> TGW -> hub TGW
+            # RT -> the spoke. (A hub AZ the spoke does not use hands the flow to either spoke AZ: one path each.)
             for hub_az in hub_azs:
-                backs = follow(data, ids[f"hub/nat-subnet/{hub_az}"], spoke.cidrs.workspace_subnets[0])
+                backs = follow(data, ids[f"hub/firewall-subnet/{hub_az}"], spoke.cidrs.workspace_subnets[0])
                 assert len(backs) == (1 if hub_az in spoke.azs else 2)
-            for back in backs:
-                assert back.end == DELIVERED and back.vpc == ids[f"spoke/{spoke.name}/vpc"], str(back)
-                assert back.hops[3:5] == [Hop(TGW_ROUTE_TABLE, ids["hub/tgw-route-table/hub"]),
-                                          Hop(TGW_ATTACHMENT, ids[f"spoke/{spoke.name}/tgw-attachment"])]
-    # Spoke to spoke: the spokes table knows only the hub, so such traffic can only turn around in the hub VPC
-    # (its TGW subnet tables route the spoke CIDRs back to the TGW), never go spoke to spoke on the TGW.
-    for a, b in zip(lay.spokes, lay.spokes[1:], strict=False):
-        for path in follow(data, ids[f"spoke/{a.name}/workspace-subnet/{a.azs[0]}"], b.cidrs.workspace_subnets[0]):
-            assert path.of(TGW_ATTACHMENT)[0].id == ids["hub/tgw-attachment"]
-            assert path.of(TGW_ROUTE_TABLE)[1].id == ids["hub/tgw-route-table/hub"]
-            assert path.end == DELIVERED and path.vpc == ids[f"spoke/{b.name}/vpc"]
+                for back in backs:
+                    assert back.end == DELIVERED and back.vpc == ids[f"spoke/{spoke.name}/vpc"], str(back)
+                    assert back.hops[1] == Hop(ROUTE_TABLE, ids[f"hub/firewall-subnet-route-table/{hub_az}"])
+                    assert back.hops[3:5] == [Hop(TGW_ROUTE_TABLE, ids["hub/tgw-route-table/hub"]),
+                                              Hop(TGW_ATTACHMENT, ids[f"spoke/{spoke.name}/tgw-attachment"])]
+    # Spoke to spoke: the spokes table blackholes every spoke CIDR, so the TGW itself drops such a flow; it never
+    # reaches the hub.
+    for a in lay.spokes:
+        for b in lay.spokes:
+            if a is b:
+                continue
+            (path,) = follow(data, ids[f"spoke/{a.name}/workspace-subnet/{a.azs[0]}"], b.cidrs.workspace_subnets[0])
+            assert path.end == DROPPED and "blackhole" in path.reason, str(path)
+            assert path.hops[-1] == Hop(TGW_ROUTE_TABLE, ids["hub/tgw-route-table/spokes"])
+    cidrs = {s.name: s.cidrs.vpc for s in lay.spokes}
+    assert isolation_problems(data, _sources(ids, lay), cidrs) == []
+    # Inspected traffic goes from the firewall subnet to the NAT of its AZ, and no further until the firewall
+    # family adds the NAT subnet's 0/0 -> IGW.
     for hub_az in hub_azs:
         (out,) = follow(data, ids[f"hub/firewall-subnet/{hub_az}"], "0.0.0.0/0")
-        assert out.end == INTERNET and out.hops[-1].id == ids["hub/igw"]
+        assert [(h.id, h.az) for h in out.of(NAT_GATEWAY)] == [(ids[f"hub/nat/{hub_az}"], hub_az)]
+        assert out.hops[-1] == Hop(ROUTE_TABLE, ids[f"hub/nat-subnet-route-table/{hub_az}"])
+        assert out.end == DROPPED and "no route to 0.0.0.0/0" in out.reason
 
 
 @pytest.mark.parametrize(("spokes", "azs", "extra"), [
@@ -280,6 +291,10 @@ def test_up_builds_the_network_status_reads_it_down_removes_it(aws, workdir, cal
     assert {i["status"] for k, i in items.items() if k != "network/egress"} == {"present"}
     assert items["network/egress"]["status"] == "failed"
     assert items["network/egress"]["drift"][0].startswith("egress is not forced through a firewall yet")
+    # ...but the spokes are isolated already: the check finds no spoke reaching another.
+    assert not [p for p in items["network/egress"]["drift"] if "reaches spoke" in p or "not blackholed" in p]
+    # The NAT-before-firewall layout's tables were never made, so status does not list them.
+    assert "hub/igw-route-table" not in items and "hub/firewall-subnet-route-table" not in items
 
     assert workdir.run("down", "--yes").code == 0
     assert set(_owned(deployment).values()) == {0}
@@ -302,13 +317,22 @@ def test_plan_lists_every_network_resource_per_spoke_and_az_with_cidrs(workdir, 
         assert items[f"hub/firewall-subnet/{az}"]["details"]["cidr"] == c.firewall_subnet
         assert items[f"hub/nat/{az}"]["details"] == {"az": az, "subnet": c.nat_subnet}
         assert items[f"hub/eip/{az}"]["action"] == "create"
-        routes = items[f"hub/tgw-subnet-route-table/{az}"]["details"]["routes"]
-        assert routes.startswith(f"0.0.0.0/0 -> hub/nat/{az}") and all(c in routes for c in lay.spoke_cidrs)
-        assert items[f"hub/nat-subnet-route-table/{az}"]["details"]["routes"] == ", ".join(
-            f"{cidr} -> hub/transit-gateway" for cidr in lay.spoke_cidrs)
+        # Firewall before NAT, per AZ; the routes through the endpoint and the NAT's way out are the firewall's.
+        to_spokes = [f"{cidr} -> hub/transit-gateway" for cidr in lay.spoke_cidrs]
+        through_endpoint = [f"{cidr} -> firewall-endpoint/{az}" for cidr in lay.spoke_cidrs]
+        assert items[f"hub/tgw-subnet-route-table/{az}"]["details"] == {
+            "routes": "", "firewall_routes": f"0.0.0.0/0 -> firewall-endpoint/{az}", "subnets": f"hub/tgw-subnet/{az}"}
+        assert items[f"hub/firewall-subnet-route-table/{az}"]["details"] == {
+            "routes": ", ".join([f"0.0.0.0/0 -> hub/nat/{az}", *to_spokes]), "subnets": f"hub/firewall-subnet/{az}"}
+        assert items[f"hub/nat-subnet-route-table/{az}"]["details"] == {
+            "routes": "", "firewall_routes": ", ".join(["0.0.0.0/0 -> hub/igw", *through_endpoint]),
+            "subnets": f"hub/nat-subnet/{az}"}
     assert items["hub/vpc"]["details"] == {"cidr": "10.10.0.0/16"}
-    assert items["hub/firewall-subnet-route-table"]["details"]["routes"] == "0.0.0.0/0 -> hub/igw"
-    assert items["hub/igw-route-table"]["details"]["edge"] == "hub/igw"
+    # No shared firewall-subnet table, no IGW edge table: the retired steps are listed only while recorded.
+    assert "hub/firewall-subnet-route-table" not in items and "hub/igw-route-table" not in items
+    assert not [key for key, item in items.items() if "edge" in item["details"]]
+    assert items["hub/tgw-route-table/spokes"]["details"]["routes"] == ", ".join(
+        ["0.0.0.0/0 -> hub/tgw-attachment", *(f"{cidr} -> blackhole" for _, cidr in SPOKES)])
     for name, cidr in SPOKES:
         spoke = next(s for s in lay.spokes if s.name == name)
         assert items[f"spoke/{name}/vpc"]["details"] == {"cidr": cidr}
@@ -407,7 +431,8 @@ def test_failed_nat_gateway_reports_aws_message_and_next_up_replaces_it(aws, wor
     assert "InsufficientFreeAddressesInSubnet: Subnet has insufficient free addresses to create this NAT" in failed.err
     # What needs the NAT did not run; what does not, did.
     done = _ids(workdir, "natfail")
-    assert "hub/tgw-subnet-route-table/eu-central-1a" not in done and "spoke/main/sts-endpoint" in done
+    assert "hub/firewall-subnet-route-table/eu-central-1a" not in done and "spoke/main/sts-endpoint" in done
+    assert "hub/tgw-subnet-route-table/eu-central-1a" in done  # it routes to the firewall, not the NAT
 
     monkeypatch.setattr(hub_network.NatGateway, "create", real_create)
     assert workdir.run("up").code == 0
@@ -506,7 +531,7 @@ def test_a_route_table_still_disassociating_is_deleted_once_aws_lets_go(aws, wor
     monkeypatch.setattr(clients, "SESSION_HOOKS", [("before-call.ec2.DeleteRouteTable", still_associated)])
     result = workdir.run("down", "--yes")
     assert result.code == 0, result.err
-    assert len(refused) == 5  # the spoke's table and the hub's four (one AZ)
+    assert len(refused) == 4  # the spoke's table and the hub's three (one AZ)
     assert set(_owned("unassoc").values()) == {0}
 
 
@@ -560,11 +585,15 @@ def test_crash_anywhere_then_rerun_completes_without_duplicates(aws, workdir, ca
 
 
 def test_status_reports_network_drift_and_up_repairs_it(aws, workdir, calls):
-    workdir.write_config(config_text("drifty", hub_azs=2))
+    text = config_text("drifty", hub_azs=2)
+    workdir.write_config(text)
+    lay = layout(_config(text))
     assert workdir.run("up").code == 0
     ids = _ids(workdir, "drifty")
     ec2 = client("ec2")
     az = "eu-central-1a"
+    hub_default = default_groups([ids["hub/vpc"]], REGION)[ids["hub/vpc"]]["GroupId"]
+    spoke_default = default_groups([ids["spoke/main/vpc"]], REGION)[ids["spoke/main/vpc"]]["GroupId"]
     ec2.delete_route(RouteTableId=ids["spoke/main/route-table"], DestinationCidrBlock="0.0.0.0/0")
     ec2.create_route(RouteTableId=ids["spoke/main/route-table"], DestinationCidrBlock="8.8.8.0/24",
                      TransitGatewayId=ids["hub/transit-gateway"])
@@ -578,29 +607,40 @@ def test_status_reports_network_drift_and_up_repairs_it(aws, workdir, calls):
     ec2.enable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=ids["hub/tgw-route-table/spokes"],
                                                        TransitGatewayAttachmentId=ids["spoke/main/tgw-attachment"])
     ec2.delete_tags(Resources=[ids["hub/igw"]], Tags=[{"Key": "Name"}])
+    # The spoke's own CIDR no longer dropped by the TGW, and the default security groups given back AWS's rules.
+    ec2.delete_transit_gateway_route(TransitGatewayRouteTableId=ids["hub/tgw-route-table/spokes"],
+                                     DestinationCidrBlock="10.173.0.0/16")
+    ec2.authorize_security_group_egress(GroupId=hub_default, IpPermissions=[
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.authorize_security_group_ingress(GroupId=spoke_default, IpPermissions=[
+        {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": spoke_default}]}])
 
     code, items = _status(workdir)
     assert code == 3
-    drift = {key: (item["status"], "; ".join(item["drift"])) for key, item in items.items()
-             if item["status"] != "present"}
+    drift = unhealthy(items)
     assert drift[f"hub/nat/{az}"] == ("missing", "")
     assert drift["spoke/main/route-table"][0] == "drifted"
     assert "route 0.0.0.0/0 -> tgw-" in drift["spoke/main/route-table"][1]
     assert "unexpected route 8.8.8.0/24" in drift["spoke/main/route-table"][1]
     assert "egress all traffic to 0.0.0.0/0" in drift["spoke/main/security-group"][1]
     assert drift["spoke/main/s3-endpoint"] == ("drifted", "endpoint policy")
-    assert drift["spoke/main/vpc"] == ("drifted", "enableDnsHostnames off")
+    assert drift["spoke/main/vpc"] == (
+        "drifted", f"enableDnsHostnames off; default security group {spoke_default} has 1 ingress rule")
+    assert drift["hub/vpc"] == ("drifted", f"default security group {hub_default} has 1 egress rule")
     assert "unexpected propagation" in drift["hub/tgw-route-table/spokes"][1]
+    assert "route 10.173.0.0/16 -> a blackhole missing" in drift["hub/tgw-route-table/spokes"][1]
     assert drift["hub/igw"] == ("drifted", "tags (Name)")
 
     repaired = workdir.run("up")
     assert repaired.code == 0, repaired.err
     code, items = _status(workdir)
     assert {i["status"] for k, i in items.items() if k != "network/egress"} == {"present"}
-    new_nat = _ids(workdir, "drifty")[f"hub/nat/{az}"]
-    assert new_nat != ids[f"hub/nat/{az}"]
-    table = ec2.describe_route_tables(RouteTableIds=[ids[f"hub/tgw-subnet-route-table/{az}"]])["RouteTables"][0]
-    assert {r.get("DestinationCidrBlock"): r.get("NatGatewayId") for r in table["Routes"]}["0.0.0.0/0"] == new_nat
+    new_ids = _ids(workdir, "drifty")
+    assert new_ids[f"hub/nat/{az}"] != ids[f"hub/nat/{az}"]
+    # The firewall subnet's way out now goes to the new NAT; every table is as designed again.
+    assert_hub_route_tables(new_ids, lay)
+    assert_spokes_blackholed(new_ids, lay)
+    assert_default_groups_empty(new_ids, lay)
     calls.clear()
     assert workdir.run("up").code == 0
     assert calls.mutating == []
@@ -631,7 +671,8 @@ def test_an_attachment_moved_to_the_wrong_tgw_route_table_is_moved_back(aws, wor
 
 
 def _add_firewall_routes(ids: dict[str, str], lay: Layout) -> dict[str, str]:
-    """What the firewall family adds: a Gateway Load Balancer endpoint per AZ, and the routes to it."""
+    """What the firewall family adds, by hand: a Gateway Load Balancer endpoint per AZ in its firewall subnet, the
+    TGW subnet's 0/0 to it, then the NAT subnet's spoke CIDRs to it and its 0/0 to the IGW."""
     ec2 = client("ec2")
     endpoints = {}
     for hub_az in lay.hub_azs:
@@ -640,10 +681,13 @@ def _add_firewall_routes(ids: dict[str, str], lay: Layout) -> dict[str, str]:
             VpcEndpointType="GatewayLoadBalancer", VpcId=ids["hub/vpc"], SubnetIds=[ids[f"hub/firewall-subnet/{az}"]],
             ServiceName=f"com.amazonaws.vpce.{REGION}.vpce-svc-0123456789abcdef0")["VpcEndpoint"]["VpcEndpointId"]
         endpoints[az] = endpoint
+        ec2.create_route(RouteTableId=ids[f"hub/tgw-subnet-route-table/{az}"], DestinationCidrBlock="0.0.0.0/0",
+                         VpcEndpointId=endpoint)
+        for cidr in lay.spoke_cidrs:
+            ec2.create_route(RouteTableId=ids[f"hub/nat-subnet-route-table/{az}"], DestinationCidrBlock=cidr,
+                             VpcEndpointId=endpoint)
         ec2.create_route(RouteTableId=ids[f"hub/nat-subnet-route-table/{az}"], DestinationCidrBlock="0.0.0.0/0",
-                         VpcEndpointId=endpoint)
-        ec2.create_route(RouteTableId=ids["hub/igw-route-table"], DestinationCidrBlock=hub_az.cidrs.nat_subnet,
-                         VpcEndpointId=endpoint)
+                         GatewayId=ids["hub/igw"])
     return endpoints
 
 
@@ -654,19 +698,27 @@ def test_with_the_firewall_routes_egress_is_forced_through_the_endpoint_of_its_a
     assert workdir.run("up").code == 0
     ids = _ids(workdir, "walled")
     endpoints = _add_firewall_routes(ids, lay)
+    assert_hub_route_tables(ids, lay, endpoints)
 
     report = trace_egress(_read(ids, lay), _sources(ids, lay))
     assert report.problems() == []
     assert len(report.traces) == 2 * 2 * 2  # spokes x spoke AZs x hub AZs
     for trace in report.traces:
         hub_az = trace.hub_az
-        assert trace.egress.kinds == [*EGRESS_HOPS, FIREWALL_ENDPOINT, ROUTE_TABLE, INTERNET_GATEWAY]
-        assert trace.egress.of(FIREWALL_ENDPOINT)[0].id == endpoints[hub_az]
+        # The firewall sees the spoke's own address: its endpoint comes before the NAT, both in the AZ of entry.
+        assert trace.egress.kinds == [*TO_HUB, *THROUGH_FIREWALL]
+        assert [h.id for h in trace.egress.hops[-5:]] == [
+            endpoints[hub_az], ids[f"hub/firewall-subnet-route-table/{hub_az}"], ids[f"hub/nat/{hub_az}"],
+            ids[f"hub/nat-subnet-route-table/{hub_az}"], ids["hub/igw"]]
+        # Back: no IGW edge table, so straight to the NAT; then the NAT subnet hands the reply to the same endpoint.
         (back,) = trace.returns
-        assert back.end == DELIVERED
-        assert back.kinds[:4] == [INTERNET_GATEWAY, ROUTE_TABLE, FIREWALL_ENDPOINT, ROUTE_TABLE]
-        assert back.hops[1].id == ids["hub/igw-route-table"] and back.of(FIREWALL_ENDPOINT)[0].id == endpoints[hub_az]
-        assert back.of(NAT_GATEWAY)[0].id == ids[f"hub/nat/{hub_az}"]
+        spoke = trace.source.label.split()[1]
+        assert back.end == DELIVERED and back.vpc == ids[f"spoke/{spoke}/vpc"], str(back)
+        assert back.kinds[:6] == [INTERNET_GATEWAY, NAT_GATEWAY, ROUTE_TABLE, FIREWALL_ENDPOINT, ROUTE_TABLE,
+                                  TRANSIT_GATEWAY]
+        assert [h.id for h in back.hops[1:5]] == [
+            ids[f"hub/nat/{hub_az}"], ids[f"hub/nat-subnet-route-table/{hub_az}"], endpoints[hub_az],
+            ids[f"hub/firewall-subnet-route-table/{hub_az}"]]
 
     # The network steps leave the firewall's routes alone, and `status` now finds egress forced through it.
     calls.clear()
@@ -676,17 +728,19 @@ def test_with_the_firewall_routes_egress_is_forced_through_the_endpoint_of_its_a
     assert code == 0, items["network/egress"]
     assert items["network/egress"]["status"] == "ok"
 
-    # An edge route to the other AZ's endpoint is reported.
+    # Replies to a spoke sent through the other AZ's endpoint are reported.
     ec2 = client("ec2")
     a, b = (h.az for h in lay.hub_azs)
-    # (delete + create: moto's ReplaceRoute ignores VpcEndpointId)
-    ec2.delete_route(RouteTableId=ids["hub/igw-route-table"], DestinationCidrBlock=lay.hub_azs[0].cidrs.nat_subnet)
-    ec2.create_route(RouteTableId=ids["hub/igw-route-table"], DestinationCidrBlock=lay.hub_azs[0].cidrs.nat_subnet,
+    cidr = lay.spoke_cidrs[0]
+    ec2.delete_route(RouteTableId=ids[f"hub/nat-subnet-route-table/{a}"], DestinationCidrBlock=cidr)
+    ec2.create_route(RouteTableId=ids[f"hub/nat-subnet-route-table/{a}"], DestinationCidrBlock=cidr,
                      VpcEndpointId=endpoints[b])
     code, items = _status(workdir)
     assert code == 3
     assert any(f"return path uses firewall-endpoint {endpoints[b]} ({b}), in another AZ than {a}" in p
                for p in items["network/egress"]["drift"])
+    # ...and only that: the network family does not own the route, so no table is drifted.
+    assert set(unhealthy(items)) == {"network/egress"}
     # The firewall family removes its endpoints and routes before the network goes.
     ec2.delete_vpc_endpoints(VpcEndpointIds=list(endpoints.values()))
     assert workdir.run("down", "--yes").code == 0
