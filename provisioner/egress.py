@@ -174,7 +174,9 @@ class Trace:
             last = egress.hops[-1] if egress.hops else None
             found.append(f"{self.label}: egress stops at {last}: {egress.reason}")
         elif not egress.of(FIREWALL_ENDPOINT):
-            found.append(f"{self.label}: reaches the internet without passing a firewall endpoint ({egress})")
+            hint = ("; the hub TGW subnet's route table must send 0.0.0.0/0 to the firewall endpoint of its AZ, not "
+                    "to the NAT gateway" if egress.of(NAT_GATEWAY) else "")
+            found.append(f"{self.label}: reaches the internet without passing a firewall endpoint ({egress}){hint}")
         elif egress.of(NAT_GATEWAY) and egress.hops.index(egress.of(NAT_GATEWAY)[0]) < egress.hops.index(
                 egress.of(FIREWALL_ENDPOINT)[0]):
             found.append(f"{self.label}: passes the NAT gateway before the firewall, which then sees only the NAT's "
@@ -545,7 +547,7 @@ class EgressCheck(Check):
             cidrs = {s.name: s.cidrs.vpc for s in ctx.layout.spokes}
             problems += isolation_problems(self._data, self.sources(ctx), cidrs)
         if any(not t.egress.of(FIREWALL_ENDPOINT) for t in report.traces):
-            problems.insert(0, "egress is not forced through a firewall yet: no path passes a firewall endpoint"
+            problems.insert(0, "egress is not forced through the firewall: no path passes a firewall endpoint"
                             if all(not t.egress.of(FIREWALL_ENDPOINT) for t in report.traces)
                             else "egress is not forced through a firewall on every path")
         return problems

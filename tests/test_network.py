@@ -290,7 +290,7 @@ def test_up_builds_the_network_status_reads_it_down_removes_it(aws, workdir, cal
     assert code == 3  # egress is not forced through a firewall: that comes with the firewall
     assert {i["status"] for k, i in items.items() if k != "network/egress"} == {"present"}
     assert items["network/egress"]["status"] == "failed"
-    assert items["network/egress"]["drift"][0].startswith("egress is not forced through a firewall yet")
+    assert items["network/egress"]["drift"][0].startswith("egress is not forced through the firewall")
     # ...but the spokes are isolated already: the check finds no spoke reaching another.
     assert not [p for p in items["network/egress"]["drift"] if "reaches spoke" in p or "not blackholed" in p]
     # The NAT-before-firewall layout's tables were never made, so status does not list them.

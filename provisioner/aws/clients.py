@@ -1,7 +1,12 @@
 """boto3 client factory: one session, clients made once and shared across threads.
 
-Retries: botocore's `standard` mode for throttling and 5xx (the first of the three retry layers in
-DESIGN.md). `AWS_ENDPOINT_URL` (and the per-service variants) are honoured by botocore itself.
+Retries: botocore's `adaptive` mode for throttling and 5xx (the first of the three retry layers in
+DESIGN.md): `standard`'s retries, plus client-side rate limiting once AWS starts throttling, so many workers
+calling one service slow down together instead of using up their attempts. `AWS_ENDPOINT_URL` (and the
+per-service variants) are honoured by botocore itself.
+
+Connections: each client keeps at least as many pooled connections as there are workers calling it at once
+(botocore's default of 10 makes urllib3 drop and reopen connections, and warn, under `--workers 32`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,11 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 USER_AGENT = "provisioner/0.1"
+# Attempts per request (botocore's `max_attempts` counts the retries): with backoff capped at 20 s, ten attempts
+# ride out a minute of throttling or an outage of a few seconds; a fault that outlasts them is reported as
+# transient, and a rerun resumes.
+MAX_ATTEMPTS = 10
+DEFAULT_MAX_POOL_CONNECTIONS = 10  # botocore's own default
 # (event name, handler) registered on every session this module makes: how tests count API calls.
 SESSION_HOOKS: list[tuple[str, Callable[..., Any]]] = []
 READ_PREFIXES = ("Describe", "Get", "List", "Head", "Search")
@@ -31,10 +41,12 @@ def new_session(region: str) -> boto3.Session:
 
 
 class Aws:
-    def __init__(self, region: str, session: boto3.Session | None = None, max_attempts: int = 5) -> None:
+    def __init__(self, region: str, session: boto3.Session | None = None, max_attempts: int = MAX_ATTEMPTS,
+                 max_pool_connections: int = DEFAULT_MAX_POOL_CONNECTIONS) -> None:
         self.region = region
         self.session = session or new_session(region)
-        self._config = BotoConfig(region_name=region, retries={"mode": "standard", "max_attempts": max_attempts},
+        self._config = BotoConfig(region_name=region, retries={"mode": "adaptive", "max_attempts": max_attempts},
+                                  max_pool_connections=max(max_pool_connections, DEFAULT_MAX_POOL_CONNECTIONS),
                                   user_agent_extra=USER_AGENT)
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -46,6 +58,16 @@ class Aws:
             if service not in self._clients:
                 self._clients[service] = self.session.client(service, config=self._config)
             return self._clients[service]
+
+    def once(self, service: str) -> Any:
+        """A client that sends each request once: for creates AWS cannot make idempotent, where a retry after a
+        lost reply would make a twin (the caller looks for what the first attempt made instead)."""
+        key = f"{service}#once"
+        with self._lock:
+            if key not in self._clients:
+                config = self._config.merge(BotoConfig(retries={"mode": "standard", "total_max_attempts": 1}))
+                self._clients[key] = self.session.client(service, config=config)
+            return self._clients[key]
 
     @property
     def ec2(self) -> Any:

@@ -12,7 +12,9 @@ What a workspace must resolve (docs/security.md, "DNS", says why each entry is t
 - the regional AWS endpoints a spoke reaches through its VPC endpoints, which never cross the firewall: S3 (the
   regional and the global name, and buckets under both as virtual-hosted names), STS and Kinesis; with private DNS
   on, the interface endpoints answer for these names inside the VPC;
-- the workspace's own URL (clusters call their workspace's REST API) and the region's Databricks hosts;
+- Databricks' zone `cloud.databricks.com`: the workspace's own URL (clusters call their workspace's REST API), whose
+  name Databricks chooses (`<prefix>-<name>` or `dbc-...`) and is known only once the workspace exists, and the
+  region's web application and relay;
 - the EC2 internal names (`ip-10-0-0-1.<region>.compute.internal`) and the reverse zones of the private ranges:
   Spark resolves its executors and driver by name and address. The VPC resolver answers these itself; they are
   never forwarded, so they carry nothing out.
@@ -29,9 +31,10 @@ from dataclasses import dataclass
 from provisioner.design import firewall
 from provisioner.design.config import Config
 from provisioner.design.layout import Layout
-from provisioner.design.naming import resource_name, workspace_deployment_name
+from provisioner.design.naming import resource_name
 
 BLOCK, ALERT, OFF = "block", "alert", "off"
+DATABRICKS_ZONE = "cloud.databricks.com"
 ALLOWED, BLOCKED = "allowed", "blocked"
 # Rule priorities inside the rule group: the allowed names first, then everything else.
 ALLOW_PRIORITY = 100
@@ -99,8 +102,7 @@ def allowed_domains(config: Config, layout: Layout) -> tuple[str, ...]:
             names.update(_dns_names(fqdn))
     reg = layout.region
     names.update(aws_endpoint_names(reg.name))
-    names.update(f"{workspace_deployment_name(config.deployment, s.name)}.cloud.databricks.com"
-                 for s in config.spokes)
+    names.update(_zone(DATABRICKS_ZONE))
     names.update(_zone(compute_internal_zone(reg.name)))
     for zone in PRIVATE_REVERSE_ZONES:
         names.add(f"*.{zone}")

@@ -4,6 +4,9 @@
   when the route is replaced to a gateway, NAT or TGW (moto's `Route.gateway_id` prefers it). AWS accepts only a
   Gateway Load Balancer endpoint (how Network Firewall endpoints appear) as a route target, as moto's CreateRoute
   already checks.
+- `DeleteVpcEndpoints` of a gateway endpoint already being deleted removes its prefix-list routes a second time
+  and fails with `InvalidRoute.NotFound` (AWS answers a repeated delete as done): a delete retried after a lost
+  reply would fail.
 - `ReplaceTransitGatewayRoute` does not exist. AWS replaces the target of an existing static route (to an
   attachment, or a blackhole); a route that does not exist is `InvalidRoute.NotFound`.
 
@@ -21,6 +24,7 @@ from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.route_tables import RouteBackend
 from moto.ec2.models.transit_gateway_route_tables import TransitGatewayRouteTableBackend
+from moto.ec2.models.vpcs import VPCBackend
 from moto.ec2.responses.route_tables import RouteTables
 from moto.ec2.responses.transit_gateway_route_tables import TransitGatewayRouteTable
 from moto.ec2.utils import generate_route_id
@@ -73,11 +77,22 @@ def _replace_transit_gateway_route(self: Any) -> ActionResult:
 
 
 _ORIGINAL_REPLACE: Any = None
+_ORIGINAL_DELETE_ENDPOINTS: Any = None
+
+
+def _delete_vpc_endpoints(self: Any, vpce_ids: list[str] | None = None) -> None:
+    pending = []
+    for vpce_id in vpce_ids or []:
+        endpoint = self.vpc_end_points.get(vpce_id)
+        if endpoint is not None and str(endpoint.state).lower() in ("deleting", "deleted"):
+            continue  # already on its way out: nothing more to do, as AWS answers
+        pending.append(vpce_id)
+    _ORIGINAL_DELETE_ENDPOINTS(self, pending)
 
 
 def install() -> None:
     """Patch moto in this process; safe to call more than once."""
-    global _ORIGINAL_REPLACE
+    global _ORIGINAL_REPLACE, _ORIGINAL_DELETE_ENDPOINTS
     with _lock:
         if getattr(RouteTables, _INSTALLED_MARKER, False):
             return
@@ -87,6 +102,8 @@ def install() -> None:
             raise RuntimeError("moto's RouteBackend no longer has replace_route")
         _ORIGINAL_REPLACE = RouteTables.replace_route
         RouteTables.replace_route = _replace_route  # type: ignore[method-assign]
+        _ORIGINAL_DELETE_ENDPOINTS = VPCBackend.delete_vpc_endpoints
+        VPCBackend.delete_vpc_endpoints = _delete_vpc_endpoints  # type: ignore[method-assign]
         tgw_responses: Any = TransitGatewayRouteTable
         tgw_responses.replace_transit_gateway_route = _replace_transit_gateway_route
         setattr(RouteTables, _INSTALLED_MARKER, True)

@@ -75,7 +75,9 @@ class RootBucket(Step):
                 if error_code(e) == "BucketAlreadyExists":
                     raise CloudError(f"S3 bucket name {self.name} is taken by another AWS account; bucket names "
                                      "are global: choose another deployment name") from e
-                raise
+                # Ours already: a create retried after its reply was lost (the name is recorded above).
+                if error_code(e) != "BucketAlreadyOwnedByYou":
+                    raise
         return Resource(self.name, outputs={"name": self.name}, live={"tags": {}})
 
     def wait(self, ctx: Context, res: Resource) -> Resource:

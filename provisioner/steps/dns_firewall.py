@@ -18,7 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from provisioner.aws.errors import CloudError, gone_if_missing, none_if_missing, translate
+from botocore.exceptions import ClientError
+
+from provisioner.aws.errors import CloudError, error_code, gone_if_missing, none_if_missing, translate
 from provisioner.context import Context
 from provisioner.design import dns_firewall as design
 from provisioner.design.config import Config
@@ -300,9 +302,14 @@ class SpokeDnsFirewall(Step):
         vpc_id = ctx.output(self.vpc_key)
         with translate(f"update the DNS Firewall of {vpc_id}"):
             live = res.live
-            if aspect(changes, apply, f"priority {live.get('Priority')} (should be {design.ASSOCIATION_PRIORITY})",
-                      live.get("Priority") != design.ASSOCIATION_PRIORITY) or aspect(
-                    changes, apply, "mutation protection off", live.get("MutationProtection") != "ENABLED"):
+            moved = aspect(changes, apply, f"priority {live.get('Priority')} (should be "
+                           f"{design.ASSOCIATION_PRIORITY})", live.get("Priority") != design.ASSOCIATION_PRIORITY)
+            unprotected = aspect(changes, apply, "mutation protection off", live.get("MutationProtection") != "ENABLED")
+            if moved and live.get("MutationProtection") == "ENABLED":
+                # The protection refuses a change of priority: lifted for it, and put back by the same call below.
+                r53.update_firewall_rule_group_association(FirewallRuleGroupAssociationId=res.id,
+                                                           MutationProtection="DISABLED")
+            if moved or unprotected:
                 r53.update_firewall_rule_group_association(
                     FirewallRuleGroupAssociationId=res.id, Priority=design.ASSOCIATION_PRIORITY,
                     MutationProtection="ENABLED")
@@ -392,9 +399,16 @@ class SpokeQueryLogging(Step):
     def create(self, ctx: Context) -> Resource:
         vpc_id = ctx.output(self.vpc_key)
         with translate(f"turn on query logging for {vpc_id}"):
-            item = ctx.aws.route53resolver.associate_resolver_query_log_config(
-                ResolverQueryLogConfigId=ctx.output(QUERY_LOG_CONFIG_KEY),
-                ResourceId=vpc_id)["ResolverQueryLogConfigAssociation"]
+            try:
+                item = ctx.aws.route53resolver.associate_resolver_query_log_config(
+                    ResolverQueryLogConfigId=ctx.output(QUERY_LOG_CONFIG_KEY),
+                    ResourceId=vpc_id)["ResolverQueryLogConfigAssociation"]
+            except ClientError as e:
+                # Associated by our own attempt whose reply was lost (botocore retried it): adopt it.
+                found = self.find(ctx) if error_code(e) == "InvalidRequestException" else None
+                if found is None:
+                    raise
+                return found
         return Resource(item["Id"], outputs={"vpc": vpc_id}, live=item)
 
     def delete(self, ctx: Context, res: Resource) -> None:

@@ -14,11 +14,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
 from provisioner.aws import waiters
-from provisioner.aws.errors import CloudError, error_code, gone_if_missing, none_if_missing, translate
+from provisioner.aws.errors import (
+    CloudError,
+    applied,
+    error_code,
+    error_message,
+    gone_if_missing,
+    is_transient,
+    none_if_missing,
+    translate,
+)
 from provisioner.design.naming import COMPONENT_TAG, DEPLOYMENT_TAG, is_owned, tag_list, tag_map
 from provisioner.steps.base import Resource, Step, aspect
 
@@ -99,27 +108,87 @@ def owner_filters(deployment: str, component: str) -> list[dict[str, Any]]:
             {"Name": f"tag:{COMPONENT_TAG}", "Values": [component]}]
 
 
+# Where `find_owned` puts the other live resources that carry the same step's tags (twins), beside the one kept.
+TWINS = "_twins"
+
+
+def _preference(kind: Ec2Kind, item: Mapping[str, Any]) -> tuple[bool, str]:
+    """Among twins, keep an available one first, then the lowest ID (a stable choice between runs)."""
+    return (str(item.get("State", "available")).lower() != "available", str(item[kind.id_field]))
+
+
 def find_owned(ctx: Context, step: Step, kind: Ec2Kind) -> dict[str, Any] | None:
-    """The live resource this step made: by the recorded ID first, then by the ownership tags.
+    """The live resource this step made: the recorded one, else the one its ownership tags find.
 
     A recorded ID is proof enough that the resource is ours (its tags may have been edited: `ensure` puts them
-    back); a tag search finds what a run that crashed before saving its ID made. Two live resources with this
-    step's tags mean something made a duplicate behind our back: that is an error, not a guess.
+    back); the tag search finds what a run that crashed before saving its ID made, and twins: other live
+    resources with this step's tags (a create whose reply was lost, then made again). The twins come back under
+    `TWINS` in the item: `status` reports them, `up` and `down` delete them.
     """
     ec2 = ctx.aws.ec2
     with translate(f"read {kind.noun} {step.key}"):
+        tagged = [item for item in describe(ec2, kind, **{kind.filters_param: owner_filters(ctx.deployment, step.key)})
+                  if kind.is_live(item)]
         recorded = ctx.state.resource_id(step.key)
-        if recorded:
+        keep = next((item for item in tagged if item[kind.id_field] == recorded), None)
+        if keep is None and recorded:
             item = describe_one(ec2, kind, recorded)
             if item is not None and kind.is_live(item):
-                return item
-        found = [item for item in describe(ec2, kind, **{kind.filters_param: owner_filters(ctx.deployment, step.key)})
-                 if kind.is_live(item)]
-    if len(found) > 1:
-        ids = ", ".join(sorted(str(item[kind.id_field]) for item in found))
-        raise CloudError(f"found {len(found)} {kind.noun}s tagged as {step.key} of deployment {ctx.deployment} "
-                         f"({ids}); delete all but one, then rerun")
-    return found[0] if found else None
+                keep = item
+    if keep is None and tagged:
+        keep = min(tagged, key=lambda item: _preference(kind, item))
+    if keep is None:
+        return None
+    twins = [item for item in tagged if item[kind.id_field] != keep[kind.id_field]]
+    return {**keep, TWINS: twins} if twins else keep
+
+
+# After a create that may have taken effect, how long (seconds, at full speed) to keep looking for what it made
+# before trying again: EC2 lists a new resource within seconds, not always at once.
+LOOK_AGAIN_SECONDS = (1.0, 2.0, 4.0)
+# How long to keep trying a create whose every attempt met a transient fault.
+CREATE_DEADLINE_SECONDS = 120.0
+# Answers to a create that mean "it exists already": after a lost reply, the first attempt may have made it.
+ALREADY_EXISTS = ("InvalidGroup.Duplicate", "InvalidSubnet.Conflict", "DuplicateTransitGatewayAttachment",
+                  "RouteAlreadyExists", "Resource.AlreadyAssociated")
+
+
+def look_for_owned(ctx: Context, step: Step, kind: Ec2Kind) -> dict[str, Any] | None:
+    """What this step's tags find now, asked a few times while EC2 may not list a new resource yet."""
+    for pause in LOOK_AGAIN_SECONDS:
+        found = find_owned(ctx, step, kind)
+        if found is not None:
+            return found
+        ctx.clock.sleep(ctx.poll_delay(pause))
+    return None
+
+
+def create_once(ctx: Context, step: Step, kind: Ec2Kind, call: Callable[[Any], Mapping[str, Any]]) -> dict[str, Any]:
+    """Make a resource AWS cannot make idempotent (its create takes no ClientToken) without ever a twin.
+
+    `call(ec2)` makes it with a client that does not retry on its own: botocore would send the create again
+    after a lost reply. After any transient fault (or an "already exists"), the tags are searched first, and
+    what they find is adopted; only when nothing is there is the create tried again, with backoff, within a
+    deadline. Should EC2 list the first attempt's resource too late, the twin is seen by `find` and deleted.
+    """
+    started = ctx.clock.now()
+    delay = 1.0
+    while True:
+        try:
+            return dict(call(ctx.aws.once("ec2")))
+        except (ClientError, BotoCoreError) as e:
+            if not is_transient(e) and error_code(e) not in ALREADY_EXISTS:
+                raise
+            found = look_for_owned(ctx, step, kind)
+            if found is not None:
+                ctx.report(step.key, "creating",
+                           f"adopted {found[kind.id_field]}, made by an attempt whose reply was lost")
+                return found
+            if not is_transient(e) or ctx.clock.now() - started >= CREATE_DEADLINE_SECONDS:
+                raise
+            ctx.report(step.key, "retrying", f"{error_message(e)}; nothing was made, trying again")
+            ctx.clock.sleep(ctx.poll_delay(delay))
+            delay = min(delay * 2, 20.0)
 
 
 def client_token(ctx: Context, step: Step, *parents: str) -> str:
@@ -171,6 +240,14 @@ def retry_while(ctx: Context, codes: tuple[str, ...], deadline: float, fn: Calla
 
 # -- routes and route table associations -------------------------------------------------------------------------
 
+
+def create_route(ec2: Any, table_id: str, destination: str, param: str, target: str) -> None:
+    """CreateRoute; when the route exists already (our own attempt whose reply was lost, or a route made
+    meanwhile), it is pointed at `target` (ReplaceRoute is idempotent)."""
+    if not applied(("RouteAlreadyExists",), ec2.create_route, RouteTableId=table_id, DestinationCidrBlock=destination,
+                   **{param: target}):
+        ec2.replace_route(RouteTableId=table_id, DestinationCidrBlock=destination, **{param: target})
+
 def _is_ours_to_remove(route: Mapping[str, Any]) -> bool:
     """Routes another party owns are never removed: the VPC's local route, propagated routes, endpoint routes
     (a gateway endpoint's prefix-list route, the firewall's routes to its `vpce-` endpoints)."""
@@ -192,7 +269,7 @@ def ensure_routes(ec2: Any, table_id: str, live_routes: Sequence[Mapping[str, An
         have = live.get(destination)
         if have is None:
             if aspect(changes, apply, f"route {destination} -> {target} missing", True):
-                ec2.create_route(RouteTableId=table_id, DestinationCidrBlock=destination, **{param: target})
+                create_route(ec2, table_id, destination, param, target)
         elif aspect(changes, apply, f"route {destination} goes to {route_target(have)}, not {target}",
                     route_target(have) != target):
             ec2.replace_route(RouteTableId=table_id, DestinationCidrBlock=destination, **{param: target})
@@ -200,6 +277,19 @@ def ensure_routes(ec2: Any, table_id: str, live_routes: Sequence[Mapping[str, An
         unexpected = destination not in wanted and _is_ours_to_remove(route)
         if aspect(changes, apply, f"unexpected route {destination} -> {route_target(route)}", unexpected):
             ec2.delete_route(RouteTableId=table_id, DestinationCidrBlock=destination)
+
+
+def replace_association(ec2: Any, association_id: str, table_id: str, where: list[dict[str, Any]]) -> None:
+    """ReplaceRouteTableAssociation, which gives the association a new ID: a retry after a lost reply finds the
+    old ID gone. Then the association is looked up again (`where`: filters that find it): if it is now this
+    table's, the first attempt did it."""
+    if applied(("InvalidAssociationID.NotFound",), ec2.replace_route_table_association,
+               AssociationId=association_id, RouteTableId=table_id):
+        return
+    now = [t["RouteTableId"] for t in describe(ec2, ROUTE_TABLE, Filters=where)]
+    if table_id not in now:
+        raise CloudError(f"route table association {association_id} is gone and {table_id} did not take it over; "
+                         "rerun `provision up`")
 
 
 def _associations(table: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -219,10 +309,17 @@ def ensure_subnet_associations(ec2: Any, table_id: str, live: Mapping[str, Any],
         other = [a for t in describe(ec2, ROUTE_TABLE, Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])
                  for a in _associations(t) if a.get("SubnetId") == subnet]
         if other:
-            ec2.replace_route_table_association(AssociationId=other[0]["RouteTableAssociationId"],
-                                                RouteTableId=table_id)
-        else:
-            ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet)
+            replace_association(ec2, other[0]["RouteTableAssociationId"], table_id,
+                                [{"Name": "association.subnet-id", "Values": [subnet]}])
+        elif not applied(("Resource.AlreadyAssociated",), ec2.associate_route_table, RouteTableId=table_id,
+                         SubnetId=subnet):
+            # Associated meanwhile (our own attempt whose reply was lost, or another table): make it this one.
+            now = [a for t in describe(ec2, ROUTE_TABLE, Filters=[{"Name": "association.subnet-id",
+                                                                     "Values": [subnet]}])
+                   for a in _associations(t) if a.get("SubnetId") == subnet]
+            if now and now[0].get("RouteTableId") != table_id:
+                replace_association(ec2, now[0]["RouteTableAssociationId"], table_id,
+                                    [{"Name": "association.subnet-id", "Values": [subnet]}])
     for subnet, assoc in have.items():
         if subnet not in wanted and aspect(changes, apply, f"unexpected subnet {subnet} associated", True):
             ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
@@ -237,7 +334,8 @@ def ensure_main(ec2: Any, table_id: str, vpc_id: str, live: Mapping[str, Any], c
                 for a in _associations(t) if a.get("Main")]
         if not main:
             raise CloudError(f"VPC {vpc_id} has no main route table association to replace")
-        ec2.replace_route_table_association(AssociationId=main[0]["RouteTableAssociationId"], RouteTableId=table_id)
+        replace_association(ec2, main[0]["RouteTableAssociationId"], table_id,
+                            [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "association.main", "Values": ["true"]}])
 
 
 def ensure_gateway_association(ec2: Any, table_id: str, live: Mapping[str, Any], gateway_id: str,
@@ -253,7 +351,8 @@ def ensure_gateway_association(ec2: Any, table_id: str, live: Mapping[str, Any],
             ec2.replace_route_table_association(AssociationId=other[0]["RouteTableAssociationId"],
                                                 RouteTableId=table_id)
         else:
-            ec2.associate_route_table(RouteTableId=table_id, GatewayId=gateway_id)
+            applied(("Resource.AlreadyAssociated",), ec2.associate_route_table, RouteTableId=table_id,
+                    GatewayId=gateway_id)
     for assoc in have:
         if assoc["GatewayId"] != gateway_id and aspect(
                 changes, apply, f"unexpected gateway {assoc['GatewayId']} associated", True):
@@ -330,6 +429,11 @@ class Ec2Step(Step):
         changes: list[str] = []
         try:
             with translate(f"update {self.kind} {res.id} ({self.key})"):
+                twins = res.live.get(TWINS) or []
+                ids = ", ".join(str(t[self.resource.id_field]) for t in twins)
+                if aspect(changes, apply, f"twin {self.kind} {ids} also tagged as {self.key} (kept {res.id}; `up` "
+                          "deletes the twin)", bool(twins)):
+                    self._delete_twins(ctx, res)
                 ensure_tags(ctx, self, res.id, res.live.get("Tags"), changes, apply)
                 self.ensure_aspects(ctx, res, apply, changes)
         except RuntimeError as e:
@@ -343,8 +447,17 @@ class Ec2Step(Step):
     # -- deleting ------------------------------------------------------------------------------------------------
     def delete(self, ctx: Context, res: Resource) -> None:
         require_owned(ctx, self, res)
+        self._delete_twins(ctx, res)
         with translate(f"delete {self.kind} {res.id} ({self.key})"):
             self.delete_owned(ctx, res)
+
+    def _delete_twins(self, ctx: Context, res: Resource) -> None:
+        """Every other live resource with this step's tags goes: made by a create whose reply was lost."""
+        for twin in res.live.pop(TWINS, None) or []:
+            other = self.found(twin)
+            with translate(f"delete twin {self.kind} {other.id} ({self.key})"):
+                self.delete_owned(ctx, other)
+            self.wait_deleted(ctx, other)
 
     def delete_owned(self, ctx: Context, res: Resource) -> None:
         raise NotImplementedError

@@ -34,6 +34,7 @@ from provisioner.design.naming import COMPONENT_TAG, is_owned, tag_list, tag_map
 from provisioner.design.routes import route_target
 from provisioner.steps import keys
 from provisioner.steps.base import Check, Resource, Step, aspect
+from provisioner.steps.ec2_common import create_route
 from provisioner.steps.logs import LogGroup
 
 T = TypeVar("T")
@@ -119,6 +120,20 @@ def _poll(ctx: Context, key: str, what: str, read: Callable[[], T], done: Callab
             ctx.clock.sleep(ctx.poll_delay(delay))
     raise CloudError(f"waiting for {what} failed: still {describe(value)} after {deadline / 60:g} minutes "
                      "(the deadline); rerun the command (`provision up` or `provision down`) to keep waiting")
+
+
+def _create_or_adopt(ctx: Context, what: str, create: Callable[[], dict[str, Any]],
+                     describe: Callable[[], dict[str, Any]], member: str) -> dict[str, Any]:
+    """Create a named Network Firewall resource; when the name is taken (botocore retried a create whose reply
+    was lost, and the first attempt made it), adopt what is there if it carries this deployment's tags."""
+    try:
+        return create()
+    except ClientError as e:
+        if error_code(e) != "InvalidRequestException" or "already exist" not in str(e):
+            raise
+    got = describe()
+    _require_owned(ctx, what, tag_map(got[member].get("Tags")))
+    return got
 
 
 def _token(token: str | None) -> dict[str, str]:
@@ -228,11 +243,15 @@ class FirewallRuleGroup(Step):
 
     def _create(self, ctx: Context, group: design.RuleGroupDesign) -> Resource:
         name = design.rule_group_name(ctx.deployment, self.role, group.capacity)
+        nfw = ctx.aws.network_firewall
         with translate(f"create firewall rule group {name}"):
-            created = ctx.aws.network_firewall.create_rule_group(
-                RuleGroupName=name, Type="STATEFUL", Capacity=group.capacity, RuleGroup=dict(group.rule_group),
-                Description=group.description, Tags=tag_list(ctx.tags(self, name)))
-        return _rule_group_resource({**created, "RuleGroup": dict(group.rule_group)})
+            created = _create_or_adopt(
+                ctx, f"firewall rule group {name}",
+                lambda: nfw.create_rule_group(
+                    RuleGroupName=name, Type="STATEFUL", Capacity=group.capacity, RuleGroup=dict(group.rule_group),
+                    Description=group.description, Tags=tag_list(ctx.tags(self, name))),
+                lambda: nfw.describe_rule_group(RuleGroupName=name, Type="STATEFUL"), "RuleGroupResponse")
+        return _rule_group_resource({"RuleGroup": dict(group.rule_group), **created})
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
@@ -336,12 +355,16 @@ class FirewallPolicy(Step):
 
     def create(self, ctx: Context) -> Resource:
         policy = self.wanted(ctx)
+        nfw = ctx.aws.network_firewall
         with translate(f"create firewall policy {self.name}"):
-            created = ctx.aws.network_firewall.create_firewall_policy(
-                FirewallPolicyName=self.name, FirewallPolicy=policy,
-                Description="Default-deny egress for the Databricks spokes (strict order)",
-                Tags=tag_list(ctx.tags(self)))
-        return _policy_resource({**created, "FirewallPolicy": policy})
+            created = _create_or_adopt(
+                ctx, f"firewall policy {self.name}",
+                lambda: nfw.create_firewall_policy(
+                    FirewallPolicyName=self.name, FirewallPolicy=policy,
+                    Description="Default-deny egress for the Databricks spokes (strict order)",
+                    Tags=tag_list(ctx.tags(self))),
+                lambda: nfw.describe_firewall_policy(FirewallPolicyName=self.name), "FirewallPolicyResponse")
+        return _policy_resource({"FirewallPolicy": policy, **created})
 
     def wait(self, ctx: Context, res: Resource) -> Resource:
         if res.live["FirewallPolicyResponse"].get("FirewallPolicyStatus", "ACTIVE") == "ACTIVE":
@@ -460,17 +483,22 @@ class Firewall(Step):
                                                     "endpoints": endpoints_by_az(got)}, live=got)
 
     def create(self, ctx: Context) -> Resource:
+        nfw = ctx.aws.network_firewall
         with translate(f"create network firewall {self.name}"):
-            created = ctx.aws.network_firewall.create_firewall(
-                FirewallName=self.name,
-                FirewallPolicyArn=_recorded(ctx, POLICY_KEY, "the firewall policy"),
-                VpcId=_recorded(ctx, keys.hub("vpc"), "the hub VPC"),
-                SubnetMappings=[{"SubnetId": s} for s in self._subnets(ctx)],
-                # Nobody deletes it, moves its endpoints or swaps its policy by accident: `up` lifts a protection
-                # only for the one change it guards, and `down` lifts the delete protection just before deleting.
-                DeleteProtection=True, SubnetChangeProtection=True, FirewallPolicyChangeProtection=True,
-                Description=f"Egress firewall of deployment {ctx.deployment}",
-                Tags=tag_list(ctx.tags(self)))
+            created = _create_or_adopt(
+                ctx, f"network firewall {self.name}",
+                lambda: nfw.create_firewall(
+                    FirewallName=self.name,
+                    FirewallPolicyArn=_recorded(ctx, POLICY_KEY, "the firewall policy"),
+                    VpcId=_recorded(ctx, keys.hub("vpc"), "the hub VPC"),
+                    SubnetMappings=[{"SubnetId": s} for s in self._subnets(ctx)],
+                    # Nobody deletes it, moves its endpoints or swaps its policy by accident: `up` lifts a
+                    # protection only for the one change it guards, and `down` lifts the delete protection just
+                    # before deleting.
+                    DeleteProtection=True, SubnetChangeProtection=True, FirewallPolicyChangeProtection=True,
+                    Description=f"Egress firewall of deployment {ctx.deployment}",
+                    Tags=tag_list(ctx.tags(self))),
+                lambda: nfw.describe_firewall(FirewallName=self.name), "Firewall")
         return self._resource(created)
 
     def wait(self, ctx: Context, res: Resource) -> Resource:
@@ -541,8 +569,7 @@ class Firewall(Step):
             return
         with translate(f"delete network firewall {self.name}"):
             if fw.get("DeleteProtection"):
-                nfw.update_firewall_delete_protection(FirewallArn=res.id, DeleteProtection=False,
-                                                      **_token(res.live.get("UpdateToken")))
+                self._protect(nfw, res.id, "DeleteProtection", False, res.live.get("UpdateToken"))
             gone_if_missing(NOT_FOUND, nfw.delete_firewall, FirewallArn=res.id)
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
@@ -558,7 +585,17 @@ class Firewall(Step):
         call = {"DeleteProtection": nfw.update_firewall_delete_protection,
                 "SubnetChangeProtection": nfw.update_subnet_change_protection,
                 "FirewallPolicyChangeProtection": nfw.update_firewall_policy_change_protection}[flag]
-        answer = call(FirewallArn=arn, **{flag: on}, **_token(token))
+        try:
+            answer = call(FirewallArn=arn, **{flag: on}, **_token(token))
+        except ClientError as e:
+            if error_code(e) != "InvalidTokenException":
+                raise
+            # The token is stale: someone changed the firewall, or our own attempt whose reply was lost did
+            # (botocore retried it). Read it again: done if the flag is already so, else once more, up to date.
+            got = nfw.describe_firewall(FirewallArn=arn)
+            if bool(got["Firewall"].get(flag)) == on:
+                return str(got.get("UpdateToken") or "") or None
+            answer = call(FirewallArn=arn, **{flag: on}, **_token(got.get("UpdateToken")))
         return str(answer["UpdateToken"]) if answer.get("UpdateToken") else token
 
 
@@ -727,7 +764,7 @@ class FirewallRoutes(Step):
                 continue
             with translate(f"route {route.destination} in {table} to {target}"):
                 if current is None:
-                    ec2.create_route(RouteTableId=table, DestinationCidrBlock=route.destination, **{param: target})
+                    create_route(ec2, table, route.destination, param, target)
                 else:
                     ec2.replace_route(RouteTableId=table, DestinationCidrBlock=route.destination, **{param: target})
             res.live["targets"][slot] = target

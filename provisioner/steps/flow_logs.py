@@ -3,7 +3,8 @@
 Owns: the log group `/provision/<deployment>/vpc-flow-logs` (the configured retention), the delivery role
 `<deployment>-flowlogs` (only `vpc-flow-logs.amazonaws.com` may assume it, for this account's flow logs; it may
 only write to that group), and one flow log per VPC (traffic type ALL). A flow log cannot be changed in place:
-one that differs (another group, role or traffic type) is reported, and deleted then made anew by `up`.
+one that differs (another group, role or traffic type) is reported, and `up` stops and says to delete it (the
+next `up` makes it anew).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.aws.errors import gone_if_missing
+from provisioner.aws.errors import CloudError, applied, gone_if_missing
 from provisioner.context import Context
 from provisioner.design import routes as rt
 from provisioner.design.cidr import HubAzCidrs
@@ -26,7 +26,15 @@ from provisioner.design.layout import layout
 from provisioner.design.naming import resource_name
 from provisioner.steps import keys
 from provisioner.steps.base import Check, Resource, Retired, Step, aspect, cannot_fix
-from provisioner.steps.ec2_common import ADDRESS, INTERNET_GATEWAY, NAT_GATEWAY, Ec2Step, client_token, retry_while
+from provisioner.steps.ec2_common import (
+    ADDRESS,
+    INTERNET_GATEWAY,
+    NAT_GATEWAY,
+    Ec2Step,
+    client_token,
+    create_once,
+    retry_while,
+)
 from provisioner.steps.vpc import RouteTable, Subnet, Vpc
 
 # AWS releases a deleted NAT gateway's address (and the VPC's "mapped public addresses" that block detaching
@@ -43,7 +51,8 @@ class InternetGateway(Ec2Step):
         super().__init__(keys.hub("igw"), resource_name(config.deployment, "hub-igw"), (keys.hub("vpc"),))
 
     def create(self, ctx: Context) -> Resource:
-        igw = ctx.aws.ec2.create_internet_gateway(TagSpecifications=self.tag_specifications(ctx))["InternetGateway"]
+        igw = create_once(ctx, self, INTERNET_GATEWAY, lambda ec2: ec2.create_internet_gateway(
+            TagSpecifications=self.tag_specifications(ctx))["InternetGateway"])
         return self.created(ctx, igw)
 
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
@@ -52,7 +61,11 @@ class InternetGateway(Ec2Step):
         if aspect(changes, apply, f"not attached to {vpc_id}", vpc_id not in attached):
             for other in attached:  # an internet gateway attaches to one VPC at most
                 ctx.aws.ec2.detach_internet_gateway(InternetGatewayId=res.id, VpcId=other)
-            ctx.aws.ec2.attach_internet_gateway(InternetGatewayId=res.id, VpcId=vpc_id)
+            if not applied(("Resource.AlreadyAssociated",), ctx.aws.ec2.attach_internet_gateway,
+                           InternetGatewayId=res.id, VpcId=vpc_id):
+                now = self.reread(ctx, res).live.get("Attachments", [])
+                if not any(a.get("VpcId") == vpc_id for a in now):
+                    raise CloudError(f"internet gateway {res.id} is attached to another VPC ({now})")
 
     def delete_owned(self, ctx: Context, res: Resource) -> None:
         ec2 = ctx.aws.ec2
@@ -86,7 +99,8 @@ class ElasticIp(Ec2Step):
         return {"public_ip": item.get("PublicIp")}
 
     def create(self, ctx: Context) -> Resource:
-        got = ctx.aws.ec2.allocate_address(Domain="vpc", TagSpecifications=self.tag_specifications(ctx))
+        got = create_once(ctx, self, ADDRESS, lambda ec2: ec2.allocate_address(
+            Domain="vpc", TagSpecifications=self.tag_specifications(ctx)))
         return self.created(ctx, {"AllocationId": got["AllocationId"], "PublicIp": got.get("PublicIp")})
 
     def delete_owned(self, ctx: Context, res: Resource) -> None:

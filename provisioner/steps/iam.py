@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.aws.errors import CloudError, gone_if_missing, none_if_missing, translate
+from botocore.exceptions import ClientError
+
+from provisioner.aws.errors import CloudError, error_code, gone_if_missing, none_if_missing, translate
 from provisioner.context import Context
 from provisioner.design.config import Config
 from provisioner.design.naming import is_owned, role_name, tag_list, tag_map
@@ -52,12 +54,19 @@ class Role(Step):
 
     def create(self, ctx: Context) -> Resource:
         with translate(f"create IAM role {self.name}"):
-            role = ctx.aws.iam.create_role(
-                RoleName=self.name,
-                AssumeRolePolicyDocument=to_json(self.trust_policy(ctx)),
-                Description=self.description(ctx),
-                Tags=tag_list(ctx.tags(self)),
-            )["Role"]
+            try:
+                role = ctx.aws.iam.create_role(
+                    RoleName=self.name,
+                    AssumeRolePolicyDocument=to_json(self.trust_policy(ctx)),
+                    Description=self.description(ctx),
+                    Tags=tag_list(ctx.tags(self)),
+                )["Role"]
+            except ClientError as e:
+                # Made by our own attempt whose reply was lost (botocore retried it): adopt it if it is ours.
+                found = self.find(ctx) if error_code(e) == "EntityAlreadyExists" else None
+                if found is None:
+                    raise
+                return found
         return Resource(role["Arn"], outputs={"arn": role["Arn"], "name": self.name}, live=role)
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.aws.errors import CloudError, gone_if_missing, translate
+from provisioner.aws.errors import CloudError, applied, gone_if_missing, translate
 from provisioner.context import Context
 from provisioner.design.naming import is_owned
 from provisioner.design.policies import PARTITION
@@ -43,7 +43,12 @@ class LogGroup(Step):
 
     def create(self, ctx: Context) -> Resource:
         with translate(f"create log group {self.name}"):
-            ctx.aws.logs.create_log_group(logGroupName=self.name, tags=ctx.tags(self))
+            if not applied(("ResourceAlreadyExistsException",), ctx.aws.logs.create_log_group,
+                           logGroupName=self.name, tags=ctx.tags(self)):
+                # Made by our own attempt whose reply was lost (botocore retried it): adopt it if it is ours.
+                found = self.find(ctx)
+                if found is not None:
+                    return found
             # CreateLogGroup answers nothing, and DescribeLogGroups may not list the new group yet: its ARN is
             # built instead, and a new group keeps its logs forever (no retention) until `ensure` sets one.
             arn = f"arn:{PARTITION}:logs:{ctx.aws.region}:{ctx.aws.account_id()}:log-group:{self.name}"

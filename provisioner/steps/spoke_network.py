@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from provisioner.aws.errors import CloudError
+from provisioner.aws.errors import CloudError, applied
 from provisioner.context import Context
 from provisioner.design import routes as rt
 from provisioner.design.config import Config
@@ -38,6 +38,7 @@ from provisioner.steps.ec2_common import (
     VPC_ENDPOINT,
     Ec2Step,
     client_token,
+    create_once,
     policy_differs,
     retry_while,
 )
@@ -61,10 +62,10 @@ class WorkspaceSecurityGroup(Ec2Step):
         return {"rules": "; ".join(r.describe() for r in sorted(self.rules))}
 
     def create(self, ctx: Context) -> Resource:
-        got = ctx.aws.ec2.create_security_group(
+        got = create_once(ctx, self, SECURITY_GROUP, lambda ec2: ec2.create_security_group(
             GroupName=self.name, VpcId=ctx.output(keys.spoke(self.spoke, "vpc")),
             Description=f"Databricks workspace {ctx.deployment}-{self.spoke}",
-            TagSpecifications=self.tag_specifications(ctx))
+            TagSpecifications=self.tag_specifications(ctx)))
         return self.created(ctx, {"GroupId": got["GroupId"]})
 
     def wait(self, ctx: Context, res: Resource) -> Resource:
@@ -88,7 +89,21 @@ class WorkspaceSecurityGroup(Ec2Step):
                 chosen = sorted(r for r in rules if r.direction == direction)
                 what = "missing" if verb == "add" else "unexpected"
                 if aspect(changes, apply, f"{what}: {', '.join(r.describe() for r in chosen)}", bool(chosen)):
-                    calls[(direction, verb)](GroupId=res.id, IpPermissions=_permissions(chosen, res.id))
+                    self._change(ctx, res, calls[(direction, verb)], verb, direction, chosen)
+
+    def _change(self, ctx: Context, res: Resource, call: Callable[..., Any], verb: str, direction: str,
+                rules: list[Rule]) -> None:
+        """Authorize or revoke rules; when AWS answers that some already are so (our own attempt whose reply was
+        lost), the group is read again and only what still differs is sent."""
+        code = "InvalidPermission.Duplicate" if verb == "add" else "InvalidPermission.NotFound"
+        if applied((code,), call, GroupId=res.id, IpPermissions=_permissions(rules, res.id)):
+            return
+        live = self.reread(ctx, res).live
+        have = (rules_from_permissions(INGRESS, live.get("IpPermissions", []), res.id)
+                | rules_from_permissions(EGRESS, live.get("IpPermissionsEgress", []), res.id))
+        rest = [r for r in rules if (r in have) != (verb == "add")]
+        if rest:
+            call(GroupId=res.id, IpPermissions=_permissions(rest, res.id))
 
     def delete_owned(self, ctx: Context, res: Resource) -> None:
         retry_while(ctx, ("DependencyViolation",), DEPENDENCY_RELEASE_DEADLINE, self.gone_if_missing,

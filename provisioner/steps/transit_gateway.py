@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from provisioner.aws import waiters
-from provisioner.aws.errors import gone_if_missing
+from provisioner.aws.errors import CloudError, applied, gone_if_missing
 from provisioner.context import Context
 from provisioner.design import routes as rt
 from provisioner.design.config import Config
@@ -27,11 +27,19 @@ from provisioner.design.layout import layout
 from provisioner.design.naming import resource_name
 from provisioner.steps import keys
 from provisioner.steps.base import Resource, Step, aspect, cannot_fix
-from provisioner.steps.ec2_common import TGW_ATTACHMENT, TGW_ROUTE_TABLE, TRANSIT_GATEWAY, Ec2Step, retry_while
+from provisioner.steps.ec2_common import (
+    TGW_ATTACHMENT,
+    TGW_ROUTE_TABLE,
+    TRANSIT_GATEWAY,
+    Ec2Step,
+    create_once,
+    retry_while,
+)
 
 # A TGW whose attachments were just deleted can answer IncorrectState for a short while.
 TGW_DELETE_DEADLINE = 300.0
 NO_ASSOCIATION = ("InvalidAssociation.NotFound",)
+NO_PROPAGATION = ("InvalidPropagation.NotFound",)
 OPTIONS = {"DefaultRouteTableAssociation": "disable", "DefaultRouteTablePropagation": "disable",
            "AutoAcceptSharedAttachments": "disable", "DnsSupport": "enable", "VpnEcmpSupport": "enable"}
 
@@ -49,9 +57,9 @@ class TransitGateway(Ec2Step):
         return {"default_association": "off", "default_propagation": "off"}
 
     def create(self, ctx: Context) -> Resource:
-        tgw = ctx.aws.ec2.create_transit_gateway(
+        tgw = create_once(ctx, self, TRANSIT_GATEWAY, lambda ec2: ec2.create_transit_gateway(
             Description=f"provision deployment {ctx.deployment}: spokes to hub", Options=OPTIONS,
-            TagSpecifications=self.tag_specifications(ctx))["TransitGateway"]
+            TagSpecifications=self.tag_specifications(ctx))["TransitGateway"])
         return self.created(ctx, tgw)
 
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
@@ -87,11 +95,11 @@ class VpcAttachment(Ec2Step):
         return "enable" if self.appliance_mode else "disable"
 
     def create(self, ctx: Context) -> Resource:
-        attachment = ctx.aws.ec2.create_transit_gateway_vpc_attachment(
+        attachment = create_once(ctx, self, TGW_ATTACHMENT, lambda ec2: ec2.create_transit_gateway_vpc_attachment(
             TransitGatewayId=ctx.output(keys.hub("transit-gateway")), VpcId=ctx.output(self.vpc_key),
             SubnetIds=[ctx.output(k) for k in self.subnet_keys],
             Options={"DnsSupport": "enable", "ApplianceModeSupport": self._appliance_mode()},
-            TagSpecifications=self.tag_specifications(ctx))["TransitGatewayVpcAttachment"]
+            TagSpecifications=self.tag_specifications(ctx))["TransitGatewayVpcAttachment"])
         return self.created(ctx, attachment)
 
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
@@ -140,9 +148,9 @@ class TgwRouteTable(Ec2Step):
                                     else r.describe() for r in self.table.routes) or "none"}
 
     def create(self, ctx: Context) -> Resource:
-        table = ctx.aws.ec2.create_transit_gateway_route_table(
+        table = create_once(ctx, self, TGW_ROUTE_TABLE, lambda ec2: ec2.create_transit_gateway_route_table(
             TransitGatewayId=ctx.output(keys.hub("transit-gateway")),
-            TagSpecifications=self.tag_specifications(ctx))["TransitGatewayRouteTable"]
+            TagSpecifications=self.tag_specifications(ctx))["TransitGatewayRouteTable"])
         return self.created(ctx, table)
 
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
@@ -169,8 +177,12 @@ class TgwRouteTable(Ec2Step):
                              f"{key} to leave TGW route table {current['TransitGatewayRouteTableId']}",
                              TransitGatewayRouteTableId=current["TransitGatewayRouteTableId"],
                              Filters=[{"Name": "transit-gateway-attachment-id", "Values": [attachment_id]}])
-            ec2.associate_transit_gateway_route_table(TransitGatewayRouteTableId=table_id,
-                                                      TransitGatewayAttachmentId=attachment_id)
+            if not applied(("Resource.AlreadyAssociated",), ec2.associate_transit_gateway_route_table,
+                           TransitGatewayRouteTableId=table_id, TransitGatewayAttachmentId=attachment_id):
+                now = ec2.describe_transit_gateway_attachments(
+                    TransitGatewayAttachmentIds=[attachment_id])["TransitGatewayAttachments"][0].get("Association")
+                if (now or {}).get("TransitGatewayRouteTableId") != table_id:
+                    raise CloudError(f"{key} ({attachment_id}) is associated with {now}, not {table_id}; rerun `up`")
         for attachment_id in sorted(have - set(wanted)):
             if aspect(changes, apply, f"unexpected attachment {attachment_id} associated", True):
                 gone_if_missing(NO_ASSOCIATION, ec2.disassociate_transit_gateway_route_table,
@@ -182,13 +194,14 @@ class TgwRouteTable(Ec2Step):
         have = {p["TransitGatewayAttachmentId"] for p in _propagations(ec2, table_id)}
         for attachment_id, key in wanted.items():
             if attachment_id not in have and aspect(changes, apply, f"{key} not propagating", True):
-                ec2.enable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=table_id,
-                                                                   TransitGatewayAttachmentId=attachment_id)
+                applied(("TransitGatewayRouteTablePropagation.Duplicate",),
+                        ec2.enable_transit_gateway_route_table_propagation, TransitGatewayRouteTableId=table_id,
+                        TransitGatewayAttachmentId=attachment_id)
         for attachment_id in sorted(have - set(wanted)):
             # A spoke propagating into the spokes table would let spokes reach each other.
             if aspect(changes, apply, f"unexpected propagation from {attachment_id}", True):
-                ec2.disable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=table_id,
-                                                                    TransitGatewayAttachmentId=attachment_id)
+                gone_if_missing(NO_PROPAGATION, ec2.disable_transit_gateway_route_table_propagation,
+                                TransitGatewayRouteTableId=table_id, TransitGatewayAttachmentId=attachment_id)
 
     def _ensure_static_routes(self, ctx: Context, table_id: str, apply: bool, changes: list[str]) -> None:
         ec2 = ctx.aws.ec2
@@ -202,9 +215,11 @@ class TgwRouteTable(Ec2Step):
             shown = attachment_id or "a blackhole"
             targets = [a.get("TransitGatewayAttachmentId") for a in (route or {}).get("TransitGatewayAttachments", [])]
             if route is None:
-                if aspect(changes, apply, f"route {destination} -> {shown} missing", True):
-                    ec2.create_transit_gateway_route(TransitGatewayRouteTableId=table_id,
-                                                     DestinationCidrBlock=destination, **target)
+                if aspect(changes, apply, f"route {destination} -> {shown} missing", True) and not applied(
+                        ("RouteAlreadyExists",), ec2.create_transit_gateway_route, TransitGatewayRouteTableId=table_id,
+                        DestinationCidrBlock=destination, **target):
+                    ec2.replace_transit_gateway_route(TransitGatewayRouteTableId=table_id,
+                                                      DestinationCidrBlock=destination, **target)
                 continue
             if attachment_id is None:
                 right = route.get("State") == "blackhole" and not targets
@@ -216,8 +231,8 @@ class TgwRouteTable(Ec2Step):
                                                   DestinationCidrBlock=destination, **target)
         for destination in sorted(set(have) - set(wanted)):
             if aspect(changes, apply, f"unexpected static route {destination}", True):
-                ec2.delete_transit_gateway_route(TransitGatewayRouteTableId=table_id,
-                                                 DestinationCidrBlock=destination)
+                gone_if_missing(("InvalidRoute.NotFound",), ec2.delete_transit_gateway_route,
+                                TransitGatewayRouteTableId=table_id, DestinationCidrBlock=destination)
 
     def delete_owned(self, ctx: Context, res: Resource) -> None:
         ec2 = ctx.aws.ec2
@@ -231,8 +246,9 @@ class TgwRouteTable(Ec2Step):
             waiters.wait(ctx, ec2, "TransitGatewayRouteTableUnassociated",
                          f"TGW route table {res.id} to lose its associations", TransitGatewayRouteTableId=res.id)
         for propagation in _propagations(ec2, res.id):
-            ec2.disable_transit_gateway_route_table_propagation(
-                TransitGatewayRouteTableId=res.id, TransitGatewayAttachmentId=propagation["TransitGatewayAttachmentId"])
+            gone_if_missing(NO_PROPAGATION, ec2.disable_transit_gateway_route_table_propagation,
+                            TransitGatewayRouteTableId=res.id,
+                            TransitGatewayAttachmentId=propagation["TransitGatewayAttachmentId"])
         self.gone_if_missing(ec2.delete_transit_gateway_route_table, TransitGatewayRouteTableId=res.id)
 
 

@@ -20,11 +20,13 @@ from provisioner.steps.ec2_common import (
     VPC,
     Ec2Step,
     client_token,
+    create_once,
     describe,
     ensure_gateway_association,
     ensure_main,
     ensure_routes,
     ensure_subnet_associations,
+    replace_association,
     retry_while,
 )
 
@@ -53,7 +55,8 @@ class Vpc(Ec2Step):
         return {"cidr": item.get("CidrBlock")}
 
     def create(self, ctx: Context) -> Resource:
-        vpc = ctx.aws.ec2.create_vpc(CidrBlock=self.cidr, TagSpecifications=self.tag_specifications(ctx))["Vpc"]
+        vpc = create_once(ctx, self, VPC, lambda ec2: ec2.create_vpc(
+            CidrBlock=self.cidr, TagSpecifications=self.tag_specifications(ctx))["Vpc"])
         return self.created(ctx, vpc)
 
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
@@ -111,9 +114,9 @@ class Subnet(Ec2Step):
         return {"cidr": item.get("CidrBlock"), "az": item.get("AvailabilityZone"), "vpc": item.get("VpcId")}
 
     def create(self, ctx: Context) -> Resource:
-        subnet = ctx.aws.ec2.create_subnet(VpcId=ctx.output(self.vpc_key), CidrBlock=self.cidr,
-                                           AvailabilityZone=self.az,
-                                           TagSpecifications=self.tag_specifications(ctx))["Subnet"]
+        subnet = create_once(ctx, self, SUBNET, lambda ec2: ec2.create_subnet(
+            VpcId=ctx.output(self.vpc_key), CidrBlock=self.cidr, AvailabilityZone=self.az,
+            TagSpecifications=self.tag_specifications(ctx))["Subnet"])
         return self.created(ctx, subnet)
 
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
@@ -207,4 +210,5 @@ class RouteTable(Ec2Step):
                 ClientToken=client_token(ctx, self, vpc_id, "default"))["RouteTable"]["RouteTableId"]
         if replacement == res.id:
             raise CloudError(f"cannot hand the main route table role of {vpc_id} away from {res.id}")
-        ec2.replace_route_table_association(AssociationId=association_id, RouteTableId=replacement)
+        replace_association(ec2, association_id, replacement, [{"Name": "vpc-id", "Values": [vpc_id]},
+                                                               {"Name": "association.main", "Values": ["true"]}])
