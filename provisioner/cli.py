@@ -1,6 +1,9 @@
 """The `provision` command line: parse, build the context, call the engine, render. Nothing else.
 
 `main()` turns every failure into one clear line and an exit code (DESIGN.md); `--debug` shows the traceback.
+
+Start-up is kept short: the engine, the steps, boto3 and the Databricks SDK are imported by the commands that use
+them (the SDK alone takes a second), so `--help` and `plan` never load the SDKs.
 """
 
 from __future__ import annotations
@@ -15,20 +18,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from provisioner import engine, render
 from provisioner.context import Context
 from provisioner.design.config import TEMPLATE, Config, ConfigError
 from provisioner.errors import CloudError, ExitStatus, UsageError
 from provisioner.settings import DEFAULT_CONFIG, DEFAULT_STATE_DIR, fingerprint, load_config
 from provisioner.state import State, StateError, load, locked
-from provisioner.steps import all_checks, all_steps
-from provisioner.steps.base import Step
+
+if TYPE_CHECKING:
+    from provisioner import engine
+    from provisioner.steps.base import Check, Step
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Stand up Databricks on AWS behind a hub-and-spoke data-exfiltration firewall.")
@@ -128,6 +132,19 @@ def _poll_scale() -> float:
     return value
 
 
+def all_steps(config: Config) -> list[Step]:
+    """Every step of the deployment (the step modules load here, not with the CLI)."""
+    from provisioner import steps
+
+    return steps.all_steps(config)
+
+
+def all_checks(config: Config) -> list[Check]:
+    from provisioner import steps
+
+    return steps.all_checks(config)
+
+
 def _steps(config: Config) -> list[Step]:
     return all_steps(config)
 
@@ -186,6 +203,8 @@ def init(config: ConfigOpt = None, force: Annotated[bool, typer.Option("--force"
 def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), as_json: JsonOpt = False,
          sandbox: SandboxOpt = False, debug: DebugOpt = False) -> None:
     """Show what `up` would do, from the config and the state file: no network call, no credentials."""
+    from provisioner import engine, render
+
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
     state = load(opts.state_dir, cfg.deployment)
@@ -228,6 +247,8 @@ def _warn_orphans(state: State, steps: list[Step]) -> None:
 def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), workers: WorkersOpt = 8,
        sandbox: SandboxOpt = False, debug: DebugOpt = False) -> None:
     """Create everything, or finish what an earlier run left; never makes a duplicate."""
+    from provisioner import engine, render
+
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
     with _session(opts, cfg) as (ctx, steps):
@@ -254,6 +275,8 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
          delete_data: Annotated[bool, typer.Option("--delete-data", help="Also delete root bucket data")] = False,
          workers: WorkersOpt = 8, sandbox: SandboxOpt = False, debug: DebugOpt = False) -> None:
     """Delete what `up` made, in a safe order, and nothing it did not make."""
+    from provisioner import engine, render
+
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
     if not yes:
@@ -274,6 +297,8 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
 def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), as_json: JsonOpt = False,
            workers: WorkersOpt = 8, sandbox: SandboxOpt = False, debug: DebugOpt = False) -> None:
     """Read the cloud: what exists, what drifted. Exit 3 if anything is missing or drifted."""
+    from provisioner import engine, render
+
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
     with _session(opts, cfg) as (ctx, steps):
@@ -333,6 +358,8 @@ def _outputs(state: State, show_secrets: bool) -> dict[str, Any]:
 
 
 def _finish(result: engine.RunResult, command: str, counted: bool = False) -> None:
+    from provisioner import render
+
     if not counted:
         for line in render.run_summary(result):
             out.print(line)
@@ -452,14 +479,23 @@ def _usage_error(e: Exception) -> int | None:
 
 
 def entry() -> None:
-    """The `provision` console script. After an interrupt it exits at once instead of letting the interpreter
-    wait for API calls still under way in worker threads (the state file already has every ID)."""
+    """The `provision` console script. Once `main()` returns, the state file is saved, closed and unlocked; with
+    the output flushed, it leaves at once, skipping the interpreter's teardown (finalising every loaded module,
+    and after an interrupt waiting for API calls still under way in worker threads)."""
     code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if code == ExitStatus.INTERRUPTED:
-        os._exit(code)
-    sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader went away (`provision plan | head`): nothing left to tell it
+        pass
+    os._exit(code)
+
+
+def _bad_input() -> tuple[type[Exception], ...]:
+    """Errors that are the user's to fix (exit 2). The engine's PlanError counts once the engine is loaded: a
+    command that never imported it cannot have raised it."""
+    engine = sys.modules.get("provisioner.engine")
+    return (ConfigError, UsageError, StateError, *((engine.PlanError,) if engine is not None else ()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -477,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         err.print("Cancelled; nothing was changed.")
         return ExitStatus.INTERRUPTED
-    except (ConfigError, UsageError, StateError, engine.PlanError) as e:
+    except _bad_input() as e:
         if debug:
             _traceback(e)
         err.print(f"error: {e}", soft_wrap=True, markup=False)
