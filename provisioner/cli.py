@@ -100,7 +100,7 @@ def _require_account(config: Config) -> None:
                           "DATABRICKS_ACCOUNT_ID (your account ID, a UUID from the account console)")
 
 
-def _aws_factory(config: Config) -> Callable[[], Any]:
+def _aws_factory(config: Config, workers: int) -> Callable[[], Any]:
     """Check that AWS credentials exist (no call is made), and return the client factory."""
     from provisioner.aws.clients import Aws, new_session
 
@@ -108,7 +108,8 @@ def _aws_factory(config: Config) -> Callable[[], Any]:
     if session.get_credentials() is None:
         raise UsageError("no AWS credentials found; set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                          "(boto3's usual chain is used)")
-    return lambda: Aws(config.region, session=session)
+    # Every worker may hold a connection to the same endpoint at once.
+    return lambda: Aws(config.region, session=session, max_pool_connections=workers)
 
 
 def _databricks_factory(config: Config) -> Callable[[], Any] | None:
@@ -150,11 +151,12 @@ def _steps(config: Config) -> list[Step]:
 
 
 @contextmanager
-def _session(opts: Options, config: Config, *, databricks: bool = True) -> Iterator[tuple[Context, list[Step]]]:
+def _session(opts: Options, config: Config, *, workers: int,
+             databricks: bool = True) -> Iterator[tuple[Context, list[Step]]]:
     """Lock the deployment, load its state and build the context for a command that talks to the clouds."""
     _check_kind(load(opts.state_dir, config.deployment), opts.sandbox)
     _require_account(config)
-    aws_factory = _aws_factory(config)
+    aws_factory = _aws_factory(config, workers)
     db_factory = _databricks_factory(config) if databricks else None
     with locked(opts.state_dir, config.deployment):
         state = load(opts.state_dir, config.deployment)
@@ -251,7 +253,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
 
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
-    with _session(opts, cfg) as (ctx, steps):
+    with _session(opts, cfg, workers=workers) as (ctx, steps):
         ctx.state.set_meta(generated_name=cfg.deployment_generated or ctx.state.get_meta("generated_name"),
                            config_fingerprint=fingerprint(cfg), sandbox=sandbox)
         _warn_orphans(ctx.state, steps)
@@ -283,7 +285,7 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
         if not sys.stdin.isatty():
             raise UsageError("down needs confirmation; pass --yes to delete without asking")
         typer.confirm(f"Delete every resource of deployment {cfg.deployment} in {cfg.region}?", abort=True)
-    with _session(opts, cfg) as (ctx, steps):
+    with _session(opts, cfg, workers=workers) as (ctx, steps):
         ctx.delete_data = delete_data
         with render.ProgressView(out, [s.key for s in reversed(steps)]) as view:
             ctx.report = view.report
@@ -301,7 +303,7 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
 
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
-    with _session(opts, cfg) as (ctx, steps):
+    with _session(opts, cfg, workers=workers) as (ctx, steps):
         items = engine.status(ctx, steps, workers=workers)
         items += engine.run_checks(ctx, all_checks(cfg))
     healthy = all(i.status in ("present", "ok") for i in items)

@@ -48,3 +48,18 @@ def test_sandbox_and_real_state_never_mix(tmp_path):
     with pytest.raises(StateError, match="built in the sandbox"):
         _check_kind(play, sandbox=False)
     _check_kind(load(tmp_path, "new"), sandbox=True)  # nothing recorded yet: either is fine
+
+
+@pytest.mark.parametrize(("workers", "pool"), [(1, 10), (8, 10), (16, 16), (32, 32)])
+def test_aws_clients_pool_a_connection_per_worker_and_adapt_to_throttling(monkeypatch, workers, pool):
+    """botocore keeps 10 connections per client by default: more workers than that made urllib3 drop
+    connections and print "Connection pool is full" warnings."""
+    from provisioner.cli import _aws_factory
+    from provisioner.design.config import build_config
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    aws = _aws_factory(build_config({"deployment": "pool"}), workers)()
+    config = aws.ec2.meta.config
+    assert config.max_pool_connections == pool
+    assert config.retries["mode"] == "adaptive"
