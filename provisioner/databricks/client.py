@@ -22,25 +22,30 @@ real service's `https://{deployment_name}.cloud.databricks.com`. The sandbox set
 from __future__ import annotations
 
 import configparser
+import math
 import os
+import socket
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from provisioner.databricks.secrets import remember_secret, scrub
 from provisioner.design.config import Config
-from provisioner.errors import UsageError
+from provisioner.errors import CloudError, UsageError
 
 DEFAULT_ACCOUNT_HOST = "https://accounts.cloud.databricks.com"
 WORKSPACE_URL_TEMPLATE_VAR = "PROVISION_WORKSPACE_URL_TEMPLATE"
 DEFAULT_WORKSPACE_URL_TEMPLATE = "https://{deployment_name}.cloud.databricks.com"
 DEFAULT_CONFIG_FILE = "~/.databrickscfg"
-# The credential check at start-up gives up after this long, so a wrong host fails in seconds, not after the
-# SDK's 5-minute retry budget (which the real client keeps, for throttling and 5xx).
-CHECK_RETRY_SECONDS = 20
+# The credential check at start-up (the sign-in included) retries throttling, 5xx and connection faults for this
+# long, so an outage fails in seconds, not after the SDK's 5-minute retry budget; the command's own calls then
+# get that budget (for throttling and 503).
+CHECK_RETRY_SECONDS = 30
+RUN_RETRY_SECONDS = 300
+SIGN_IN_HTTP_TIMEOUT_SECONDS = 30
 
 BASIC_AUTH_WARNING = (
     "warning: authenticating with DATABRICKS_USERNAME/DATABRICKS_PASSWORD; Databricks retired password "
@@ -197,8 +202,230 @@ def _first_line(message: str) -> str:
     return scrub(message.split(". Config:")[0].split(" Config:")[0].strip())
 
 
-def check_credentials(auth: Auth) -> None:
-    """One cheap authenticated call (list credential configurations): bad credentials become a UsageError."""
+# -- signing in -----------------------------------------------------------------------------------------------
+
+
+class SignInError(CloudError):
+    """Signing in to Databricks failed. `transient`: throttling (429), a 5xx or a connection fault that outlasted
+    the retries, which a rerun may well not meet; otherwise an answer the user must act on (a wrong secret, an
+    unknown account, a host that is not Databricks). A CloudError, so a token refresh that fails mid-run fails
+    its step like any other Databricks call."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(scrub(message))
+        self.transient = transient
+
+
+class _Transient(Exception):
+    """One request to a sign-in endpoint met a fault worth another try."""
+
+
+def _is_transient(e: BaseException) -> bool:
+    return isinstance(e, _Transient)
+
+
+def _causes(e: BaseException) -> Iterator[BaseException]:
+    """`e` and everything it wraps: causes, contexts, and urllib3's `reason`."""
+    seen: set[int] = set()
+    todo = [e]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None),
+                   *(a for a in current.args if isinstance(a, BaseException))]
+        todo.extend(w for w in wrapped if isinstance(w, BaseException))
+
+
+def _unresolvable(e: BaseException) -> bool:
+    """The host name does not exist (not: DNS is unreachable for now, which is worth another try)."""
+    missing = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+    return any(isinstance(c, socket.gaierror) and c.errno in missing for c in _causes(e))
+
+
+class _SdkClock:
+    """Our injectable clock as the SDK's `Clock` (`time()`, `sleep()`): the SDK's own retries of the account API
+    wait on it too."""
+
+    def __init__(self, clock: Any) -> None:
+        self._clock = clock
+
+    def time(self) -> float:
+        return float(self._clock.now())
+
+    def sleep(self, seconds: float) -> None:
+        self._clock.sleep(seconds)
+
+
+class _SignIn:
+    """OAuth machine-to-machine sign-in to the account, for the SDK's `AccountClient` (its credentials strategy).
+
+    The SDK's own sign-in cannot tell a fault that passes from a mistake: a throttled or failing token endpoint
+    comes out as a ValueError without its status (read as bad credentials), and a throttled discovery document
+    is retried for five minutes on a clock tests cannot move. Here the host's metadata (when the SDK could not
+    read it), the OIDC discovery document and the token are fetched directly: 429, 5xx and connection faults
+    are retried with backoff on the injectable clock until `deadline_seconds` have passed, and then reported as
+    transient (`SignInError`, exit 1); any other answer is reported at once as the user's to fix (exit 2). The
+    token is kept and renewed 40 s before it expires, so a command signs in once.
+
+    Other authentication (a password, a profile with another auth type) is left to the SDK's default chain.
+    """
+
+    def __init__(self, auth: Auth, clock: Any, deadline_seconds: float) -> None:
+        import requests
+
+        self.auth, self.clock, self.deadline_seconds = auth, clock, deadline_seconds
+        self.host = str(auth.settings.get("host") or DEFAULT_ACCOUNT_HOST).rstrip("/")
+        self._http = requests.Session()
+        self._lock = threading.Lock()
+        self._token: Any = None
+        self._token_url: str | None = None
+        self._auth_type = "oauth-m2m"
+        self._deadline: float | None = None
+
+    # -- as the SDK's credentials strategy ------------------------------------------------------------------
+    def auth_type(self) -> str:
+        return self._auth_type
+
+    def __call__(self, cfg: Any) -> Any:
+        if cfg.auth_type != "oauth-m2m":
+            from databricks.sdk.credentials_provider import DefaultCredentials
+
+            default = DefaultCredentials()
+            provider = default(cfg)
+            self._auth_type = default.auth_type()
+            return provider
+        from databricks.sdk.credentials_provider import OAuthCredentialsProvider
+
+        self._token_url = self._token_endpoint(cfg)
+
+        def headers() -> dict[str, str]:
+            token = self.token(cfg)
+            return {"Authorization": f"{token.token_type or 'Bearer'} {token.access_token}"}
+
+        return OAuthCredentialsProvider(headers, lambda: self.token(cfg))
+
+    # -- the sign-in itself ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """The credential check begins: its retries, all together, stop `deadline_seconds` from now."""
+        self._deadline = self.clock.now() + self.deadline_seconds
+
+    def finish(self) -> None:
+        """Later renewals each get `deadline_seconds` of their own."""
+        self._deadline = None
+
+    def token(self, cfg: Any) -> Any:
+        with self._lock:
+            if self._token is None or self._token.expired:
+                self._token = self._retrying(f"cannot sign in to Databricks at {self.host}",
+                                             lambda: self._fetch_token(cfg))
+            return self._token
+
+    def _retrying(self, what: str, attempt: Callable[[], Any]) -> Any:
+        from provisioner.databricks.retry import Condition, call_with_retry
+
+        deadline = self._deadline if self._deadline is not None else self.clock.now() + self.deadline_seconds
+        try:
+            return call_with_retry(attempt, condition=Condition("a transient sign-in fault", _is_transient),
+                                   clock=self.clock, deadline_seconds=max(0.0, deadline - self.clock.now()),
+                                   initial=1.0, maximum=10.0)
+        except _Transient as e:
+            from provisioner.databricks.retry import duration
+
+            raise SignInError(f"{what} ({e}, still after {duration(self.deadline_seconds)} of retries): a transient "
+                              "fault of the network or of Databricks' sign-in service; rerun the command to resume "
+                              f"(and if DATABRICKS_HOST is wrong, fix it: the default is {DEFAULT_ACCOUNT_HOST})",
+                              transient=True) from None
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        """One request; `_Transient` for what may pass, `SignInError` for a host name that does not exist."""
+        import requests
+
+        try:
+            response = self._http.request(method, url, timeout=SIGN_IN_HTTP_TIMEOUT_SECONDS, **kwargs)
+        except requests.RequestException as e:
+            if _unresolvable(e):
+                raise SignInError(f"cannot reach the Databricks account API at {self.host}: its host name does not "
+                                  f"resolve; check DATABRICKS_HOST (default {DEFAULT_ACCOUNT_HOST})",
+                                  transient=False) from None
+            kind = "no answer in time" if isinstance(e, requests.Timeout) else "cannot connect"
+            raise _Transient(f"{kind} to {url}") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _Transient(f"{url} answered HTTP {response.status_code}")
+        return response
+
+    def _json(self, response: Any) -> dict[str, Any]:
+        try:
+            doc = response.json()
+        except ValueError:
+            doc = None
+        return doc if isinstance(doc, dict) else {}
+
+    def _discovery_url(self, cfg: Any) -> str:
+        """From the host's metadata: what the SDK read when it configured the client, else read now."""
+        if cfg.discovery_url:
+            return str(cfg.discovery_url)
+        url = f"{self.host}/.well-known/databricks-config"
+        response = self._request("GET", url)
+        oidc = self._json(response).get("oidc_endpoint") if response.ok else None
+        if not oidc:
+            raise SignInError(f"cannot reach the Databricks account API at {self.host} ({url} answered HTTP "
+                              f"{response.status_code}, not a Databricks account host's metadata); check "
+                              f"DATABRICKS_HOST (default {DEFAULT_ACCOUNT_HOST})", transient=False)
+        account = str(cfg.account_id or "")
+        return f"{str(oidc).replace('{account_id}', account).rstrip('/')}/.well-known/oauth-authorization-server"
+
+    def _token_endpoint(self, cfg: Any) -> str:
+        def attempt() -> str:
+            url = self._discovery_url(cfg)
+            response = self._request("GET", url)
+            endpoint = self._json(response).get("token_endpoint") if response.ok else None
+            if response.status_code == 404:
+                raise SignInError(f"Databricks at {self.host} knows no account {cfg.account_id} (HTTP 404 from its "
+                                  "OIDC discovery document); check databricks_account_id (or DATABRICKS_ACCOUNT_ID)",
+                                  transient=False)
+            if not endpoint:
+                raise SignInError(f"cannot sign in to Databricks at {self.host}: {url} answered HTTP "
+                                  f"{response.status_code} without a token endpoint; check DATABRICKS_HOST and "
+                                  "databricks_account_id", transient=False)
+            return str(endpoint)
+
+        return str(self._retrying(f"cannot reach the Databricks account API at {self.host} to sign in", attempt))
+
+    def _fetch_token(self, cfg: Any) -> Any:
+        """POST the client credentials to the token endpoint (the SDK's ClientCredentials, with the status kept)."""
+        from datetime import datetime, timedelta
+
+        from databricks.sdk.oauth import Token
+
+        params = {"grant_type": "client_credentials", "scope": cfg.get_scopes_as_string()}
+        if cfg.authorization_details:
+            params["authorization_details"] = cfg.authorization_details
+        if cfg.group_id:
+            params["assume_group"] = cfg.group_id
+        assert self._token_url is not None
+        response = self._request("POST", self._token_url, data=params, auth=(cfg.client_id, cfg.client_secret))
+        doc = self._json(response)
+        if not response.ok or "access_token" not in doc:
+            code = doc.get("error") or doc.get("errorCode") or f"HTTP {response.status_code}"
+            summary = str(doc.get("error_description") or doc.get("errorSummary") or "").replace("\r\n", " ")
+            raise SignInError(f"cannot authenticate to Databricks at {self.host} with {self.auth.source}: {code}"
+                              f"{': ' + summary if summary else ''}; check the credentials, DATABRICKS_HOST and "
+                              "databricks_account_id", transient=False)
+        remember_secret(str(doc["access_token"]))
+        expiry = datetime.now() + timedelta(seconds=int(doc.get("expires_in") or 3600))
+        return Token(access_token=str(doc["access_token"]), token_type=str(doc.get("token_type") or "Bearer"),
+                     refresh_token=doc.get("refresh_token"), expiry=expiry)
+
+
+def check_credentials(auth: Auth, clock: Any = None) -> Any:
+    """Sign in and make one cheap authenticated call (list credential configurations); return the signed-in
+    `AccountClient`. What the user must fix raises UsageError (exit 2); a fault that persisted past
+    `CHECK_RETRY_SECONDS` of retries raises CloudError (exit 1: a rerun may succeed).
+
+    `clock` (default: the context's `Clock`) times the retries: tests pass time without waiting."""
     from databricks.sdk.errors import (
         DeadlineExceeded,
         InternalError,
@@ -210,12 +437,24 @@ def check_credentials(auth: Auth) -> None:
     )
     from databricks.sdk.errors.base import DatabricksError
 
-    from provisioner.errors import CloudError
+    from provisioner.context import Clock
 
+    clock = clock if clock is not None else Clock()
     host, account = auth.settings.get("host"), auth.settings.get("account_id")
+    transient = "a transient fault; rerun the command to resume (if it persists: https://status.databricks.com)"
+    sign_in = _SignIn(auth, clock, CHECK_RETRY_SECONDS)
+    sign_in.start()
     try:
-        client = _build(auth, retry_timeout_seconds=CHECK_RETRY_SECONDS)
+        # The SDK's own retries (throttling and 503 from the account API, connection faults) get the same budget;
+        # they wait on `clock` too, except its best-effort read of the host's metadata while it configures.
+        # (Whole seconds: the SDK reads the setting as an int, and 0 as its 300 s default.)
+        client = _build(auth, retry_timeout_seconds=max(1, math.ceil(CHECK_RETRY_SECONDS)), clock=_SdkClock(clock),
+                        credentials_strategy=sign_in)
         client.credentials.list()
+    except SignInError as e:
+        if e.transient:
+            raise CloudError(str(e)) from None
+        raise UsageError(str(e)) from None
     except Unauthenticated as e:
         raise UsageError(f"Databricks at {host} rejected the credentials from {auth.source} ({_first_line(str(e))}); "
                          "check them, or set DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET") from None
@@ -223,8 +462,22 @@ def check_credentials(auth: Auth) -> None:
         raise UsageError(f"the credentials from {auth.source} cannot use Databricks account {account} "
                          f"({_first_line(str(e))}); check databricks_account_id and that the principal is an "
                          "account admin") from None
+    except (InternalError, TemporarilyUnavailable, TooManyRequests, RequestLimitExceeded, DeadlineExceeded) as e:
+        # The service answered but is failing or throttling (after the SDK's own retries): a cloud failure, not
+        # bad input.
+        raise CloudError(f"the Databricks account API at {host} is failing ({_first_line(str(e))}): "
+                         f"{transient}") from None
+    except TimeoutError as e:
+        # The SDK gave up retrying: throttling, a 503 or a connection fault, every time until the deadline.
+        if _unresolvable(e):
+            raise UsageError(f"cannot reach the Databricks account API at {host}: its host name does not resolve; "
+                             f"check DATABRICKS_HOST (default {DEFAULT_ACCOUNT_HOST})") from None
+        last = e.__cause__ or e
+        what = "is failing" if isinstance(last, DatabricksError) else "cannot be reached"
+        raise CloudError(f"the Databricks account API at {host} {what} ({_first_line(str(last)) or 'no answer'}, "
+                         f"still after {CHECK_RETRY_SECONDS} s of retries): {transient}") from None
     except ValueError as e:
-        # Raised while configuring auth or fetching the OAuth token: wrong secret, unknown account, no OIDC.
+        # Raised while the SDK configures another kind of authentication: a password, a profile's.
         if "Invalid URL 'None'" in str(e):
             # OAuth found no discovery document: the host did not answer /.well-known/databricks-config.
             raise UsageError(f"cannot reach the Databricks account API at {host} (no answer from "
@@ -232,14 +485,22 @@ def check_credentials(auth: Auth) -> None:
                              f"{DEFAULT_ACCOUNT_HOST})") from None
         raise UsageError(f"cannot authenticate to Databricks at {host} with {auth.source}: {_first_line(str(e))}; "
                          "check the credentials, DATABRICKS_HOST and databricks_account_id") from None
-    except (InternalError, TemporarilyUnavailable, TooManyRequests, RequestLimitExceeded, DeadlineExceeded) as e:
-        # The service answered but is failing or throttling (after the SDK's own retries): a cloud failure, not
-        # bad input (exit 1, and a rerun may well succeed).
-        raise CloudError(f"the Databricks account API at {host} is failing ({_first_line(str(e))}); try again "
-                         "later") from None
-    except (DatabricksError, OSError, TimeoutError) as e:
-        raise UsageError(f"cannot reach the Databricks account API at {host} ({_first_line(str(e))}); check "
-                         "DATABRICKS_HOST (default https://accounts.cloud.databricks.com)") from None
+    except DatabricksError as e:
+        raise UsageError(f"the Databricks account API at {host} refused the check ({_first_line(str(e))}); check "
+                         f"DATABRICKS_HOST (default {DEFAULT_ACCOUNT_HOST}) and databricks_account_id") from None
+    finally:
+        sign_in.finish()
+    return client
+
+
+def _for_the_run(client: Any) -> Any:
+    """The checked client again, signed in already (the same configuration and token), with the SDK's full retry
+    budget for the command's own calls instead of the check's short one."""
+    from databricks.sdk import AccountClient
+
+    config = client.config
+    config.retry_timeout_seconds = RUN_RETRY_SECONDS
+    return AccountClient(config=config)
 
 
 def _warn_stderr(message: str) -> None:
@@ -247,23 +508,15 @@ def _warn_stderr(message: str) -> None:
 
 
 def account_client_factory(config: Config, warn: Callable[[str], None] = _warn_stderr) -> Callable[[], Any]:
-    """Check the Databricks environment and credentials now (before any AWS call); return a factory that builds
-    the `AccountClient` on first use. Missing or wrong credentials raise `UsageError` (exit 2)."""
+    """Check the Databricks environment and credentials now (before any AWS call); return a factory that gives
+    the signed-in `AccountClient`. What the user must fix raises `UsageError` (exit 2); a transient fault that
+    outlasted the retries, `CloudError` (exit 1)."""
     auth = resolve_auth(config)
     workspace_url_template()
     if auth.method == "basic" or auth.settings.get("auth_type") == "basic":  # the environment's, or a profile's
         warn(BASIC_AUTH_WARNING)
-    check_credentials(auth)
-    lock = threading.Lock()
-    built: list[Any] = []
-
-    def factory() -> Any:
-        with lock:
-            if not built:
-                built.append(_build(auth))
-            return built[0]
-
-    return factory
+    client = _for_the_run(check_credentials(auth))
+    return lambda: client
 
 
 # Credential attributes carried from the account client's configuration to a workspace client.

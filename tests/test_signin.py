@@ -1,0 +1,149 @@
+"""Signing in to Databricks: a fault that passes (429, 5xx, a refused connection) is retried and, if it persists,
+ends the command with exit 1 and a rerun; only what the user must fix is exit 2. One sign-in per command.
+
+Against the emulated account API over HTTP, with faults injected into its routes; retries wait on the fake
+clock, so no test waits for real except where the SDK's own best-effort read of the host's metadata does (kept
+short with CHECK_RETRY_SECONDS)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from werkzeug.wrappers import Response
+
+from provisioner import cli
+from provisioner.databricks import client as dbx
+from provisioner.sandbox.databricks_api import DatabricksEmulator
+from provisioner.steps.base import Resource, Step
+from tests.conftest import ACCOUNT_ID, config_text
+
+
+class AccountProbe(Step):
+    """A step that reads the account through the command's client (so the sign-in is used after the check)."""
+
+    kind = "account probe (test)"
+
+    def __init__(self) -> None:
+        super().__init__("test/account-probe", "account probe")
+
+    def find(self, ctx: Any) -> Resource | None:
+        ctx.databricks.credentials.list()
+        return None
+
+
+@pytest.fixture(autouse=True)
+def probe_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`status` runs only the probe: the sign-in is what these tests look at, not the deployment's steps."""
+    monkeypatch.setattr(cli, "all_steps", lambda config: [AccountProbe()])
+    monkeypatch.setattr(cli, "all_checks", lambda config: [])
+
+
+@pytest.fixture
+def clock(databricks: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    return databricks.share_clock(monkeypatch)
+
+
+def fail(monkeypatch: pytest.MonkeyPatch, route: str, status: int, times: int | None = None) -> list[int]:
+    """The emulator's `route` answers `status` the first `times` times (every time when None)."""
+    real = getattr(DatabricksEmulator, f"_route_{route}")
+    seen: list[int] = []
+
+    def faulty(self: Any, request: Any, **kwargs: Any) -> Response:
+        seen.append(status)
+        if times is None or len(seen) <= times:
+            body = {"error_code": "TEMPORARILY_UNAVAILABLE", "error": "temporarily_unavailable",
+                    "message": "try again later"}
+            return Response(json.dumps(body), status, mimetype="application/json")
+        return real(self, request, **kwargs)
+
+    monkeypatch.setattr(DatabricksEmulator, f"_route_{route}", faulty)
+    return seen
+
+
+def requests_to(databricks: Any, method: str, path_part: str) -> list[str]:
+    return [line for line in databricks.requests if line.startswith(f"{method} ") and path_part in line]
+
+
+def refused(workdir: Any, calls: Any, code: int) -> str:
+    """Run `status`; it must stop with `code`, one line, before any AWS call and without a state file."""
+    workdir.write_config(config_text("signin"))
+    result = workdir.run("status")
+    assert result.code == code, result.out + result.err
+    assert len(result.err.strip().splitlines()) == 1, result.err
+    assert calls.calls == []
+    assert not (workdir.path / "state" / "signin.json").exists()
+    return result.err
+
+
+@pytest.mark.parametrize(("route", "status"), [("account_token", 429), ("account_token", 503),
+                                               ("account_discovery", 429), ("account_discovery", 500)])
+def test_a_passing_sign_in_fault_is_retried_and_the_command_signs_in_once(aws, databricks, workdir, clock,
+                                                                         monkeypatch, route, status):
+    seen = fail(monkeypatch, route, status, times=2)
+    workdir.write_config(config_text("signin"))
+    result = workdir.run("status")
+    assert result.code == 3, result.out + result.err  # signed in; the probe reads the account and finds nothing
+    assert len(seen) == 3
+    assert clock.slept, "the retries wait on the injected clock"
+    # One sign-in for the whole command: the check and the probe share its token.
+    assert len([r for r in requests_to(databricks, "POST", "/v1/token") if r.endswith("200")]) == 1
+    assert len(requests_to(databricks, "GET", "/credentials")) == 2
+
+
+@pytest.mark.parametrize(("route", "status"), [("account_token", 429), ("account_token", 503),
+                                               ("account_discovery", 503), ("account_discovery", 502),
+                                               ("collection", 429), ("collection", 503)])
+def test_a_sign_in_fault_that_persists_is_exit_1_and_says_rerun(aws, databricks, workdir, calls, clock,
+                                                               monkeypatch, route, status):
+    fail(monkeypatch, route, status)
+    err = refused(workdir, calls, 1)
+    assert "rerun" in err and "transient" in err
+    assert "check the credentials" not in err
+    assert clock.now() - 1000 >= dbx.CHECK_RETRY_SECONDS - 1  # it kept trying until the deadline
+
+
+def test_unavailable_host_metadata_is_transient(aws, databricks, workdir, calls, clock, monkeypatch):
+    monkeypatch.setattr(dbx, "CHECK_RETRY_SECONDS", 1)  # the SDK's own read of it waits on the real clock
+    fail(monkeypatch, "account_metadata", 503)
+    err = refused(workdir, calls, 1)
+    assert "databricks-config answered HTTP 503" in err and "rerun" in err
+
+
+def test_a_refused_connection_is_transient(aws, databricks, workdir, calls, clock, monkeypatch):
+    monkeypatch.setattr(dbx, "CHECK_RETRY_SECONDS", 1)
+    monkeypatch.setenv("DATABRICKS_HOST", "http://127.0.0.1:9")  # discard: nothing listens
+    err = refused(workdir, calls, 1)
+    assert "cannot reach the Databricks account API at http://127.0.0.1:9" in err
+    assert "rerun" in err and "DATABRICKS_HOST" in err
+
+
+def test_a_host_name_that_does_not_exist_is_bad_input(aws, databricks, workdir, calls, clock, monkeypatch):
+    monkeypatch.setattr(dbx, "CHECK_RETRY_SECONDS", 1)
+    monkeypatch.setenv("DATABRICKS_HOST", "https://accounts.no-such-host.invalid")
+    err = refused(workdir, calls, 2)
+    assert "does not resolve" in err and "DATABRICKS_HOST" in err
+
+
+@pytest.mark.parametrize(("setting", "value", "expected"), [
+    ("DATABRICKS_CLIENT_SECRET", "wrong-secret-value-123", "invalid_client"),
+    ("DATABRICKS_ACCOUNT_ID", "11111111-2222-4333-8444-555555555555", "databricks_account_id"),
+])
+def test_what_the_user_must_fix_is_exit_2_at_once(aws, databricks, workdir, calls, clock, monkeypatch, setting,
+                                                  value, expected):
+    monkeypatch.setenv(setting, value)
+    err = refused(workdir, calls, 2)
+    assert expected in err and "rerun" not in err
+    assert clock.slept == []  # not retried
+    assert value not in err or setting == "DATABRICKS_ACCOUNT_ID"
+
+
+def test_the_check_s_client_is_the_command_s_with_the_full_retry_budget(databricks, clock):
+    from provisioner.design.config import build_config
+
+    config = build_config({"deployment": "budget", "databricks_account_id": ACCOUNT_ID})
+    account = dbx.account_client_factory(config)()
+    assert account.config.retry_timeout_seconds == dbx.RUN_RETRY_SECONDS
+    assert len(list(account.credentials.list())) == 0
+    assert len(requests_to(databricks, "POST", "/v1/token")) == 1
