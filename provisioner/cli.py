@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shlex
 import sys
@@ -65,6 +66,10 @@ FOREIGN_AUTH_VARS = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "DATABRICKS_CONFIG_PROF
 
 
 def _set_options(config: Path | None, state_dir: Path, sandbox: bool = False) -> Options:
+    # Bad input in the environment and flags first: before the config is read, the sandbox started or anything
+    # written or called.
+    _poll_scale()
+    _check_state_dir(state_dir)
     opts = Options(config or Path(DEFAULT_CONFIG), config is not None, state_dir, sandbox)
     if sandbox:
         from provisioner.sandbox.server import ensure_running
@@ -100,6 +105,17 @@ def _require_account(config: Config) -> None:
                           "DATABRICKS_ACCOUNT_ID (your account ID, a UUID from the account console)")
 
 
+def _check_state_dir(state_dir: Path) -> None:
+    """The state directory, or the nearest part of its path that exists, must be a directory (the rest is made)."""
+    for path in (state_dir, *state_dir.parents):
+        if path.is_dir():
+            return
+        if path.exists() or path.is_symlink():
+            where = "is not a directory" if path == state_dir else f"cannot be made: {path} is not a directory"
+            raise UsageError(f"the state directory {state_dir} {where}; point --state-dir (or PROVISION_STATE_DIR) "
+                             "at a directory (it is made if missing)")
+
+
 def _aws_factory(config: Config, workers: int) -> Callable[[], Any]:
     """Check that AWS credentials exist (no call is made), and return the client factory."""
     from provisioner.aws.clients import Aws, new_session
@@ -127,9 +143,11 @@ def _poll_scale() -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise UsageError(f"PROVISION_POLL_SCALE={raw!r} is not a number; use 1 (default) or a fraction") from None
-    if not 0 <= value <= 10:
-        raise UsageError(f"PROVISION_POLL_SCALE={raw} is out of range; use 0 to 10")
+        raise UsageError(f"PROVISION_POLL_SCALE={raw!r} is not a number; use 1 (real timing, the default) or a "
+                         "fraction such as 0.1") from None
+    if not (math.isfinite(value) and 0 <= value <= 10):
+        raise UsageError(f"PROVISION_POLL_SCALE={raw} is not between 0 and 10; use 1 (real timing, the default) or "
+                         "a fraction such as 0.1")
     return value
 
 
@@ -154,6 +172,7 @@ def _steps(config: Config) -> list[Step]:
 def _session(opts: Options, config: Config, *, workers: int,
              databricks: bool = True) -> Iterator[tuple[Context, list[Step]]]:
     """Lock the deployment, load its state and build the context for a command that talks to the clouds."""
+    poll_scale = _poll_scale()
     _check_kind(load(opts.state_dir, config.deployment), opts.sandbox)
     _require_account(config)
     aws_factory = _aws_factory(config, workers)
@@ -162,7 +181,7 @@ def _session(opts: Options, config: Config, *, workers: int,
         state = load(opts.state_dir, config.deployment)
         _check_kind(state, opts.sandbox)
         ctx = Context(config=config, state=state, aws_factory=aws_factory, databricks_factory=db_factory,
-                      poll_scale=_poll_scale())
+                      poll_scale=poll_scale)
         if opts.sandbox:
             from provisioner.sandbox.server import metastore_resolver
 
@@ -395,6 +414,7 @@ def sandbox_serve(
         return
     from provisioner.sandbox import server
 
+    _check_state_dir(state_dir)
     running = server.read_record(state_dir)
     if running is not None:
         raise UsageError(f"a sandbox is already running for {state_dir} (pid {running.pid}, AWS at "
@@ -424,6 +444,7 @@ def sandbox_stop(state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR)) -> None:
     """Stop the sandbox recorded in the state directory."""
     from provisioner.sandbox import server
 
+    _check_state_dir(state_dir)
     info = server.stop_recorded(state_dir)
     out.print(f"Stopped the sandbox (pid {info.pid})." if info else "No sandbox was running.")
 

@@ -12,6 +12,8 @@ import copy
 import fcntl
 import json
 import os
+import stat
+import sys
 import tempfile
 import threading
 import time
@@ -56,8 +58,11 @@ def _empty(deployment: str) -> dict[str, Any]:
 
 def migrate(doc: dict[str, Any], source: str) -> dict[str, Any]:
     version = doc.get("schema_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise StateError(f"{source} has no schema_version; it is not a provision state file")
+    if version < 1:
+        raise StateError(f"{source} has state schema {version}, which no provision writes; restore the file from a "
+                         "backup or move it away (provision never overwrites it)")
     if version > SCHEMA_VERSION:
         raise StateError(f"{source} was written by a newer provision (state schema {version}, this one reads up to "
                          f"{SCHEMA_VERSION}); upgrade provision")
@@ -68,6 +73,50 @@ def migrate(doc: dict[str, Any], source: str) -> dict[str, Any]:
         version += 1
         doc["schema_version"] = version
     return doc
+
+
+# What each top-level field of a (current) state document may hold: required ones, then optional ones.
+_REQUIRED: dict[str, tuple[type, ...]] = {"deployment": (str,), "resources": (dict,)}
+_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "generated_name": (bool,), "sandbox": (bool,), "created_at": (str,), "updated_at": (str,),
+    "config_fingerprint": (str, type(None)), "outputs": (dict,), "secrets": (dict,), "observations": (dict,),
+}
+_JSON_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "a number",
+               float: "a number", type(None): "null"}
+
+
+def _json_name(value: Any) -> str:
+    return _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def check_schema(doc: dict[str, Any], source: str) -> None:
+    """Refuse a document whose fields have the wrong shape (a hand edit, another tool's file): a StateError
+    naming the file and the field, rather than a crash somewhere later."""
+
+    def wrong(where: str, value: Any, expected: str) -> StateError:
+        return StateError(f"{source}: {where} is {_json_name(value)}, not {expected}; fix it, restore the file from "
+                          "a backup, or move it away (provision never overwrites it)")
+
+    for fields, required in ((_REQUIRED, True), (_OPTIONAL, False)):
+        for name, types in fields.items():
+            if name not in doc:
+                if required:
+                    raise StateError(f"{source} has no {name!r}; it is not a provision state file: restore it from "
+                                     "a backup or move it away (provision never overwrites it)")
+                continue
+            value = doc[name]
+            if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+                raise wrong(f'"{name}"', value, " or ".join(_JSON_NAMES[t] for t in types))
+    for key, entry in doc["resources"].items():
+        if not isinstance(entry, dict):
+            raise wrong(f'resource "{key}"', entry, "an object")
+        if not isinstance(entry.get("id"), str):
+            raise wrong(f'the "id" of resource "{key}"', entry.get("id"), "a string")
+        if not isinstance(entry.get("outputs", {}), dict):
+            raise wrong(f'the "outputs" of resource "{key}"', entry["outputs"], "an object")
+    for key, secret in doc.get("secrets", {}).items():
+        if not isinstance(secret, str):
+            raise wrong(f'secret "{key}"', secret, "a string")
 
 
 class State:
@@ -206,9 +255,28 @@ def load(state_dir: Path, deployment: str) -> State:
     if not isinstance(doc, dict) or "resources" not in doc:
         raise StateError(f"{path} is not a provision state file; move it away (provision never overwrites it)")
     doc = migrate(doc, str(path))
+    check_schema(doc, str(path))
     if doc.get("deployment") != deployment:
         raise StateError(f"{path} belongs to deployment {doc.get('deployment')!r}, not {deployment!r}")
+    for section in ("outputs", "secrets", "observations"):
+        doc.setdefault(section, {})
+    _keep_private(path)
     return State(path, doc)
+
+
+def _keep_private(path: Path) -> None:
+    """The file holds tokens: if its mode lets the group or others read it (a copy, a restore, a umask), set it
+    back to 0600 and say so."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(path, 0o600)
+            print(f"warning: {path} was readable by others (mode {mode:04o}) and holds workspace tokens; its mode is "
+                  "0600 again. Consider replacing the tokens it held (`provision up` does for a token it no longer "
+                  "has).", file=sys.stderr)
+    except OSError as e:
+        print(f"warning: {path} may be readable by others and cannot be made private ({e.strerror}); it holds "
+              "workspace tokens: run `chmod 600` on it", file=sys.stderr)
 
 
 def generated_deployments(state_dir: Path) -> list[str]:

@@ -4,6 +4,8 @@
 A detached sandbox (started by `--sandbox` on another command) records itself in `<state-dir>/sandbox.record`
 (not a `.json` name: a deployment may be called `sandbox`)
 (pid, URLs, time scale); a record whose process is gone, or whose ports no longer answer, is stale and replaced.
+A recorded sandbox that is alive but answers its health check with an error is not replaced (a second, empty
+sandbox would hide what the first holds): commands stop and say how to restart it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import io
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -26,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from provisioner.errors import UsageError
 from provisioner.state import prepare_dir
 
 # A fixed, obviously fake identity: the sandbox is one emulated Databricks account and one AWS account.
@@ -199,32 +203,62 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _answers(info: SandboxInfo) -> bool:
-    """Both emulators accept connections (a recycled pid is not enough to trust a record)."""
+def _health_url(info: SandboxInfo) -> str:
+    return f"{info.databricks_url}/.well-known/databricks-config"
+
+
+def _health(info: SandboxInfo) -> int | None:
+    """The HTTP status of the sandbox's health check (its Databricks emulator's metadata; 200 when healthy),
+    once its AWS port accepts connections too; None when either does not answer at all (a recycled pid is not
+    enough to trust a record)."""
     try:
-        with urllib.request.urlopen(f"{info.databricks_url}/.well-known/databricks-config", timeout=2):
-            pass
+        try:
+            with urllib.request.urlopen(_health_url(info), timeout=2) as response:
+                status = int(response.status)
+        except urllib.error.HTTPError as e:
+            status = e.code
         parsed = urllib.parse.urlsplit(info.aws_url)
         with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 80), timeout=2):
-            return True
-    except (urllib.error.URLError, OSError):
-        return False
+            return status
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _answers(info: SandboxInfo) -> bool:
+    status = _health(info)
+    return status is not None and 200 <= status < 300
+
+
+def _check_healthy(info: SandboxInfo, status: int | None, what: str, restart: str) -> None:
+    if status is not None and not 200 <= status < 300:
+        raise UsageError(f"{what} is not healthy: {_health_url(info)} answered HTTP {status}; restart it: {restart}")
+
+
+def _read(state_dir: Path) -> SandboxInfo | None:
+    try:
+        return SandboxInfo(**json.loads(record_path(state_dir).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def read_record(state_dir: Path) -> SandboxInfo | None:
-    """The running sandbox recorded in `state_dir`, or None (no record, or a stale one of a dead sandbox)."""
-    path = record_path(state_dir)
-    try:
-        info = SandboxInfo(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
+    """The running sandbox recorded in `state_dir`, or None (no record, or a stale one of a dead sandbox).
+
+    UsageError when the recorded sandbox is alive but answers its health check with an error: starting a
+    second one beside it would lose what the first holds, and its record."""
+    info = _read(state_dir)
+    if info is None or not _alive(info.pid):
         return None
-    if not _alive(info.pid) or not _answers(info):
-        return None
-    return info
+    status = _health(info)
+    flag = f" --state-dir {shlex.quote(str(state_dir))}" if state_dir != Path("state") else ""
+    _check_healthy(info, status, f"the sandbox recorded in {state_dir} (pid {info.pid})",
+                   f"`provision sandbox stop{flag}`, then run this command again")
+    return info if status is not None else None
 
 
 def from_environment() -> SandboxInfo | None:
-    """The sandbox the environment points at (a shell with `provision sandbox`'s exports), if it answers."""
+    """The sandbox the environment points at (a shell with `provision sandbox`'s exports), if it answers;
+    UsageError if it answers its health check with an error."""
     aws_url, databricks_url = os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("DATABRICKS_HOST")
     if not aws_url or not databricks_url or not databricks_url.startswith("http://127.0.0.1:"):
         return None
@@ -233,7 +267,10 @@ def from_environment() -> SandboxInfo | None:
     except ValueError:
         scale = DEFAULT_TIME_SCALE
     info = SandboxInfo(pid=0, aws_url=aws_url, databricks_url=databricks_url, time_scale=scale, started_at="")
-    return info if _answers(info) else None
+    status = _health(info)
+    _check_healthy(info, status, f"the sandbox at {databricks_url} (from DATABRICKS_HOST)",
+                   "stop its `provision sandbox` and start it again, or unset the sandbox's exports")
+    return info if status is not None else None
 
 
 def start_detached(state_dir: Path, time_scale: float, timeout: float = 60) -> SandboxInfo:
@@ -268,8 +305,10 @@ def ensure_running(state_dir: Path, time_scale: float | None = None) -> SandboxI
 
 
 def stop_recorded(state_dir: Path, timeout: float = 10) -> SandboxInfo | None:
-    """Stop the sandbox recorded in `state_dir`; None if none was running."""
-    info = read_record(state_dir)
+    """Stop the sandbox recorded in `state_dir`, healthy or not; None if none was running."""
+    info = _read(state_dir)
+    if info is not None and not (_alive(info.pid) and _health(info) is not None):
+        info = None  # a stale record: its process is gone, or the pid now belongs to something else
     with contextlib.suppress(FileNotFoundError):
         record_path(state_dir).unlink()
     if info is None:
