@@ -40,6 +40,32 @@ def resolve_ipv4(host: str) -> list[str]:
 Reporter = Callable[[str, str, str], None]  # (step key, state, message)
 
 
+class Reads:
+    """Answers shared by every step of one command: a describe of every resource of a kind in the deployment is
+    made once, by the first step that asks (the others wait for it), instead of once per step. A step that
+    needs what is there now, not what was there when the command started, asks for a fresh read."""
+
+    def __init__(self) -> None:
+        self._answers: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, load: Callable[[], Any], fresh: bool = False) -> Any:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if fresh or key not in self._answers:
+                self._answers[key] = load()
+            return self._answers[key]
+
+    def forget(self, key: str | None = None) -> None:
+        with self._lock:
+            if key is None:
+                self._answers.clear()
+            else:
+                self._answers.pop(key, None)
+
+
 def _no_report(key: str, status: str, message: str) -> None:
     return None
 
@@ -74,6 +100,7 @@ class Context:
     _databricks: Any = None
     # Set when the command is interrupted: steps still running stop at their next progress report.
     cancelled: threading.Event = field(default_factory=threading.Event)
+    reads: Reads = field(default_factory=Reads)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -91,7 +91,8 @@ def _live_ec2(exports: dict[str, str], deployment: str) -> dict[str, int]:
 # Plan entries that are not AWS resources of their own: routes inside route tables, a logging configuration,
 # and the Databricks objects (checked through the Databricks SDK instead).
 NOT_TAGGED_KINDS = {"firewall routes", "firewall logging", "Databricks credentials", "Databricks network",
-                    "Databricks storage", "Databricks token", "Databricks workspace"}
+                    "Databricks storage", "Databricks token", "Databricks workspace",
+                    "Resolver query logging association"}
 
 
 def _components(exports: dict[str, str], deployment: str) -> Counter[str]:
@@ -134,6 +135,16 @@ def _components(exports: dict[str, str], deployment: str) -> Counter[str]:
     for table in ec2.describe_transit_gateway_route_tables(Filters=flt)["TransitGatewayRouteTables"]:
         if table["State"] in live:
             add(table.get("Tags"))
+    for flow_log in ec2.describe_flow_logs(Filters=flt)["FlowLogs"]:
+        add(flow_log.get("Tags"))
+    r53: Any = _aws(exports, "route53resolver")
+    resolver = [d["Arn"] for d in r53.list_firewall_domain_lists()["FirewallDomainLists"]
+                if not d.get("ManagedOwnerName")]
+    resolver += [g["Arn"] for g in r53.list_firewall_rule_groups()["FirewallRuleGroups"]]
+    resolver += [a["Arn"] for a in r53.list_firewall_rule_group_associations()["FirewallRuleGroupAssociations"]]
+    resolver += [c["Arn"] for c in r53.list_resolver_query_log_configs()["ResolverQueryLogConfigs"]]
+    for arn in resolver:
+        add(r53.list_tags_for_resource(ResourceArn=arn)["Tags"])
     iam: Any = _aws(exports, "iam")
     for role in iam.list_roles()["Roles"]:
         add(iam.list_role_tags(RoleName=role["RoleName"])["Tags"])
@@ -154,8 +165,9 @@ def _components(exports: dict[str, str], deployment: str) -> Counter[str]:
 
 
 def _check_routes_through_firewall(exports: dict[str, str], deployment: str) -> None:
-    """The egress path read back with boto3 alone: per AZ, NAT subnet 0/0 and the IGW edge route go to that
-    AZ's firewall endpoint, the TGW subnet's 0/0 to that AZ's NAT, and the spoke's 0/0 to the Transit Gateway."""
+    """The egress path read back with boto3 alone, firewall before NAT: per AZ, the TGW subnet's 0/0 goes to that
+    AZ's firewall endpoint, the firewall subnet's 0/0 to that AZ's NAT, the NAT subnet's 0/0 to the internet
+    gateway and its spoke route back to the endpoint; no IGW edge table; the spoke's 0/0 to the Transit Gateway."""
     ec2: Any = _aws(exports, "ec2")
     nfw: Any = _aws(exports, "network-firewall")
     firewall = nfw.describe_firewall(FirewallName=nfw.list_firewalls()["Firewalls"][0]["FirewallName"])
@@ -166,18 +178,17 @@ def _check_routes_through_firewall(exports: dict[str, str], deployment: str) -> 
         component = {t["Key"]: t["Value"] for t in table["Tags"]}["provisioner:component"]
         tables[component] = {r.get("DestinationCidrBlock"): r.get("GatewayId") or r.get("NatGatewayId")
                              or r.get("TransitGatewayId") for r in table["Routes"]}
-    nat_subnets = {s["AvailabilityZone"]: s["CidrBlock"] for s in ec2.describe_subnets(Filters=[
-        {"Name": "tag:provisioner:component", "Values": [f"hub/nat-subnet/{az}" for az in endpoint]}])["Subnets"]}
     nats = {n["SubnetId"]: n["NatGatewayId"] for n in ec2.describe_nat_gateways()["NatGateways"]
             if n["State"] == "available"}
     subnet_az = {s["SubnetId"]: s["AvailabilityZone"] for s in ec2.describe_subnets()["Subnets"]}
     nat_by_az = {subnet_az[subnet]: nat for subnet, nat in nats.items()}
     assert len(endpoint) == 2
     for az, vpce in endpoint.items():
-        assert tables[f"hub/nat-subnet-route-table/{az}"]["0.0.0.0/0"] == vpce
-        assert tables["hub/igw-route-table"][nat_subnets[az]] == vpce
-        assert tables[f"hub/tgw-subnet-route-table/{az}"]["0.0.0.0/0"] == nat_by_az[az]
-    assert tables["hub/firewall-subnet-route-table"]["0.0.0.0/0"].startswith("igw-")
+        assert tables[f"hub/tgw-subnet-route-table/{az}"]["0.0.0.0/0"] == vpce
+        assert tables[f"hub/firewall-subnet-route-table/{az}"]["0.0.0.0/0"] == nat_by_az[az]
+        assert tables[f"hub/nat-subnet-route-table/{az}"]["0.0.0.0/0"].startswith("igw-")
+        assert tables[f"hub/nat-subnet-route-table/{az}"]["10.173.0.0/16"] == vpce
+    assert "hub/igw-route-table" not in tables and "hub/firewall-subnet-route-table" not in tables
     assert tables["spoke/main/route-table"]["0.0.0.0/0"].startswith("tgw-")
 
 
@@ -203,10 +214,10 @@ def test_newcomer_flow_up_status_down(tmp_path: Path, sandbox: dict[str, str]) -
     deployment = state.stem
     # The summary: hub and spoke CIDRs, a firewall endpoint per AZ, the workspace URL, the allowlist.
     assert "hub      10.10.0.0/16" in up.stdout
-    assert "eu-central-1a: NAT subnet 10.10.32.0/19 -> firewall endpoint vpce-" in up.stdout
-    assert "eu-central-1b: NAT subnet 10.10.128.0/19 -> firewall endpoint vpce-" in up.stdout
+    assert "eu-central-1a: TGW subnet -> firewall endpoint vpce-" in up.stdout
+    assert "eu-central-1b: TGW subnet -> firewall endpoint vpce-" in up.stdout
     assert f"/ws/{deployment}-main" in up.stdout and "10.173.0.0/16" in up.stdout
-    assert "frankfurt.cloud.databricks.com" in up.stdout and ".pypi.org" in up.stdout
+    assert "frankfurt.cloud.databricks.com" in up.stdout and "files.pythonhosted.org" in up.stdout
 
     # Every planned AWS resource exists once, with its tags; the routes go through the firewall; the
     # Databricks objects exist and the workspace is RUNNING.

@@ -103,11 +103,6 @@ def describe_one(ec2: Any, kind: Ec2Kind, resource_id: str) -> dict[str, Any] | 
     return got[0] if got else None
 
 
-def owner_filters(deployment: str, component: str) -> list[dict[str, Any]]:
-    return [{"Name": f"tag:{DEPLOYMENT_TAG}", "Values": [deployment]},
-            {"Name": f"tag:{COMPONENT_TAG}", "Values": [component]}]
-
-
 # Where `find_owned` puts the other live resources that carry the same step's tags (twins), beside the one kept.
 TWINS = "_twins"
 
@@ -117,18 +112,21 @@ def _preference(kind: Ec2Kind, item: Mapping[str, Any]) -> tuple[bool, str]:
     return (str(item.get("State", "available")).lower() != "available", str(item[kind.id_field]))
 
 
-def find_owned(ctx: Context, step: Step, kind: Ec2Kind) -> dict[str, Any] | None:
+def find_owned(ctx: Context, step: Step, kind: Ec2Kind, fresh: bool = False) -> dict[str, Any] | None:
     """The live resource this step made: the recorded one, else the one its ownership tags find.
 
     A recorded ID is proof enough that the resource is ours (its tags may have been edited: `ensure` puts them
     back); the tag search finds what a run that crashed before saving its ID made, and twins: other live
     resources with this step's tags (a create whose reply was lost, then made again). The twins come back under
     `TWINS` in the item: `status` reports them, `up` and `down` delete them.
+
+    The tag search reads every resource of the kind tagged with the deployment once per command (`ctx.reads`),
+    shared by every step of the kind; `fresh` reads again (after a create that may have taken effect).
     """
     ec2 = ctx.aws.ec2
     with translate(f"read {kind.noun} {step.key}"):
-        tagged = [item for item in describe(ec2, kind, **{kind.filters_param: owner_filters(ctx.deployment, step.key)})
-                  if kind.is_live(item)]
+        tagged = [item for item in deployment_items(ctx, kind, fresh)
+                  if tag_map(item.get("Tags")).get(COMPONENT_TAG) == step.key and kind.is_live(item)]
         recorded = ctx.state.resource_id(step.key)
         keep = next((item for item in tagged if item[kind.id_field] == recorded), None)
         if keep is None and recorded:
@@ -141,6 +139,14 @@ def find_owned(ctx: Context, step: Step, kind: Ec2Kind) -> dict[str, Any] | None
         return None
     twins = [item for item in tagged if item[kind.id_field] != keep[kind.id_field]]
     return {**keep, TWINS: twins} if twins else keep
+
+
+def deployment_items(ctx: Context, kind: Ec2Kind, fresh: bool = False) -> list[dict[str, Any]]:
+    """Every resource of `kind` tagged with this deployment: one paginated describe per kind and command."""
+    filters = [{"Name": f"tag:{DEPLOYMENT_TAG}", "Values": [ctx.deployment]}]
+    items: list[dict[str, Any]] = ctx.reads.get(
+        kind.describe, lambda: describe(ctx.aws.ec2, kind, **{kind.filters_param: filters}), fresh=fresh)
+    return items
 
 
 # After a create that may have taken effect, how long (seconds, at full speed) to keep looking for what it made
@@ -156,7 +162,7 @@ ALREADY_EXISTS = ("InvalidGroup.Duplicate", "InvalidSubnet.Conflict", "Duplicate
 def look_for_owned(ctx: Context, step: Step, kind: Ec2Kind) -> dict[str, Any] | None:
     """What this step's tags find now, asked a few times while EC2 may not list a new resource yet."""
     for pause in LOOK_AGAIN_SECONDS:
-        found = find_owned(ctx, step, kind)
+        found = find_owned(ctx, step, kind, fresh=True)
         if found is not None:
             return found
         ctx.clock.sleep(ctx.poll_delay(pause))
