@@ -260,10 +260,12 @@ def allowlist_group(config: Config, layout: Layout) -> RuleGroupDesign:
 def domain_match(keyword: str, domain: str) -> tuple[str, ...]:
     """The Suricata options matching `domain` in a sticky buffer (`tls.sni`, `http.host`) as AWS's generated
     domain-list rules do: `.example.com` matches example.com and every subdomain (dotprefix), anything else
-    matches exactly."""
+    matches exactly. The TLS SNI is matched without case; Suricata keeps `http.host` lowercase and refuses a rule
+    that adds `nocase` to it (so AWS refuses the rule group), as AWS's own HTTP_HOST rules leave it out."""
+    case = () if keyword == "http.host" else ("nocase",)
     if domain.startswith("."):
-        return (keyword, "dotprefix", f'content:"{domain}"', "nocase", "endswith")
-    return (keyword, f'content:"{domain}"', "startswith", "nocase", "endswith")
+        return (keyword, "dotprefix", f'content:"{domain}"', *case, "endswith")
+    return (keyword, f'content:"{domain}"', "startswith", *case, "endswith")
 
 
 SPOKE_SID_BASE = 5000

@@ -254,10 +254,9 @@ SPOKE_DOMAINS = (
 
 @pytest.mark.parametrize(("keyword", "domain", "options"), [
     ("tls.sni", "example.com", ("tls.sni", 'content:"example.com"', "startswith", "nocase", "endswith")),
-    ("http.host", "files.example.com",
-     ("http.host", 'content:"files.example.com"', "startswith", "nocase", "endswith")),
+    ("http.host", "files.example.com", ("http.host", 'content:"files.example.com"', "startswith", "endswith")),
     ("tls.sni", ".example.org", ("tls.sni", "dotprefix", 'content:".example.org"', "nocase", "endswith")),
-    ("http.host", ".example.org", ("http.host", "dotprefix", 'content:".example.org"', "nocase", "endswith")),
+    ("http.host", ".example.org", ("http.host", "dotprefix", 'content:".example.org"', "endswith")),
 ])
 def test_domain_match_is_written_as_aws_writes_a_domain_list(keyword, domain, options):
     """Exact names match the whole buffer; a leading dot matches the name and every subdomain."""
@@ -272,15 +271,15 @@ def test_spoke_allowlist_passes_each_spokes_domains_from_its_cidr_only():
         'pass tls 10.1.0.0/16 any -> any any (msg:"spoke bu1 may reach .example.org"; tls.sni; dotprefix; '
         f'content:".example.org"; nocase; endswith; {flow}; sid:5001; rev:1;)',
         'pass http 10.1.0.0/16 any -> any any (msg:"spoke bu1 may reach .example.org"; http.host; dotprefix; '
-        f'content:".example.org"; nocase; endswith; {flow}; sid:5002; rev:1;)',
+        f'content:".example.org"; endswith; {flow}; sid:5002; rev:1;)',
         'pass tls 10.1.0.0/16 any -> any any (msg:"spoke bu1 may reach example.com"; tls.sni; '
         f'content:"example.com"; startswith; nocase; endswith; {flow}; sid:5003; rev:1;)',
         'pass http 10.1.0.0/16 any -> any any (msg:"spoke bu1 may reach example.com"; http.host; '
-        f'content:"example.com"; startswith; nocase; endswith; {flow}; sid:5004; rev:1;)',
+        f'content:"example.com"; startswith; endswith; {flow}; sid:5004; rev:1;)',
         'pass tls 10.2.0.0/16 any -> any any (msg:"spoke bu2 may reach example.com"; tls.sni; '
         f'content:"example.com"; startswith; nocase; endswith; {flow}; sid:5005; rev:1;)',
         'pass http 10.2.0.0/16 any -> any any (msg:"spoke bu2 may reach example.com"; http.host; '
-        f'content:"example.com"; startswith; nocase; endswith; {flow}; sid:5006; rev:1;)',
+        f'content:"example.com"; startswith; endswith; {flow}; sid:5006; rev:1;)',
     ]
     assert group.role == "spoke-allowlist" and group.needed_capacity == 6
     assert group.rule_group["StatefulRuleOptions"] == {"RuleOrder": "STRICT_ORDER"}
