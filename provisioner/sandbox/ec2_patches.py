@@ -18,6 +18,11 @@ With `manual`, a resource moves on after N describe calls that include it (every
 with `time`, after N seconds. A test can make a NAT gateway fail with `fail_nat_gateway(...)` or by setting
 `backend.nat_gateways[id].state = "failed"`.
 
+AWS's eventual consistency around Elastic IPs is injectable too, as a number of answers (`set_fault`):
+`release_auth_failure` makes ReleaseAddress of a deleted NAT gateway's address answer AuthFailure that many times,
+and `new_allocation_not_found` makes CreateNatGateway answer InvalidElasticIpID.NotFound that many times for each
+address allocated afterwards. Both are global, like transitions: `reset_faults()` puts them back to 0.
+
 Extra state (idempotency tokens) lives in lazily created backend attributes, so moto's reset (`mock_aws` exit,
 `POST /moto-api/reset`) clears it together with moto's own state. Transitions set on `state_manager` are global
 and are not cleared by a reset: call `unset_transitions()`.
@@ -82,12 +87,15 @@ from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
 
 __all__ = [
+    "FAULTS",
     "MODEL_NAMES",
     "MOTO_VERSION",
     "fail_nat_gateway",
     "install",
     "is_installed",
     "missing_internals",
+    "reset_faults",
+    "set_fault",
     "set_transition",
     "unset_transitions",
 ]
@@ -106,6 +114,16 @@ MODEL_NAMES: Final[dict[str, str]] = {
     "vpc_endpoint": "ec2::vpc_endpoint",
     "vpc_endpoint_delete": "ec2::vpc_endpoint_delete",
 }
+
+# Injectable answers AWS gives for a while (each: how many times), set with set_fault():
+# - release_auth_failure: ReleaseAddress of an address whose NAT gateway was deleted answers AuthFailure ("You do
+#   not have permission to access the specified resource.") that many times before it succeeds; AWS does so while
+#   it is still detaching the deleted NAT gateway's network interface from the address.
+# - new_allocation_not_found: CreateNatGateway with an address allocated after this was set answers
+#   InvalidElasticIpID.NotFound that many times (AllocateAddress returned, but CreateNatGateway does not see it yet;
+#   hashicorp/terraform-provider-aws#27087, ansible-collections/amazon.aws#1872).
+FAULTS: Final = ("release_auth_failure", "new_allocation_not_found")
+_fault_counts: dict[str, int] = dict.fromkeys(FAULTS, 0)
 
 # States in which a resource no longer holds on to what it used (subnets, EIPs, the VPC, its TGW).
 _GONE: Final = frozenset({"deleted", "failed", "rejected"})
@@ -174,6 +192,38 @@ def unset_transitions() -> None:
         state_manager.unset_transition(name)
 
 
+def set_fault(fault: str, times: int) -> None:
+    """Make AWS answer `fault` (one of FAULTS) `times` times for each resource it concerns from now on."""
+    if fault not in FAULTS:
+        raise ValueError(f"unknown fault {fault!r}; expected one of {FAULTS}")
+    if times < 0:
+        raise ValueError("times must be 0 or more")
+    _fault_counts[fault] = times
+
+
+def reset_faults() -> None:
+    """Every fault back to 0, and the answers still due for resources dropped (a moto reset clears only those)."""
+    for fault in FAULTS:
+        _fault_counts[fault] = 0
+    for account in ec2_models.ec2_backends.values():
+        for backend in account.values():
+            for fault in FAULTS:
+                _store(backend, fault).clear()
+
+
+def _arm(backend: Any, fault: str, key: str) -> None:
+    if _fault_counts[fault] > 0:
+        _store(backend, fault)[key] = _fault_counts[fault]
+
+
+def _fire(backend: Any, fault: str, key: str) -> bool:
+    """Whether this call gets the fault's answer (and one fewer is left for `key`)."""
+    left = int(_store(backend, fault).get(key, 0))
+    if left > 0:
+        _store(backend, fault)[key] = left - 1
+    return left > 0
+
+
 def fail_nat_gateway(
     nat_gateway_id: str,
     *,
@@ -239,6 +289,7 @@ _METHOD_TARGETS: Final[list[tuple[type, str]]] = [
     (RouteTableResponses, "create_route_table"),
     (RouteTableResponses, "delete_route_table"),
     (ElasticAddressBackend, "release_address"),
+    (ElasticAddressBackend, "allocate_address"),
     (SubnetBackend, "delete_subnet"),
     (SecurityGroupBackend, "delete_security_group"),
     (FlowLogResponses, "create_flow_logs"),
@@ -407,6 +458,9 @@ def _install_nat_gateways() -> None:
         nat = self.nat_gateways[nat_gateway_id]
         if nat.state not in ("deleting", "deleted"):
             nat.delete_time = iso_8601_datetime_with_milliseconds(utcnow())
+            for entry in nat.address_set:
+                if entry.get("allocationId"):
+                    _arm(self, "release_auth_failure", entry["allocationId"])
         deleted = original_delete(self, nat_gateway_id)
         # On AWS a deleted NAT gateway's network interface goes with it; moto keeps it, still in the VPC's
         # default security group, so the VPC could never be deleted (the group is in use).
@@ -422,26 +476,31 @@ def _install_nat_gateways() -> None:
     _patch(NatGatewayBackend, "delete_nat_gateway", delete_nat_gateway)
 
     def create_nat_gateway(self: Any) -> ActionResult:
-        # AWS returns the NAT gateway made with the same ClientToken instead of making (or failing) another.
+        # AWS returns the NAT gateway made with the same ClientToken instead of making (or failing) another, and
+        # refuses the token with other parameters (tags included); moto ignored the token.
         backend = self.ec2_backend
         token = self._get_param("ClientToken")
         subnet_id = self._get_param("SubnetId")
         allocation_id = self._get_param("AllocationId")
         connectivity_type = self._get_param("ConnectivityType") or "public"
+        tags = add_tag_specification(self._get_param("TagSpecifications", []))
+        params = (subnet_id, allocation_id, connectivity_type, tuple(sorted((tags or {}).items())))
         tokens = _store(backend, "nat_gateway_tokens")
         if token and token in tokens:
-            nat_id, params = tokens[token]
-            if params != (subnet_id, allocation_id, connectivity_type):
+            nat_id, known = tokens[token]
+            if known != params:
                 raise _error("IdempotentParameterMismatch", f"ClientToken {token} was used with other parameters.")
             return ActionResult({"NatGateway": backend.nat_gateways[nat_id], "ClientToken": token})
+        if allocation_id and _fire(backend, "new_allocation_not_found", allocation_id):
+            raise _error("InvalidElasticIpID.NotFound", f"The elasticIp ID '{allocation_id}' does not exist")
         nat = backend.create_nat_gateway(
             subnet_id=subnet_id,
             allocation_id=allocation_id,
-            tags=add_tag_specification(self._get_param("TagSpecifications", [])),
+            tags=tags,
             connectivity_type=connectivity_type,
         )
         if token:
-            tokens[token] = (nat.id, (subnet_id, allocation_id, connectivity_type))
+            tokens[token] = (nat.id, params)
         return ActionResult({"NatGateway": nat, "ClientToken": token})
 
     _patch(NatGatewayResponses, "create_nat_gateway", create_nat_gateway)
@@ -1105,9 +1164,21 @@ def _install_dependency_checks() -> None:
                 ):
                     # moto released the address from under the NAT gateway.
                     raise _error("InvalidIPAddress.InUse", f"Address {eip.public_ip} is in use by {nat.id}.")
+            if eip.allocation_id and _fire(self, "release_auth_failure", eip.allocation_id):
+                raise _error("AuthFailure", "You do not have permission to access the specified resource.")
         original_release(self, address=address, allocation_id=allocation_id)
 
     _patch(ElasticAddressBackend, "release_address", release_address)
+
+    original_allocate = ElasticAddressBackend.allocate_address
+
+    def allocate_address(self: Any, *args: Any, **kwargs: Any) -> Any:
+        address = original_allocate(self, *args, **kwargs)
+        if address.allocation_id:  # a classic (EC2-Classic domain) address has none
+            _arm(self, "new_allocation_not_found", address.allocation_id)
+        return address
+
+    _patch(ElasticAddressBackend, "allocate_address", allocate_address)
 
     original_delete_subnet = SubnetBackend.delete_subnet
 

@@ -77,6 +77,7 @@ def ec2(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
             yield _client(url)
     finally:
         ec2_patches.unset_transitions()
+        ec2_patches.reset_faults()
 
 
 def _backend() -> Any:
@@ -250,6 +251,75 @@ def test_nat_gateway_client_token_returns_the_same_gateway(ec2: Any) -> None:
     with pytest.raises(ClientError) as mismatch:
         ec2.create_nat_gateway(SubnetId=other_subnet, AllocationId=allocation_id, ClientToken="nat-hub-a")
     assert _code(mismatch) == "IdempotentParameterMismatch"
+
+
+@pytest.mark.parametrize("change", ["subnet", "allocation", "connectivity type", "tags"])
+def test_nat_gateway_client_token_with_other_parameters_is_refused(ec2: Any, change: str) -> None:
+    vpc_id = _vpc(ec2)
+    subnet_id = _subnet(ec2, vpc_id, "10.0.0.0/24")
+    allocation_id = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    request = {"SubnetId": subnet_id, "AllocationId": allocation_id, "ConnectivityType": "public",
+               "TagSpecifications": _tags("natgateway", Name="hub-nat", team="blue"), "ClientToken": "nat-hub-a"}
+    first = ec2.create_nat_gateway(**request)["NatGateway"]["NatGatewayId"]
+    # The same parameters, tags in another order: the same NAT gateway, as AWS answers a known token.
+    reordered = _tags("natgateway", team="blue", Name="hub-nat")
+    assert ec2.create_nat_gateway(**{**request, "TagSpecifications": reordered})["NatGateway"]["NatGatewayId"] == first
+
+    other = {
+        "subnet": {"SubnetId": _subnet(ec2, vpc_id, "10.0.1.0/24", AZ_B)},
+        "allocation": {"AllocationId": ec2.allocate_address(Domain="vpc")["AllocationId"]},
+        "connectivity type": {"ConnectivityType": "private"},
+        "tags": {"TagSpecifications": _tags("natgateway", Name="hub-nat", team="green")},
+    }[change]
+    with pytest.raises(ClientError) as mismatch:
+        ec2.create_nat_gateway(**{**request, **other})
+    assert _code(mismatch) == "IdempotentParameterMismatch"
+    assert len(ec2.describe_nat_gateways(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]) == 1
+
+
+def test_address_of_a_deleted_nat_gateway_answers_auth_failure_for_a_while(ec2: Any) -> None:
+    ec2_patches.set_fault("release_auth_failure", 2)
+    subnet_id = _subnet(ec2, _vpc(ec2), "10.0.0.0/24")
+    allocation_id = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    untouched = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat_id = ec2.create_nat_gateway(SubnetId=subnet_id, AllocationId=allocation_id)["NatGateway"]["NatGatewayId"]
+    ec2.delete_nat_gateway(NatGatewayId=nat_id)
+    assert _nat_state(ec2, nat_id) == "deleted"
+
+    for _ in range(2):
+        with pytest.raises(ClientError) as refused:
+            ec2.release_address(AllocationId=allocation_id)
+        assert _code(refused) == "AuthFailure"
+        assert "permission to access the specified resource" in str(refused.value)
+    ec2.release_address(AllocationId=allocation_id)
+    assert ec2.describe_addresses(Filters=[{"Name": "allocation-id", "Values": [allocation_id]}])["Addresses"] == []
+    # An address no NAT gateway used is released at once.
+    ec2.release_address(AllocationId=untouched)
+
+
+def test_a_new_address_is_not_found_by_create_nat_gateway_for_a_while(ec2: Any) -> None:
+    vpc_id = _vpc(ec2)
+    subnet_id = _subnet(ec2, vpc_id, "10.0.0.0/24")
+    older = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    ec2_patches.set_fault("new_allocation_not_found", 2)
+    allocation_id = ec2.allocate_address(Domain="vpc")["AllocationId"]
+
+    for _ in range(2):
+        with pytest.raises(ClientError) as missing:
+            ec2.create_nat_gateway(SubnetId=subnet_id, AllocationId=allocation_id, ClientToken="nat-a")
+        assert _code(missing) == "InvalidElasticIpID.NotFound"
+        assert allocation_id in str(missing.value)
+    made = ec2.create_nat_gateway(SubnetId=subnet_id, AllocationId=allocation_id, ClientToken="nat-a")["NatGateway"]
+    assert made["NatGatewayAddresses"][0]["AllocationId"] == allocation_id
+    # Nothing was made by the refused calls, and an address allocated before the fault was set is seen at once.
+    other_subnet = _subnet(ec2, vpc_id, "10.0.1.0/24", AZ_B)
+    ec2.create_nat_gateway(SubnetId=other_subnet, AllocationId=older)
+    assert len(ec2.describe_nat_gateways()["NatGateways"]) == 2
+
+
+def test_faults_are_named() -> None:
+    with pytest.raises(ValueError, match="unknown fault"):
+        ec2_patches.set_fault("throttle", 1)
 
 
 def test_nat_gateway_tag_filters_select_only_matching_gateways(ec2: Any) -> None:
