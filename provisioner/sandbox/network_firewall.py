@@ -38,6 +38,7 @@ from uuid import uuid4
 
 import moto
 from moto.core.exceptions import JsonRESTError
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import InvalidSubnetIdError, InvalidVPCIdError
 from moto.ec2.models import EC2Backend, ec2_backends
@@ -45,17 +46,22 @@ from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
 from moto.networkfirewall import models as _nfw_models
 from moto.networkfirewall import responses as _nfw_responses
-from moto.networkfirewall.models import NetworkFirewallBackend, NetworkFirewallModel
+from moto.networkfirewall.models import NetworkFirewallBackend, NetworkFirewallModel, networkfirewall_backends
 from moto.networkfirewall.responses import NetworkFirewallResponse, _firewall
+
+from provisioner.sandbox import suricata
 
 __all__ = [
     "ADDED_ACTIONS",
     "FIREWALL_DELETE_MODEL",
+    "FIREWALL_FAULTS",
     "FIREWALL_MODEL",
     "REPLACED_ACTIONS",
     "SUPPORTED_MOTO_VERSION",
     "compatibility_problems",
     "install",
+    "set_firewall_fault",
+    "set_in_use_after_release",
 ]
 
 #: ManagedState model of a firewall's creation: PROVISIONING -> READY, advanced by each describe_firewall.
@@ -91,6 +97,10 @@ def _invalid_request(message: str) -> JsonRESTError:
 
 def _invalid_operation(message: str) -> JsonRESTError:
     return JsonRESTError("InvalidOperationException", message)
+
+
+# AWS's answer to deleting a policy or rule group it still counts as in use.
+_STILL_IN_USE = "Unable to delete the object because it is still in use"
 
 
 def _not_found(what: str) -> JsonRESTError:
@@ -166,6 +176,8 @@ class _FirewallExtras:
     removing: dict[str, ManagedState] = field(default_factory=dict)
     policy_sync: ManagedState | None = None
     service_name: str = ""  # the GWLB endpoint service its endpoints connect to
+    # AZ (or "" for the firewall itself) -> (fault, StatusMessage), from set_firewall_fault().
+    faults: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def lifecycles(self) -> list[ManagedState]:
         states = [self.creation, *self.added.values(), *self.removing.values()]
@@ -230,6 +242,94 @@ def _paginate(items: list[dict[str, str]], next_token: str | None, max_results: 
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Injectable AWS behaviour: lingering use after a release, and firewalls that fail.
+
+# How many delete calls AWS still answers "in use" (InvalidOperationException) after the last user let go: a
+# policy after its firewall is deleted (or moved to another policy), a rule group after its policy is deleted (or
+# stops referencing it). AWS frees them a little after the user is gone; 0 frees them at once. Global, like
+# moto's transitions, and not cleared by a reset: set_in_use_after_release() with no arguments puts it back.
+_IN_USE_AFTER_RELEASE = {"firewall_policy": 0, "rule_group": 0}
+
+#: The states set_firewall_fault() can put a firewall or one AZ into (botocore's service model:
+#: FirewallStatusValue / AttachmentStatus FAILED, AttachmentStatus ERROR, ConfigurationSyncState and
+#: PerObjectSyncStatus CAPACITY_CONSTRAINED).
+FIREWALL_FAULTS = ("FAILED", "ERROR", "CAPACITY_CONSTRAINED")
+_FAULT_MESSAGES = {
+    "FAILED": "Network Firewall could not create the firewall endpoint in this subnet.",
+    "ERROR": "The subnet has no free IP addresses for the firewall endpoint. Free some, or use another subnet.",
+    "CAPACITY_CONSTRAINED": "The firewall's rule groups and reference sets exceed the capacity of the firewall.",
+}
+
+
+_WHOLE_FIREWALL = ""  # the key of a fault of the firewall itself, beside those of its AZs
+
+
+def set_in_use_after_release(*, firewall_policy: int = 0, rule_group: int = 0) -> None:
+    """Make DeleteFirewallPolicy answer InvalidOperationException `firewall_policy` times after the policy's last
+    firewall is gone, and DeleteRuleGroup `rule_group` times after the group's last policy let go of it."""
+    _IN_USE_AFTER_RELEASE.update(firewall_policy=firewall_policy, rule_group=rule_group)
+
+
+def _released(backend: NetworkFirewallBackend) -> dict[str, int]:
+    """ARN -> delete calls still to refuse as "in use"."""
+    return _store(backend, "_sandbox_released")
+
+
+def _release(backend: NetworkFirewallBackend, arns: Any, kind: str) -> None:
+    for arn in arns:
+        if _IN_USE_AFTER_RELEASE[kind] > 0:
+            _released(backend)[arn] = _IN_USE_AFTER_RELEASE[kind]
+
+
+def _refuse_while_released(backend: NetworkFirewallBackend, arn: str) -> None:
+    left = _released(backend).get(arn, 0)
+    if left > 0:
+        _released(backend)[arn] = left - 1
+        raise _invalid_operation(_STILL_IN_USE)
+
+
+def set_firewall_fault(
+    firewall: str,
+    fault: str | None,
+    *,
+    region: str,
+    az: str | None = None,
+    message: str | None = None,
+    account_id: str = DEFAULT_ACCOUNT_ID,
+) -> None:
+    """Put a firewall (named by name or ARN) into a state AWS reports when waiting will not make it ready.
+
+    - "FAILED": with `az`, that AZ's endpoint (attachment) FAILED; without, the firewall and every endpoint. The
+      firewall's Status is then FAILED.
+    - "ERROR": the endpoint of `az` (or of every AZ) in ERROR, an issue the owner can fix; Status PROVISIONING.
+    - "CAPACITY_CONSTRAINED": the configuration of `az` (or of every AZ) cannot be applied: its SyncStates Config
+      objects and ConfigurationSyncStateSummary say CAPACITY_CONSTRAINED; Status PROVISIONING.
+
+    Each affected attachment carries `message` (or a typical one) in its StatusMessage. `fault` None clears the
+    faults of `az` (or all of them). DeleteFirewall clears them; set while the firewall is DELETING, FAILED or
+    ERROR shows an endpoint AWS could not delete (the firewall stays DELETING).
+    """
+    if fault is not None and fault not in FIREWALL_FAULTS:
+        raise ValueError(f"unknown fault {fault!r}; expected one of {FIREWALL_FAULTS}")
+    backend = networkfirewall_backends[account_id][region]
+    found = _get_firewall(backend, firewall if firewall.startswith("arn:") else None,
+                          None if firewall.startswith("arn:") else firewall)
+    extras = _extras(backend, found)
+    if az is not None and az not in extras.endpoints:
+        raise ValueError(f"firewall {found.firewall_name} has no endpoint in {az}; it has {sorted(extras.endpoints)}")
+    if fault is None:
+        if az is None:
+            extras.faults.clear()
+        else:
+            extras.faults.pop(az, None)
+        return
+    for zone in [az] if az is not None else list(extras.endpoints):
+        extras.faults[zone] = (fault, message or _FAULT_MESSAGES[fault])
+    if fault == "FAILED" and az is None:
+        extras.faults[_WHOLE_FIREWALL] = (fault, message or _FAULT_MESSAGES[fault])
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Rule groups.
 
 
@@ -279,6 +379,28 @@ def _validate_rule_group(rule_type: str, rule_group: dict[str, Any]) -> None:
                 raise _invalid_request(f"StatefulRules[{index}].Header is required")
 
 
+def _check_content(rule_type: str, capacity: int, rule_group: dict[str, Any]) -> None:
+    """What AWS checks of a group's rules beyond their shape: a stateful group's rules must load in Suricata (a
+    real parser, where installed: see `suricata`), and the content must fit the group's capacity."""
+    if rule_type == "STATEFUL":
+        try:
+            problems = suricata.check(rule_group)
+        except ValueError as e:  # rule variables AWS refuses
+            raise _invalid_request(str(e)) from None
+        if problems:
+            raise _invalid_request(
+                f"The rule group's Suricata rules are invalid ({len(problems)} rule(s) failed to load): "
+                + suricata.problems_text(problems)
+            )
+    needed = suricata.capacity_needed(rule_type, rule_group)
+    if needed > capacity:
+        kind = "StatefulRules" if rule_type == "STATEFUL" else "StatelessRules"
+        raise _invalid_request(
+            f"{kind} capacity exceeded: the rules need a capacity of {needed}, and the rule group's capacity is "
+            f"{capacity} (fixed at creation)"
+        )
+
+
 def _find_rule_group(
     backend: NetworkFirewallBackend, arn: str | None, name: str | None, rule_type: str | None
 ) -> _RuleGroup:
@@ -309,7 +431,7 @@ def _rule_group_response(backend: NetworkFirewallBackend, group: _RuleGroup, sta
         "RuleGroupId": group.group_id,
         "Type": group.type,
         "Capacity": group.capacity,
-        "ConsumedCapacity": group.capacity,
+        "ConsumedCapacity": suricata.capacity_needed(group.type, group.rule_group),
         "RuleGroupStatus": status,
         "Tags": _tags(backend, group.arn),
         "NumberOfAssociations": len(_policies_referencing(backend, group.arn)),
@@ -343,6 +465,7 @@ def _create_rule_group(
         raise _invalid_request(f"Capacity must be between 1 and {_MAX_CAPACITY}, got {capacity}")
     content = _rule_group_content(rule_group, rules)
     _validate_rule_group(rule_type, content)
+    _check_content(rule_type, capacity, content)
     arn = _arn(backend, _RULE_GROUP_TYPES[rule_type], name)
     if arn in _rule_groups(backend):
         raise _invalid_request(f"A resource with the name {name} already exists")
@@ -383,6 +506,7 @@ def _update_rule_group(
     # group is refused (aws/aws-cli#7301).
     if group.type == "STATEFUL" and _rule_order_of_group(content) != group.rule_order:
         raise _invalid_request(f"parameter is invalid, parameter: [{_rule_order_of_group(content)}]")
+    _check_content(group.type, group.capacity, content)
     if dry_run:
         return group
     group.rule_group = content
@@ -403,6 +527,7 @@ def _delete_rule_group(
     users = _policies_referencing(backend, group.arn)
     if users:
         raise _invalid_operation(f"Rule group {group.name} is in use by firewall policy {users[0].name}")
+    _refuse_while_released(backend, group.arn)
     del _rule_groups(backend)[group.arn]
     backend.tagger.delete_all_tags_for_resource(group.arn)
     return group
@@ -569,7 +694,9 @@ def _update_firewall_policy(
         raise _invalid_request(f"parameter is invalid, parameter: [{_policy_rule_order(content)}]")
     if dry_run:
         return policy
+    before = set(policy.referenced_group_arns())
     policy.firewall_policy = content
+    _release(backend, sorted(before - set(policy.referenced_group_arns())), "rule_group")
     if description is not None:
         policy.description = description
     if encryption:
@@ -586,7 +713,9 @@ def _delete_firewall_policy(backend: NetworkFirewallBackend, arn: str | None, na
     users = _firewalls_using(backend, policy.arn)
     if users:
         raise _invalid_operation(f"Firewall policy {policy.name} is in use by firewall {users[0].firewall_name}")
+    _refuse_while_released(backend, policy.arn)
     del _policies(backend)[policy.arn]
+    _release(backend, policy.referenced_group_arns(), "rule_group")
     backend.tagger.delete_all_tags_for_resource(policy.arn)
     return policy
 
@@ -602,7 +731,9 @@ def _finish_deletions(backend: NetworkFirewallBackend) -> None:
     for arn, extras in list(_all_firewall_extras(backend).items()):
         if extras.deletion is not None and extras.deletion.status == "DELETED":
             ec2.delete_vpc_endpoints([endpoint_id for _, endpoint_id in extras.endpoints.values()])
-            backend.firewalls.pop(arn, None)
+            gone = backend.firewalls.pop(arn, None)
+            if gone is not None:
+                _release(backend, [gone.firewall_policy_arn], "firewall_policy")
             backend.tagger.delete_all_tags_for_resource(arn)
             del _all_firewall_extras(backend)[arn]
             continue
@@ -737,6 +868,7 @@ def _start_deletion(backend: NetworkFirewallBackend, firewall: NetworkFirewallMo
     extras = _extras(backend, firewall)
     if extras.deletion is None:
         extras.deletion = ManagedState(FIREWALL_DELETE_MODEL, [("DELETING", "DELETED")])
+        extras.faults.clear()  # a failed firewall can be deleted; a fault set from now on is the deletion's
     return extras
 
 
@@ -869,6 +1001,7 @@ def _associate_firewall_policy(
     if not policy_arn or policy_arn not in _policies(backend):
         raise _invalid_request(f"Firewall policy {policy_arn} does not exist")
     if policy_arn != firewall.firewall_policy_arn:
+        _release(backend, [firewall.firewall_policy_arn], "firewall_policy")
         firewall.firewall_policy_arn = policy_arn
         extras.policy_sync = ManagedState(FIREWALL_MODEL, [("PENDING", "IN_SYNC")])
     firewall.update_token = _new_token()
@@ -887,7 +1020,10 @@ def _attachment_status(extras: _FirewallExtras, az: str, status: str) -> str:
 def _firewall_status(
     backend: NetworkFirewallBackend, firewall: NetworkFirewallModel, extras: _FirewallExtras, status: str
 ) -> dict[str, Any]:
-    """FirewallStatus: READY only when every attachment is READY and every AZ has the current configuration."""
+    """FirewallStatus: READY only when every attachment is READY and every AZ has the current configuration.
+
+    Faults set by set_firewall_fault() show as AWS shows them: a FAILED or ERROR attachment (no endpoint ID) with
+    its StatusMessage, CAPACITY_CONSTRAINED configuration objects, and a firewall that is FAILED, or not READY."""
     # Config lists the policy and each rule group it references, keyed by ARN, as describe_firewall does on AWS.
     objects: dict[str, str] = {}
     policy = _policies(backend).get(firewall.firewall_policy_arn)
@@ -899,20 +1035,32 @@ def _firewall_status(
     sync_states = {}
     all_in_sync = status != "PROVISIONING"
     all_ready = True
+    constrained = failed = False
     for az, (subnet_id, endpoint_id) in extras.endpoints.items():
         attachment_status = _attachment_status(extras, az, status)
+        fault, message = extras.faults.get(az, (None, ""))
+        if fault in ("FAILED", "ERROR"):
+            attachment_status = fault  # during a deletion too: AWS failed to delete the endpoint
+            failed = failed or fault == "FAILED"
         attachment: dict[str, str] = {"SubnetId": subnet_id, "Status": attachment_status}
-        if attachment_status != "CREATING":
-            # AWS reports the endpoint ID only once the endpoint exists.
+        if attachment_status in ("READY", "DELETING") or status == "DELETING":
+            # AWS reports the endpoint ID only once the endpoint exists (and until it is gone).
             attachment["EndpointId"] = endpoint_id
+        if fault is not None:
+            attachment["StatusMessage"] = message
         sync = "PENDING" if attachment_status == "CREATING" or (policy_pending and status != "DELETING") else "IN_SYNC"
+        if fault == "CAPACITY_CONSTRAINED" and status != "DELETING":
+            sync = "CAPACITY_CONSTRAINED"
+            constrained = True
         all_in_sync = all_in_sync and sync == "IN_SYNC"
         all_ready = all_ready and attachment_status == "READY"
         config = {arn: {"SyncStatus": sync, "UpdateToken": token} for arn, token in objects.items()}
         sync_states[az] = {"Attachment": attachment, "Config": config}
     if status == "READY" and not (all_ready and all_in_sync):
         status = "PROVISIONING"
-    summary = "IN_SYNC" if all_in_sync else "PENDING"
+    if status != "DELETING" and (failed or _WHOLE_FIREWALL in extras.faults):
+        status = "FAILED"
+    summary = "CAPACITY_CONSTRAINED" if constrained else "IN_SYNC" if all_in_sync else "PENDING"
     return {"Status": status, "ConfigurationSyncStateSummary": summary, "SyncStates": sync_states}
 
 

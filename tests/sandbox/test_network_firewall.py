@@ -20,10 +20,11 @@ from moto import mock_aws
 from moto.moto_api import state_manager
 from moto.server import ThreadedMotoServer
 
-from provisioner.sandbox import network_firewall
-from provisioner.sandbox.network_firewall import FIREWALL_DELETE_MODEL, FIREWALL_MODEL, install
+from provisioner.sandbox import network_firewall, suricata
+from provisioner.sandbox.network_firewall import FIREWALL_DELETE_MODEL, FIREWALL_MODEL, install, set_firewall_fault
 
 REGION = "eu-west-1"
+needs_suricata = pytest.mark.skipif(not suricata.available(), reason=suricata.unavailable_reason())
 FORWARD = ["aws:forward_to_sfe"]
 _STATELESS_RULES = {
     "RulesSource": {
@@ -97,6 +98,7 @@ def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
     finally:
         state_manager.unset_transition(FIREWALL_MODEL)
         state_manager.unset_transition(FIREWALL_DELETE_MODEL)
+        network_firewall.set_in_use_after_release()
 
 
 def _error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
@@ -853,3 +855,236 @@ def test_tags_on_firewall_policy_and_rule_group(aws: Aws) -> None:
     with pytest.raises(ClientError) as unknown:
         aws.nfw.list_tags_for_resource(ResourceArn=firewall_arn.replace("hub", "nope"))
     assert _error_code(unknown) == "ResourceNotFoundException"
+
+
+# ------------------------------------------------------------------------------------------------ rule content
+
+
+def _rules_group(aws: Aws, rules: str, capacity: int = 10, name: str = "rules", **group: Any) -> dict[str, Any]:
+    return aws.nfw.create_rule_group(  # type: ignore[no-any-return]
+        RuleGroupName=name,
+        Type="STATEFUL",
+        Capacity=capacity,
+        RuleGroup={"RulesSource": {"RulesString": rules}, **group},
+    )
+
+
+def _message(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(excinfo.value.response["Error"]["Message"])
+
+
+def test_rules_string_takes_one_unit_of_capacity_per_rule(aws: Aws) -> None:
+    rules = "# three rules, a comment and a blank line\n\n" + "".join(
+        f'pass tcp any any -> 10.0.0.{i}/32 443 (msg:"r{i}"; sid:{i};)\n' for i in range(1, 4))
+    with pytest.raises(ClientError) as over:
+        _rules_group(aws, rules, capacity=2)
+    assert _error_code(over) == "InvalidRequestException"
+    assert "capacity" in _message(over) and "3" in _message(over)
+    made = _rules_group(aws, rules, capacity=3)
+    assert made["RuleGroupResponse"]["ConsumedCapacity"] == 3
+
+    arn = made["RuleGroupResponse"]["RuleGroupArn"]
+    token = aws.nfw.describe_rule_group(RuleGroupArn=arn)["UpdateToken"]
+    bigger = {"RulesSource": {"RulesString": rules + "drop ssh any any -> any any (sid:9;)"}}
+    with pytest.raises(ClientError) as grown:
+        aws.nfw.update_rule_group(RuleGroupArn=arn, UpdateToken=token, RuleGroup=bigger)
+    assert _error_code(grown) == "InvalidRequestException" and "capacity" in _message(grown)
+    assert aws.nfw.describe_rule_group(RuleGroupArn=arn)["UpdateToken"] == token  # nothing changed
+
+
+@pytest.mark.parametrize(("generated", "target_types", "needed"), [
+    ("ALLOWLIST", ["TLS_SNI", "HTTP_HOST"], 3 * 2 + 2),  # a pass per domain and type, a drop per type
+    ("ALLOWLIST", ["TLS_SNI"], 3 + 1),
+    ("DENYLIST", ["TLS_SNI", "HTTP_HOST"], 3 * 2),
+])
+def test_domain_list_takes_the_capacity_of_the_rules_aws_generates(
+        aws: Aws, generated: str, target_types: list[str], needed: int) -> None:
+    source = {"RulesSourceList": {"Targets": ["a.example.com", ".example.org", "b.example.net"],
+                                  "TargetTypes": target_types, "GeneratedRulesType": generated}}
+    with pytest.raises(ClientError) as over:
+        aws.nfw.create_rule_group(RuleGroupName="domains", Type="STATEFUL", Capacity=needed - 1,
+                                  RuleGroup={"RulesSource": source})
+    assert _error_code(over) == "InvalidRequestException" and "capacity" in _message(over)
+    made = aws.nfw.create_rule_group(RuleGroupName="domains", Type="STATEFUL", Capacity=needed,
+                                     RuleGroup={"RulesSource": source})
+    assert made["RuleGroupResponse"]["ConsumedCapacity"] == needed
+
+
+def test_an_action_aws_does_not_take_is_refused(aws: Aws) -> None:
+    # Suricata knows rejectsrc; AWS takes pass, drop, reject and alert only.
+    with pytest.raises(ClientError) as refused:
+        _rules_group(aws, "rejectsrc tcp any any -> any any (sid:1;)")
+    assert _error_code(refused) == "InvalidRequestException"
+    assert "line 1: action 'rejectsrc'" in _message(refused)
+
+
+def test_rule_variables_must_be_cidrs_with_valid_names(aws: Aws) -> None:
+    rules = "pass tcp $HOME_NET any -> any 443 (sid:1;)"
+    for variables in ({"IPSets": {"HOME_NET": {"Definition": ["not-a-cidr"]}}},
+                      {"IPSets": {"1BAD": {"Definition": ["10.0.0.0/8"]}}},
+                      {"PortSets": {"WEB": {"Definition": []}}}):
+        with pytest.raises(ClientError) as refused:
+            _rules_group(aws, rules, RuleVariables=variables)
+        assert _error_code(refused) == "InvalidRequestException"
+
+
+@needs_suricata
+def test_a_rule_suricata_cannot_load_is_refused_with_its_line_and_reason(aws: Aws) -> None:
+    rules = "\n".join((
+        'drop icmp any any <> any any (msg:"ICMP is blocked"; sid:1; rev:1;)',
+        "# a comment line",
+        'pass tls $HOME_NET any -> any any (msg:"typo"; tls.snix; content:"example.com"; sid:2; rev:1;)',
+        'pass http $HOME_NET any -> any any (msg:"nocase"; http.host; content:"example.com"; nocase; sid:3; rev:1;)',
+        'pass tcp $HOME_NET any -> $NOWHERE 443 (msg:"undefined variable"; sid:4; rev:1;)',
+    ))
+    with pytest.raises(ClientError) as refused:
+        _rules_group(aws, rules, RuleVariables={"IPSets": {"HOME_NET": {"Definition": ["10.1.0.0/16"]}}})
+    assert _error_code(refused) == "InvalidRequestException"
+    message = _message(refused)
+    assert "3 rule(s) failed to load" in message
+    assert "line 3: unknown rule keyword 'tls.snix'" in message
+    assert "line 4: " in message and "nocase" in message
+    assert 'line 5: Variable "NOWHERE" is not defined' in message
+    assert "line 1" not in message
+    assert aws.nfw.list_rule_groups()["RuleGroups"] == []
+
+    good = "\n".join(rules.splitlines()[:2])
+    arn = _rules_group(aws, good)["RuleGroupResponse"]["RuleGroupArn"]
+    token = aws.nfw.describe_rule_group(RuleGroupArn=arn)["UpdateToken"]
+    with pytest.raises(ClientError) as update:
+        aws.nfw.update_rule_group(RuleGroupArn=arn, UpdateToken=token,
+                                  RuleGroup={"RulesSource": {"RulesString": good + "\npass tcp any any -> any any"}})
+    assert _error_code(update) == "InvalidRequestException" and "line 3" in _message(update)
+    assert aws.nfw.describe_rule_group(RuleGroupArn=arn)["RuleGroup"]["RulesSource"]["RulesString"] == good
+
+
+@needs_suricata
+def test_a_domain_list_is_checked_as_the_rules_aws_generates(aws: Aws) -> None:
+    source = {"RulesSourceList": {"Targets": ['evil".com'], "TargetTypes": ["TLS_SNI"],
+                                  "GeneratedRulesType": "ALLOWLIST"}}
+    with pytest.raises(ClientError) as refused:
+        aws.nfw.create_rule_group(RuleGroupName="domains", Type="STATEFUL", Capacity=10,
+                                  RuleGroup={"RulesSource": source})
+    assert _error_code(refused) == "InvalidRequestException" and "line 1" in _message(refused)
+
+
+# ------------------------------------------------------------------------------------------------ in use for a while
+
+
+def test_a_policy_stays_in_use_for_a_while_after_its_firewall_is_deleted(aws: Aws) -> None:
+    network_firewall.set_in_use_after_release(firewall_policy=2, rule_group=1)
+    group_arn = _domain_group(aws)["RuleGroupResponse"]["RuleGroupArn"]
+    policy_arn = _strict_policy(aws, group_arn)["FirewallPolicyResponse"]["FirewallPolicyArn"]
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a"])
+    _firewall(aws, policy_arn, vpc_id, subnets)
+    aws.nfw.delete_firewall(FirewallName="hub")
+
+    for _ in range(2):
+        with pytest.raises(ClientError) as policy_in_use:
+            aws.nfw.delete_firewall_policy(FirewallPolicyArn=policy_arn)
+        assert _error_code(policy_in_use) == "InvalidOperationException"
+        assert "still in use" in _message(policy_in_use)
+    # Meanwhile no firewall is counted as using it: only deleting it is refused.
+    assert aws.nfw.describe_firewall_policy(FirewallPolicyArn=policy_arn)["FirewallPolicyResponse"][
+        "NumberOfAssociations"] == 0
+    aws.nfw.delete_firewall_policy(FirewallPolicyArn=policy_arn)
+
+    with pytest.raises(ClientError) as group_in_use:
+        aws.nfw.delete_rule_group(RuleGroupArn=group_arn)
+    assert _error_code(group_in_use) == "InvalidOperationException"
+    aws.nfw.delete_rule_group(RuleGroupArn=group_arn)
+
+
+def test_a_rule_group_a_policy_update_dropped_stays_in_use_for_a_while(aws: Aws) -> None:
+    network_firewall.set_in_use_after_release(rule_group=1)
+    old = _domain_group(aws, name="old")["RuleGroupResponse"]["RuleGroupArn"]
+    new = _domain_group(aws, name="new")["RuleGroupResponse"]["RuleGroupArn"]
+    policy = _strict_policy(aws, old)
+    policy_arn = policy["FirewallPolicyResponse"]["FirewallPolicyArn"]
+    described = aws.nfw.describe_firewall_policy(FirewallPolicyArn=policy_arn)
+    document = {**described["FirewallPolicy"], "StatefulRuleGroupReferences": [{"ResourceArn": new, "Priority": 10}]}
+    aws.nfw.update_firewall_policy(FirewallPolicyArn=policy_arn, UpdateToken=described["UpdateToken"],
+                                   FirewallPolicy=document)
+    assert aws.nfw.describe_rule_group(RuleGroupArn=old)["RuleGroupResponse"]["NumberOfAssociations"] == 0
+    with pytest.raises(ClientError) as in_use:
+        aws.nfw.delete_rule_group(RuleGroupArn=old)
+    assert _error_code(in_use) == "InvalidOperationException"
+    aws.nfw.delete_rule_group(RuleGroupArn=old)
+
+
+def test_by_default_what_is_released_can_be_deleted_at_once(aws: Aws) -> None:
+    group_arn = _domain_group(aws)["RuleGroupResponse"]["RuleGroupArn"]
+    policy_arn = _strict_policy(aws, group_arn)["FirewallPolicyResponse"]["FirewallPolicyArn"]
+    aws.nfw.delete_firewall_policy(FirewallPolicyArn=policy_arn)
+    aws.nfw.delete_rule_group(RuleGroupArn=group_arn)
+
+
+# ------------------------------------------------------------------------------------------------ firewall faults
+
+
+def _status(aws: Aws) -> dict[str, Any]:
+    return aws.nfw.describe_firewall(FirewallName="hub")["FirewallStatus"]  # type: ignore[no-any-return]
+
+
+def test_a_failed_firewall_says_why_in_each_endpoint(aws: Aws) -> None:
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a", "eu-west-1b"])
+    _firewall(aws, _policy_arn(aws), vpc_id, subnets)
+    set_firewall_fault("hub", "FAILED", region=REGION, message="Internal failure")
+    status = _status(aws)
+    assert status["Status"] == "FAILED"
+    for state in status["SyncStates"].values():
+        assert state["Attachment"]["Status"] == "FAILED"
+        assert state["Attachment"]["StatusMessage"] == "Internal failure"
+        assert "EndpointId" not in state["Attachment"]
+    # It can still be deleted, as on AWS.
+    aws.nfw.delete_firewall(FirewallName="hub")
+
+
+def test_one_az_in_error_keeps_the_firewall_from_ready(aws: Aws) -> None:
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a", "eu-west-1b"])
+    arn = _firewall(aws, _policy_arn(aws), vpc_id, subnets)["Firewall"]["FirewallArn"]
+    set_firewall_fault(arn, "ERROR", region=REGION, az="eu-west-1b", message="No free IP address in the subnet")
+    status = _status(aws)
+    assert status["Status"] == "PROVISIONING"
+    assert status["SyncStates"]["eu-west-1a"]["Attachment"]["Status"] == "READY"
+    broken = status["SyncStates"]["eu-west-1b"]["Attachment"]
+    assert (broken["Status"], broken["StatusMessage"]) == ("ERROR", "No free IP address in the subnet")
+
+    set_firewall_fault("hub", None, region=REGION, az="eu-west-1b")
+    assert _status(aws)["Status"] == "READY"
+
+
+def test_a_capacity_constrained_configuration_is_not_in_sync(aws: Aws) -> None:
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a"])
+    policy_arn = _policy_arn(aws)
+    _firewall(aws, policy_arn, vpc_id, subnets)
+    set_firewall_fault("hub", "CAPACITY_CONSTRAINED", region=REGION)
+    status = _status(aws)
+    assert (status["Status"], status["ConfigurationSyncStateSummary"]) == ("PROVISIONING", "CAPACITY_CONSTRAINED")
+    state = status["SyncStates"]["eu-west-1a"]
+    assert state["Config"][policy_arn]["SyncStatus"] == "CAPACITY_CONSTRAINED"
+    assert state["Attachment"]["Status"] == "READY" and "capacity" in state["Attachment"]["StatusMessage"]
+
+
+def test_an_endpoint_aws_fails_to_delete_says_why_while_the_firewall_is_deleting(aws: Aws) -> None:
+    state_manager.set_transition(FIREWALL_DELETE_MODEL, {"progression": "manual", "times": 3})
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a", "eu-west-1b"])
+    _firewall(aws, _policy_arn(aws), vpc_id, subnets)
+    set_firewall_fault("hub", "FAILED", region=REGION)  # a failed firewall can still be deleted
+    aws.nfw.delete_firewall(FirewallName="hub")
+    assert {s["Attachment"]["Status"] for s in _status(aws)["SyncStates"].values()} == {"DELETING"}
+    set_firewall_fault("hub", "ERROR", region=REGION, az="eu-west-1a", message="The endpoint's ENI is in use")
+    status = _status(aws)
+    assert status["Status"] == "DELETING"
+    stuck = status["SyncStates"]["eu-west-1a"]["Attachment"]
+    assert (stuck["Status"], stuck["StatusMessage"]) == ("ERROR", "The endpoint's ENI is in use")
+    assert stuck["EndpointId"].startswith("vpce-")
+
+
+def test_a_fault_needs_a_known_state_and_az(aws: Aws) -> None:
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a"])
+    _firewall(aws, _policy_arn(aws), vpc_id, subnets)
+    with pytest.raises(ValueError, match="unknown fault"):
+        set_firewall_fault("hub", "BROKEN", region=REGION)
+    with pytest.raises(ValueError, match="no endpoint in eu-west-1c"):
+        set_firewall_fault("hub", "ERROR", region=REGION, az="eu-west-1c")
