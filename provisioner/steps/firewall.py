@@ -34,7 +34,7 @@ from provisioner.design.naming import COMPONENT_TAG, is_owned, tag_list, tag_map
 from provisioner.design.routes import route_target
 from provisioner.steps import keys
 from provisioner.steps.base import Check, Resource, Step, aspect
-from provisioner.steps.ec2_common import create_route
+from provisioner.steps.ec2_common import create_route, retry_while
 from provisioner.steps.logs import LogGroup
 
 T = TypeVar("T")
@@ -52,6 +52,16 @@ PROTECTIONS = {"DeleteProtection": "delete protection off",
                "SubnetChangeProtection": "subnet change protection off",
                "FirewallPolicyChangeProtection": "policy change protection off"}
 POLICY_DEADLINE_SECONDS = 10 * 60
+# DeleteFirewallPolicy and DeleteRuleGroup answer InvalidOperationException ("still in use") for a while after the
+# firewall or policy that used them is gone: AWS frees them a little later.
+IN_USE = ("InvalidOperationException",)
+IN_USE_DEADLINE_SECONDS = 5 * 60
+# Firewall states that waiting does not end (botocore's network-firewall model): a firewall or endpoint
+# (attachment) FAILED cannot recover; an endpoint in ERROR has an issue its owner must fix (the StatusMessage says
+# which); a configuration CAPACITY_CONSTRAINED does not fit the firewall.
+FAILED_FIREWALL_STATUSES = ("FAILED",)
+FAILED_ATTACHMENT_STATUSES = ("FAILED", "ERROR")
+CAPACITY_CONSTRAINED = "CAPACITY_CONSTRAINED"
 
 
 def rule_group_key(role: str) -> str:
@@ -76,10 +86,11 @@ def routes_key(az: str) -> str:
 
 def _wait_gone(ctx: Context, key: str, what: str, describe: Callable[[], Any],
                status: Callable[[Any], str] = lambda got: "DELETING", poll: float = POLICY_POLL_SECONDS,
-               deadline: float = POLICY_DEADLINE_SECONDS) -> None:
+               deadline: float = POLICY_DEADLINE_SECONDS,
+               failed: Callable[[Any], str | None] = lambda got: None) -> None:
     """Poll `describe` until it finds nothing (deletes in Network Firewall are asynchronous)."""
     with translate(f"wait for {what} to go"):
-        _poll(ctx, key, f"{what} to go", describe, lambda got: got is None, status, poll, deadline)
+        _poll(ctx, key, f"{what} to go", describe, lambda got: got is None, status, poll, deadline, failed)
 
 
 def _describe_recorded(ctx: Context, key: str, describe: Callable[..., Any], arn_param: str) -> Any:
@@ -108,13 +119,18 @@ def _recorded(ctx: Context, key: str, what: str, output: str = "id") -> Any:
 
 
 def _poll(ctx: Context, key: str, what: str, read: Callable[[], T], done: Callable[[T], bool],
-          describe: Callable[[T], str], delay: float, deadline: float) -> T:
-    """Read until `done`; at most `deadline / delay` reads, each `delay` apart (scaled by the poll scale)."""
+          describe: Callable[[T], str], delay: float, deadline: float,
+          failed: Callable[[T], str | None] = lambda value: None) -> T:
+    """Read until `done`; at most `deadline / delay` reads, each `delay` apart (scaled by the poll scale). A read
+    for which `failed` gives a reason ends the wait at once with that reason: waiting would not change it."""
     attempts = max(1, int(deadline // delay))
     for attempt in range(attempts):
         value = read()
         if done(value):
             return value
+        reason = failed(value)
+        if reason:
+            raise CloudError(f"waiting for {what} failed: {reason}")
         ctx.report(key, "waiting", describe(value))
         if attempt + 1 < attempts:
             ctx.clock.sleep(ctx.poll_delay(delay))
@@ -139,6 +155,12 @@ def _create_or_adopt(ctx: Context, what: str, create: Callable[[], dict[str, Any
 def _token(token: str | None) -> dict[str, str]:
     """The UpdateToken argument: optional in the firewall's update calls, and botocore refuses None."""
     return {"UpdateToken": token} if token else {}
+
+
+def _delete_once_released(ctx: Context, delete: Callable[..., Any], **params: Any) -> bool:
+    """Delete a policy or rule group whose user (firewall, policy) has just gone: AWS still answers "in use" for
+    a while, so that answer is retried within IN_USE_DEADLINE_SECONDS. False when it was already gone."""
+    return bool(retry_while(ctx, IN_USE, IN_USE_DEADLINE_SECONDS, gone_if_missing, NOT_FOUND, delete, **params))
 
 
 def _utc_now() -> str:
@@ -287,14 +309,14 @@ class FirewallRuleGroup(Step):
     def delete(self, ctx: Context, res: Resource) -> None:
         nfw = ctx.aws.network_firewall
         with translate(f"delete firewall rule group {res.outputs.get('name', res.id)}"):
-            gone_if_missing(NOT_FOUND, nfw.delete_rule_group, RuleGroupArn=res.id)
+            _delete_once_released(ctx, nfw.delete_rule_group, RuleGroupArn=res.id)
             # Earlier generations (a replacement interrupted before the policy step removed the old group).
             for got in self._candidates(ctx):
                 response = got["RuleGroupResponse"]
                 tags = tag_map(response.get("Tags"))
                 if response["RuleGroupArn"] != res.id and is_owned(tags, ctx.deployment) \
                         and tags.get(COMPONENT_TAG) == self.key:
-                    gone_if_missing(NOT_FOUND, nfw.delete_rule_group, RuleGroupArn=response["RuleGroupArn"])
+                    _delete_once_released(ctx, nfw.delete_rule_group, RuleGroupArn=response["RuleGroupArn"])
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
         _wait_gone(ctx, self.key, f"firewall rule group {res.outputs.get('name', res.id)}",
@@ -410,11 +432,15 @@ class FirewallPolicy(Step):
             if not (is_owned(tags, ctx.deployment)
                     and tags.get(COMPONENT_TAG, "").startswith(rule_group_key(""))):
                 continue
+            if got["RuleGroupResponse"].get("NumberOfAssociations"):
+                continue  # still referenced by another policy: leave it; `down` sweeps earlier generations
             try:
-                nfw.delete_rule_group(RuleGroupArn=arn)
+                # No policy references it any more, yet AWS answers "in use" until the firewall has synced
+                # the policy update: retried within the deadline.
+                _delete_once_released(ctx, nfw.delete_rule_group, RuleGroupArn=arn)
             except ClientError as e:
-                # Still referenced by another policy: leave it; `down` sweeps earlier generations.
-                if error_code(e) not in (*NOT_FOUND, "InvalidOperationException"):
+                # Still in use after the deadline: leave it; `down` sweeps earlier generations.
+                if error_code(e) not in IN_USE:
                     raise
             # A group whose step is gone (the metastore group, legacy metastore now off) leaves the state too.
             if tags[COMPONENT_TAG] not in self.needs:
@@ -424,7 +450,8 @@ class FirewallPolicy(Step):
 
     def delete(self, ctx: Context, res: Resource) -> None:
         with translate(f"delete firewall policy {self.name}"):
-            gone_if_missing(NOT_FOUND, ctx.aws.network_firewall.delete_firewall_policy, FirewallPolicyArn=res.id)
+            # Runs once the firewall is gone (its wait_deleted), when AWS may still count the policy in use.
+            _delete_once_released(ctx, ctx.aws.network_firewall.delete_firewall_policy, FirewallPolicyArn=res.id)
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
         # The rule groups can go only once no policy references them, i.e. once this one is gone.
@@ -513,7 +540,7 @@ class Firewall(Step):
         with translate(f"wait for network firewall {self.name}"):
             got = _poll(ctx, self.key, f"network firewall {self.name}",
                         lambda: nfw.describe_firewall(FirewallArn=res.id), self._ready, _describe_status,
-                        FIREWALL_POLL_SECONDS, FIREWALL_DEADLINE_SECONDS)
+                        FIREWALL_POLL_SECONDS, FIREWALL_DEADLINE_SECONDS, failed=_failure)
         return self._resource(got)
 
     def _ready(self, got: dict[str, Any]) -> bool:
@@ -577,7 +604,7 @@ class Firewall(Step):
         _wait_gone(ctx, self.key, f"network firewall {self.name}",
                    lambda: none_if_missing(NOT_FOUND, ctx.aws.network_firewall.describe_firewall, FirewallArn=res.id),
                    status=lambda got: _describe_status(got or {}), poll=FIREWALL_POLL_SECONDS,
-                   deadline=FIREWALL_DEADLINE_SECONDS)
+                   deadline=FIREWALL_DEADLINE_SECONDS, failed=lambda got: _deletion_failure(got or {}))
 
 
     @staticmethod
@@ -608,7 +635,64 @@ def endpoints_by_az(got: dict[str, Any]) -> dict[str, str]:
 
 def _describe_status(got: dict[str, Any]) -> str:
     status = got.get("FirewallStatus", {})
-    return f"{status.get('Status', 'unknown')}, {status.get('ConfigurationSyncStateSummary', 'unknown')}"
+    summary = f"{status.get('Status', 'unknown')}, {status.get('ConfigurationSyncStateSummary', 'unknown')}"
+    problems = firewall_problems(got)
+    return f"{summary}: {'; '.join(problems)}" if problems else summary
+
+
+def firewall_problems(got: dict[str, Any]) -> list[str]:
+    """What keeps the firewall from becoming ready that waiting will not fix, in AWS's words: FAILED or ERROR
+    endpoints with their StatusMessage, CAPACITY_CONSTRAINED configuration, a FAILED firewall."""
+    status = got.get("FirewallStatus", {})
+    problems = []
+    constrained = False
+    for az, sync in sorted((status.get("SyncStates") or {}).items()):
+        attachment = sync.get("Attachment") or {}
+        if attachment.get("Status") in FAILED_ATTACHMENT_STATUSES:
+            problems.append(f"its endpoint in {az} is {attachment['Status']}: "
+                            f"{attachment.get('StatusMessage') or 'AWS gives no reason'}")
+        objects = [arn.rsplit("/", 1)[-1] for arn, config in sorted((sync.get("Config") or {}).items())
+                   if config.get("SyncStatus") == CAPACITY_CONSTRAINED]
+        if objects:
+            constrained = True
+            message = attachment.get("StatusMessage") if attachment.get("Status") not in FAILED_ATTACHMENT_STATUSES \
+                else None
+            problems.append(f"in {az}, {', '.join(objects)} {'is' if len(objects) == 1 else 'are'} "
+                            f"{CAPACITY_CONSTRAINED}{': ' + message if message else ''}")
+    if status.get("ConfigurationSyncStateSummary") == CAPACITY_CONSTRAINED and not constrained:
+        problems.append(f"its configuration is {CAPACITY_CONSTRAINED}")
+    if status.get("Status") in FAILED_FIREWALL_STATUSES and not problems:
+        problems.append(f"it is {status['Status']} (AWS gives no reason in its endpoints' status)")
+    return problems
+
+
+def _failure(got: dict[str, Any]) -> str | None:
+    """Why waiting for this firewall is pointless, with what to do; None while it may still get there."""
+    problems = firewall_problems(got)
+    if not problems:
+        return None
+    status = got.get("FirewallStatus", {})
+    attachments = [s.get("Attachment", {}).get("Status") for s in (status.get("SyncStates") or {}).values()]
+    if status.get("Status") == "FAILED" or "FAILED" in attachments:
+        advice = ("AWS cannot recover a failed firewall: delete it (`provision down`, or turn its delete protection "
+                  "off and delete it in the console), then run `provision up`")
+    elif "ERROR" in attachments:
+        advice = "fix what AWS says, then rerun the command: it waits for the firewall again"
+    else:
+        advice = ("the firewall policy's rule groups do not fit the firewall's capacity: lower what the rules need "
+                  "(fewer domains or rules), then run `provision up`")
+    return f"{'; '.join(problems)}. {advice}"
+
+
+def _deletion_failure(got: dict[str, Any]) -> str | None:
+    """Why waiting for this firewall to go is pointless: an endpoint AWS failed to delete (FAILED or ERROR)."""
+    states = (got.get("FirewallStatus", {}).get("SyncStates") or {}).items()
+    problems = [f"its endpoint in {az} is {s['Attachment']['Status']}: "
+                f"{s['Attachment'].get('StatusMessage') or 'AWS gives no reason'}"
+                for az, s in sorted(states) if (s.get("Attachment") or {}).get("Status") in FAILED_ATTACHMENT_STATUSES]
+    if not problems:
+        return None
+    return f"{'; '.join(problems)}. Fix what AWS says (or ask AWS Support), then rerun `provision down`"
 
 
 # -- logging ----------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ internet gateway (detached first), the VPC.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from provisioner.aws.errors import CloudError, applied, gone_if_missing
@@ -40,6 +41,16 @@ from provisioner.steps.vpc import RouteTable, Subnet, Vpc
 # AWS releases a deleted NAT gateway's address (and the VPC's "mapped public addresses" that block detaching
 # its internet gateway) a little after the NAT reports `deleted`.
 ADDRESS_RELEASE_DEADLINE = 300.0
+# Until it has, ReleaseAddress answers InvalidIPAddress.InUse, or AuthFailure ("You do not have permission to
+# access the specified resource") while it detaches the NAT's network interface. AuthFailure is retried only
+# here, right after calls with the same credentials worked: bad credentials fail the first call of the run, and
+# a missing permission is UnauthorizedOperation, which is not retried.
+ADDRESS_RELEASE_CODES = ("InvalidIPAddress.InUse", "AuthFailure")
+# CreateNatGateway right after AllocateAddress can answer InvalidElasticIpID.NotFound: the new address is not
+# visible to it yet (hashicorp/terraform-provider-aws#27087). AWS makes nothing on that answer, and the retry
+# carries the same ClientToken, so retrying cannot make a second NAT gateway.
+ALLOCATION_VISIBLE_CODES = ("InvalidElasticIpID.NotFound",)
+ALLOCATION_VISIBLE_DEADLINE = 120.0
 
 
 class InternetGateway(Ec2Step):
@@ -104,7 +115,7 @@ class ElasticIp(Ec2Step):
         return self.created(ctx, {"AllocationId": got["AllocationId"], "PublicIp": got.get("PublicIp")})
 
     def delete_owned(self, ctx: Context, res: Resource) -> None:
-        retry_while(ctx, ("InvalidIPAddress.InUse",), ADDRESS_RELEASE_DEADLINE, self.gone_if_missing,
+        retry_while(ctx, ADDRESS_RELEASE_CODES, ADDRESS_RELEASE_DEADLINE, self.gone_if_missing,
                     ctx.aws.ec2.release_address, AllocationId=res.id)
 
 
@@ -132,10 +143,13 @@ class NatGateway(Ec2Step):
 
     def create(self, ctx: Context) -> Resource:
         subnet, allocation = ctx.output(keys.hub("nat-subnet", self.az)), ctx.output(keys.hub("eip", self.az))
-        nat = ctx.aws.ec2.create_nat_gateway(
-            SubnetId=subnet, AllocationId=allocation, ConnectivityType="public",
-            ClientToken=client_token(ctx, self, subnet, allocation),
-            TagSpecifications=self.tag_specifications(ctx))["NatGateway"]
+        params = {"SubnetId": subnet, "AllocationId": allocation, "ConnectivityType": "public",
+                  "TagSpecifications": self.tag_specifications(ctx)}
+        # The token covers every parameter: AWS compares them all (tags included) for a token it knows, and answers
+        # IdempotentParameterMismatch to a rerun whose user tags changed since a create whose NAT is gone.
+        token = client_token(ctx, self, json.dumps(params, sort_keys=True))
+        nat = retry_while(ctx, ALLOCATION_VISIBLE_CODES, ALLOCATION_VISIBLE_DEADLINE, ctx.aws.ec2.create_nat_gateway,
+                          ClientToken=token, **params)["NatGateway"]
         return self.created(ctx, nat)
 
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
