@@ -43,6 +43,19 @@ Behaviour where the public record is silent (chosen here, documented so clients 
 - A token for the wrong account in an account API path answers 403 ``PERMISSION_DENIED``. Workspace URLs of
   unknown or not-RUNNING workspaces answer 404 (the real service would not resolve the host yet).
 - OAuth access tokens expire after an hour of wall-clock time, the clock the SDK uses to refresh them.
+- ``workspace_api_warmup_requests``: a workspace that has just become RUNNING answers its first N API requests
+  (``/api/...`` on its host, not its sign-in endpoints) with 403 ``PERMISSION_DENIED`` (or
+  ``workspace_api_warmup_status``, 401), as a new workspace's host does until it knows its principals.
+- ``token_refusal``: the workspace refuses to make a personal access token. ``"tokens-disabled"`` and
+  ``"no-token-permission"`` answer ``POST /api/2.0/token/create`` with 403 ``PERMISSION_DENIED`` (the status and
+  code for both; the messages are ours: Databricks does not publish them); ``"not-a-member"`` answers every API
+  request on the workspace host with 401 ``UNAUTHENTICATED``, what the Terraform provider reports for an account
+  principal that was not added to the workspace.
+
+Fault mode (:class:`Faults`, ``EmulatorSettings.faults``): a seeded fraction of requests fail with 429, 503 or
+a reset connection, before the request takes effect or, for requests that change something, after (the object
+is made or deleted and the reply is lost). The account API, its sign-in endpoints (host metadata, OIDC
+discovery, OAuth token), the workspace APIs and the workspaces' sign-in endpoints can each be chosen.
 """
 
 from __future__ import annotations
@@ -50,16 +63,19 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import hashlib
 import hmac
 import ipaddress
 import json
 import logging
 import re
 import secrets
+import socket
+import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -83,6 +99,7 @@ __all__ = [
     "DatabricksEmulator",
     "EmulatorServer",
     "EmulatorSettings",
+    "Faults",
     "serve",
     "workspace_url",
 ]
@@ -203,6 +220,81 @@ _DEPLOYMENT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ACCOUNT_KINDS = ("credentials", "storage-configurations", "networks", "workspaces")
 
 
+# Endpoint groups the fault mode can choose from.
+ACCOUNT_API = "account"
+ACCOUNT_SIGN_IN = "account-sign-in"
+WORKSPACE_API = "workspace"
+WORKSPACE_SIGN_IN = "workspace-sign-in"
+ENDPOINT_GROUPS = frozenset({ACCOUNT_API, ACCOUNT_SIGN_IN, WORKSPACE_API, WORKSPACE_SIGN_IN})
+FAULT_KINDS = ("429", "503", "reset")
+_MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass
+class Faults:
+    """Network faults to inject: which requests fail, and how.
+
+    Each request to a chosen endpoint fails with probability ``rate``. The draw is a hash of ``seed``, the endpoint
+    (method and route, not the IDs in the path) and how many requests that endpoint has had, so one seed gives
+    the same faults to the same sequence of requests, whatever IDs the run makes.
+
+    A fault strikes before the request takes effect (one of ``kinds``: a 429, a 503, both with ``Retry-After: 1``,
+    or a reset connection), or, for a request that changes something (POST, PATCH, DELETE), with probability
+    ``after``, once it has taken effect: the object is made or deleted and the reply is lost (a 503 or a reset,
+    whichever of those ``kinds`` has).
+
+    ``endpoints`` chooses among ``account`` (``/api/2.0/accounts/...``), ``account-sign-in`` (host metadata, OIDC
+    discovery, OAuth token), ``workspace`` (``/api/...`` on a workspace host) and ``workspace-sign-in``;
+    ``methods`` and ``route`` (a regular expression searched in the route, such as ``/credentials$``) narrow
+    further. ``limit`` caps the faults per endpoint (then it answers normally): with ``rate=1`` and ``limit=1``
+    every chosen endpoint fails exactly once.
+    """
+
+    rate: float = 0.0
+    seed: int = 0
+    after: float = 0.5
+    kinds: tuple[str, ...] = FAULT_KINDS
+    endpoints: frozenset[str] = ENDPOINT_GROUPS
+    methods: frozenset[str] | None = None
+    route: str | None = None
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rate <= 1 or not 0 <= self.after <= 1:
+            raise ValueError("Faults: rate and after are fractions between 0 and 1")
+        unknown = set(self.kinds) - set(FAULT_KINDS) or set(self.endpoints) - ENDPOINT_GROUPS
+        if unknown or not self.kinds:
+            raise ValueError(f"Faults: unknown kinds or endpoints {sorted(unknown)}; kinds are {FAULT_KINDS}, "
+                             f"endpoints {sorted(ENDPOINT_GROUPS)}")
+
+    @classmethod
+    def parse(cls, spec: str) -> Faults:
+        """From ``rate=0.2,seed=7,after=0.5,kinds=503+reset,endpoints=account+workspace`` (any of the keys)."""
+        values: dict[str, Any] = {}
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            key, _, value = item.partition("=")
+            key = key.strip()
+            if key in ("rate", "after"):
+                values[key] = float(value)
+            elif key in ("seed", "limit"):
+                values[key] = int(value)
+            elif key == "kinds":
+                values[key] = tuple(value.split("+"))
+            elif key in ("endpoints", "methods"):
+                values[key] = frozenset(v.upper() if key == "methods" else v for v in value.split("+"))
+            elif key == "route":
+                values[key] = value
+            else:
+                raise ValueError(f"Faults: unknown setting {key!r} in {spec!r}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class _Fault:
+    kind: str  # "429", "503" or "reset"
+    after: bool  # the request took effect first; only its reply is lost
+
+
 @dataclass
 class EmulatorSettings:
     """How the emulated account behaves.
@@ -227,6 +319,12 @@ class EmulatorSettings:
     # An account-level deployment-name prefix: a requested deployment_name D becomes "<prefix>-D".
     deployment_name_prefix: str | None = None
     log: Callable[[str], None] | None = None
+    # A workspace just RUNNING answers its first N API requests with this status (module docstring).
+    workspace_api_warmup_requests: int = 0
+    workspace_api_warmup_status: int = 403
+    # "tokens-disabled", "no-token-permission" or "not-a-member" (module docstring).
+    token_refusal: str | None = None
+    faults: Faults | None = None
 
 
 class ApiError(Exception):
@@ -372,6 +470,7 @@ class _Workspace:
     status_message: str = _STATUS_MESSAGES[NOT_PROVISIONED]
     deleted_at: float | None = None
     pats: dict[str, _Pat] = field(default_factory=dict)
+    warmup_left: int = 0  # API requests still refused since it became RUNNING
 
     def as_dict(self, account_id: str) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -429,24 +528,70 @@ class DatabricksEmulator:
             self._workspaces: dict[int, _Workspace] = {}
             self._access_tokens: dict[str, _AccessToken] = {}
             self._role_first_seen: dict[str, float] = {}
+            self._fault_draws: dict[str, int] = {}
+            self._faults_made: dict[str, int] = {}
+            # Every fault injected, as ``METHOD path -> 503 (fault, after)``: for tests to see what struck.
+            self.faults_injected: list[str] = []
 
     # ----------------------------------------------------------------------------------------------- WSGI
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
-        response = self._dispatch(request)
-        if self.settings.log is not None:
-            self.settings.log(f"{request.method} {request.path} -> {response.status_code}")
-        return response(environ, start_response)
+        adapter = self._url_map.bind_to_environ(request.environ)
+        try:
+            rule, args = adapter.match(return_rule=True)
+        except HTTPException:
+            rule, args = None, {}
+        fault = self._draw_fault(request.method, rule)
+        if fault is None:
+            response = self._dispatch(request, rule, args)
+            self._log(f"{request.method} {request.path} -> {response.status_code}")
+            return response(environ, start_response)
+        if fault.after:
+            self._dispatch(request, rule, args)  # it takes effect; its reply is lost
+        line = f"{request.method} {request.path} -> {fault.kind} (fault, {'after' if fault.after else 'before'})"
+        with self._lock:
+            self.faults_injected.append(line)
+        self._log(line)
+        if fault.kind == "reset":
+            _drop_connection(environ)
+        return _fault_response(fault.kind, _endpoint_group(rule))(environ, start_response)
 
     __call__ = wsgi_app
 
-    def _dispatch(self, request: Request) -> Response:
-        adapter = self._url_map.bind_to_environ(request.environ)
-        try:
-            endpoint, args = adapter.match()
-        except HTTPException:
+    def _log(self, line: str) -> None:
+        if self.settings.log is not None:
+            self.settings.log(line)
+
+    def _draw_fault(self, method: str, rule: Rule | None) -> _Fault | None:
+        """Whether this request fails (see :class:`Faults`), decided from the seed and the endpoint's count."""
+        faults = self.settings.faults
+        if faults is None or rule is None or faults.rate <= 0 or _endpoint_group(rule) not in faults.endpoints:
+            return None
+        if faults.methods is not None and method not in faults.methods:
+            return None
+        if faults.route is not None and not re.search(faults.route, rule.rule):
+            return None
+        key = f"{method} {rule.rule}"
+        with self._lock:
+            if faults.limit is not None and self._faults_made.get(key, 0) >= faults.limit:
+                return None
+            count = self._fault_draws.get(key, 0)
+            self._fault_draws[key] = count + 1
+            digest = hashlib.sha256(f"{faults.seed}\0{key}\0{count}".encode()).digest()
+            if int.from_bytes(digest[:8], "big") / 2**64 >= faults.rate:
+                return None
+            self._faults_made[key] = self._faults_made.get(key, 0) + 1
+        after = method in _MUTATING and int.from_bytes(digest[8:16], "big") / 2**64 < faults.after
+        kinds = [k for k in faults.kinds if k != "429"] if after else list(faults.kinds)
+        if not kinds:  # only 429 chosen: a throttled request never took effect
+            after, kinds = False, list(faults.kinds)
+        return _Fault(kinds[digest[16] % len(kinds)], after)
+
+    def _dispatch(self, request: Request, rule: Rule | None, args: Mapping[str, Any]) -> Response:
+        if rule is None:
             return ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{request.method} {request.path}'").response()
+        endpoint = rule.endpoint
         try:
             with self._lock:
                 self._advance(self.settings.clock())
@@ -951,6 +1096,7 @@ class DatabricksEmulator:
             ws.status, ws.status_message = FAILED, f"Workspace failed to launch: network validation failed. {detail}"
         else:
             ws.status, ws.status_message = RUNNING, _STATUS_MESSAGES[RUNNING]
+            ws.warmup_left = self.settings.workspace_api_warmup_requests
 
     # ------------------------------------------------------------------------------------ workspace hosts
 
@@ -983,9 +1129,26 @@ class DatabricksEmulator:
         except _OAuthError as error:
             return error.response()
 
-    def _route_pat_create(self, request: Request, deployment: str) -> Response:
+    def _workspace_api(self, request: Request, deployment: str) -> tuple[_Workspace, str]:
+        """The workspace behind an API call on its host, and the caller, once the host lets the caller in."""
         ws = self._running_workspace(deployment)
-        self._authenticate(request, deployment, ws)
+        user = self._authenticate(request, deployment, ws)
+        if self.settings.token_refusal == "not-a-member":
+            raise ApiError(401, "UNAUTHENTICATED", f"{user} is not a member of this workspace.")
+        if ws.warmup_left > 0:
+            ws.warmup_left -= 1
+            if self.settings.workspace_api_warmup_status == 401:
+                raise ApiError(401, "UNAUTHENTICATED", "Invalid access token.")
+            raise ApiError(403, "PERMISSION_DENIED", f"{user} is not authorized to access this workspace.")
+        return ws, user
+
+    def _route_pat_create(self, request: Request, deployment: str) -> Response:
+        ws, user = self._workspace_api(request, deployment)
+        if self.settings.token_refusal == "tokens-disabled":
+            raise ApiError(403, "PERMISSION_DENIED", "Personal access tokens are disabled for this workspace.")
+        if self.settings.token_refusal == "no-token-permission":
+            raise ApiError(403, "PERMISSION_DENIED", f"{user} does not have permission to create personal access "
+                                                     "tokens in this workspace.")
         body = _json_body(request)
         lifetime = body.get("lifetime_seconds", _PAT_DEFAULT_LIFETIME_SECONDS)
         if isinstance(lifetime, str) and lifetime.lstrip("-").isdigit():
@@ -1005,21 +1168,18 @@ class DatabricksEmulator:
         return _json({"token_value": pat.token_value, "token_info": pat.info()})
 
     def _route_pat_list(self, request: Request, deployment: str) -> Response:
-        ws = self._running_workspace(deployment)
-        self._authenticate(request, deployment, ws)
+        ws, _ = self._workspace_api(request, deployment)
         return _json({"token_infos": [pat.info() for pat in ws.pats.values()]})
 
     def _route_pat_delete(self, request: Request, deployment: str) -> Response:
-        ws = self._running_workspace(deployment)
-        self._authenticate(request, deployment, ws)
+        ws, _ = self._workspace_api(request, deployment)
         token_id = _required_str(_json_body(request), "token_id")
         if ws.pats.pop(token_id, None) is None:
             raise _not_found(f"Token with id {token_id} does not exist.")
         return _json({})
 
     def _route_ws_me(self, request: Request, deployment: str) -> Response:
-        ws = self._running_workspace(deployment)
-        user = self._authenticate(request, deployment, ws)
+        _, user = self._workspace_api(request, deployment)
         return _json(
             {
                 "id": str(uuid.uuid5(uuid.NAMESPACE_URL, user).int % 10**16),
@@ -1079,6 +1239,53 @@ def _build_url_map() -> Map:
         item_methods = ["GET", "DELETE", "PATCH"] if kind == "workspaces" else ["GET", "DELETE"]
         rules.append(Rule(f"{base}/<obj_id>", endpoint="item", methods=item_methods, defaults={"kind": kind}))
     return Map(rules, strict_slashes=False)
+
+
+_SIGN_IN_ENDPOINTS = {
+    "account_metadata": ACCOUNT_SIGN_IN,
+    "account_discovery": ACCOUNT_SIGN_IN,
+    "account_token": ACCOUNT_SIGN_IN,
+    "ws_metadata": WORKSPACE_SIGN_IN,
+    "ws_discovery": WORKSPACE_SIGN_IN,
+    "ws_token": WORKSPACE_SIGN_IN,
+}
+
+
+def _endpoint_group(rule: Rule | None) -> str:
+    if rule is None:
+        return ""
+    endpoint = str(rule.endpoint)
+    if endpoint in _SIGN_IN_ENDPOINTS:
+        return _SIGN_IN_ENDPOINTS[endpoint]
+    return ACCOUNT_API if endpoint in ("collection", "item") else WORKSPACE_API
+
+
+def _fault_response(kind: str, group: str) -> Response:
+    """A throttled or unavailable answer, as the service's front end gives it (``Retry-After`` in seconds)."""
+    code, message = {
+        "429": ("REQUEST_LIMIT_EXCEEDED", "Too many requests. Please wait a moment and try again."),
+        "503": ("TEMPORARILY_UNAVAILABLE", "The service is temporarily unavailable. Please try again later."),
+    }.get(kind, ("TEMPORARILY_UNAVAILABLE", "The connection was reset."))
+    body: dict[str, Any] = {"error_code": code, "message": message}
+    if group in (ACCOUNT_SIGN_IN, WORKSPACE_SIGN_IN):  # OAuth endpoints answer errors in RFC 6749's form too
+        body.update(error="temporarily_unavailable", error_description=message)
+    response = _json(body, 429 if kind == "429" else 503)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def _drop_connection(environ: dict[str, Any]) -> None:
+    """Reset the client's connection without a reply (the client sees "connection reset" or "aborted")."""
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            # Linger 0: closing sends a TCP RST, not a FIN. Shutting down now stops the server's handler from
+            # waiting on this (kept-alive) connection for another request.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    raise ConnectionResetError("fault injected: connection reset")
 
 
 class _OAuthError(Exception):

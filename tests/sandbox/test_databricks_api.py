@@ -39,6 +39,7 @@ from provisioner.sandbox.databricks_api import (
     REQUIRED_CROSS_ACCOUNT_ACTIONS,
     DatabricksEmulator,
     EmulatorSettings,
+    Faults,
     serve,
     workspace_url,
 )
@@ -839,3 +840,174 @@ def test_permission_denied_maps_for_wrong_account_via_sdk(env: Env) -> None:
 
     with pytest.raises(PermissionDenied):
         list(client.workspaces.list())
+
+
+# ------------------------------------------------------------------------------------------------ fault mode
+
+
+@pytest.fixture
+def sdk_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The SDK's retry pauses, recorded instead of slept (its Retry-After is 1 s a time)."""
+    from databricks.sdk.clock import RealClock
+
+    slept: list[float] = []
+    monkeypatch.setattr(RealClock, "sleep", lambda _self, seconds: slept.append(seconds))
+    return slept
+
+
+def _get(env: Env, path: str, token: str) -> requests.Response:
+    return requests.get(f"{env.base_url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+
+
+def test_a_throttled_request_answers_429_with_retry_after_and_takes_no_effect(env: Env) -> None:
+    token = env.account_token()
+    env.emulator.settings.faults = Faults(rate=1.0, kinds=("429",), endpoints=frozenset({"account"}))
+    role_arn = make_role(env)
+    body = {"credentials_name": "dep-credentials", "aws_credentials": {"sts_role": {"role_arn": role_arn}}}
+
+    reply = requests.post(
+        f"{env.base_url}/api/2.0/accounts/{env.account_id}/credentials",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
+
+    assert reply.status_code == 429 and reply.headers["Retry-After"] == "1"
+    assert reply.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+    env.emulator.settings.faults = None
+    assert list(env.account().credentials.list()) == []
+    path = f"/api/2.0/accounts/{env.account_id}/credentials"
+    assert env.emulator.faults_injected == [f"POST {path} -> 429 (fault, before)"]
+
+
+@pytest.mark.parametrize("kind", ["503", "reset"])
+def test_a_lost_reply_comes_after_the_object_is_made(env: Env, kind: str, sdk_sleeps: list[float]) -> None:
+    """The create takes effect and its reply is lost; the SDK sends it again and hears that the name is taken."""
+    a = env.account()
+    list(a.credentials.list())  # signed in before the faults start
+    env.emulator.settings.faults = Faults(rate=1.0, after=1.0, kinds=(kind,), methods=frozenset({"POST"}), limit=1)
+
+    with pytest.raises(InvalidParameterValue, match="already exists"):
+        create_credentials(a, make_role(env))
+
+    [made] = list(a.credentials.list())
+    assert made.credentials_name == "dep-credentials"
+    posts = [line for line in env.log if line.startswith("POST") and line.endswith("/credentials -> 400")]
+    path = f"/api/2.0/accounts/{env.account_id}/credentials"
+    assert env.emulator.faults_injected == [f"POST {path} -> {kind} (fault, after)"]
+    assert len(posts) == 1 and len(sdk_sleeps) == 1
+
+
+def test_a_reset_connection_is_a_connection_error_and_the_sdk_retries_it(env: Env, sdk_sleeps: list[float]) -> None:
+    token = env.account_token()
+    env.emulator.settings.faults = Faults(rate=1.0, kinds=("reset",), endpoints=frozenset({"account"}), limit=2)
+    path = f"/api/2.0/accounts/{env.account_id}/networks"
+
+    with pytest.raises(requests.ConnectionError):
+        _get(env, path, token)
+    assert list(env.account().networks.list()) == []  # the second fault, then the SDK's retry succeeds
+
+    assert env.emulator.faults_injected == [f"GET {path} -> reset (fault, before)"] * 2
+    assert len(sdk_sleeps) == 1
+
+
+def test_faults_are_drawn_from_the_seed_and_the_endpoint_count(env: Env) -> None:
+    def statuses(seed: int) -> list[int]:
+        env.emulator.reset()
+        token = env.account_token()
+        env.emulator.settings.faults = Faults(rate=0.5, seed=seed, kinds=("429", "503"))
+        try:
+            return [_get(env, f"/api/2.0/accounts/{env.account_id}/{kind}", token).status_code
+                    for _ in range(10) for kind in ("credentials", "networks")]
+        finally:
+            env.emulator.settings.faults = None
+
+    first, again, other = statuses(7), statuses(7), statuses(8)
+
+    assert first == again != other
+    assert {200, 429, 503} <= set(first)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/.well-known/databricks-config",
+        "/oidc/accounts/{account}/.well-known/oauth-authorization-server",
+    ],
+)
+def test_sign_in_discovery_endpoints_can_fail(env: Env, path: str) -> None:
+    env.emulator.settings.faults = Faults(rate=1.0, kinds=("503",), endpoints=frozenset({"account-sign-in"}))
+
+    reply = requests.get(f"{env.base_url}{path.format(account=env.account_id)}", timeout=5)
+
+    assert (reply.status_code, reply.json()["error_code"]) == (503, "TEMPORARILY_UNAVAILABLE")
+
+
+def test_the_oauth_token_endpoint_can_fail_in_oauth_form(env: Env) -> None:
+    env.emulator.settings.faults = Faults(rate=1.0, kinds=("503",), endpoints=frozenset({"account-sign-in"}))
+
+    with pytest.raises(requests.HTTPError) as failed:
+        env.account_token()
+    reply = failed.value.response
+
+    assert reply.status_code == 503 and reply.json()["error"] == "temporarily_unavailable"
+    env.emulator.settings.faults = Faults(rate=1.0, endpoints=frozenset({"workspace", "workspace-sign-in"}))
+    assert env.account_token()  # the account's sign-in is not chosen now
+
+
+def test_faults_parse_from_a_spec() -> None:
+    faults = Faults.parse("rate=0.2,seed=7,after=0,kinds=503+reset,endpoints=account+workspace,methods=post,limit=3")
+
+    assert faults == Faults(rate=0.2, seed=7, after=0.0, kinds=("503", "reset"),
+                            endpoints=frozenset({"account", "workspace"}), methods=frozenset({"POST"}), limit=3)
+    with pytest.raises(ValueError, match="unknown"):
+        Faults.parse("rate=0.2,kinds=418")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        Faults(rate=2)
+
+
+# -------------------------------------------------------------------------- a new workspace's API, tokens
+
+
+def _workspace_client(env: Env, deployment: str) -> WorkspaceClient:
+    return WorkspaceClient(host=workspace_url(env.base_url, deployment), client_id=CLIENT_ID,
+                           client_secret=CLIENT_SECRET)
+
+
+@pytest.mark.parametrize("status, error", [(403, PermissionDenied), (401, Unauthenticated)])
+def test_a_new_workspace_refuses_its_first_api_requests(env: Env, status: int, error: type) -> None:
+    env.emulator.settings.workspace_api_warmup_requests = 2
+    env.emulator.settings.workspace_api_warmup_status = status
+    create_workspace(make_stack(env), deployment_name="warm-ws")
+    w = _workspace_client(env, "warm-ws")
+
+    for _ in range(2):
+        with pytest.raises(error):
+            w.current_user.me()
+    assert w.current_user.me().user_name == CLIENT_ID
+    assert list(w.tokens.list()) == []
+
+
+@pytest.mark.parametrize("refusal", ["tokens-disabled", "no-token-permission"])
+def test_token_creation_can_be_refused(env: Env, refusal: str) -> None:
+    env.emulator.settings.token_refusal = refusal
+    create_workspace(make_stack(env), deployment_name="no-pat")
+    w = _workspace_client(env, "no-pat")
+
+    with pytest.raises(PermissionDenied) as refused:
+        w.tokens.create(comment="x", lifetime_seconds=60)
+
+    assert refused.value.error_code == "PERMISSION_DENIED"
+    assert ("disabled" if refusal == "tokens-disabled" else "does not have permission") in str(refused.value)
+    assert w.current_user.me().user_name == CLIENT_ID and list(w.tokens.list()) == []
+
+
+def test_a_principal_that_is_not_a_member_is_unauthenticated_in_the_workspace(env: Env) -> None:
+    env.emulator.settings.token_refusal = "not-a-member"
+    create_workspace(make_stack(env), deployment_name="not-member")
+    w = _workspace_client(env, "not-member")
+
+    with pytest.raises(Unauthenticated, match="not a member"):
+        w.current_user.me()
+    with pytest.raises(Unauthenticated):
+        w.tokens.create(comment="x")
