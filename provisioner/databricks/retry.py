@@ -10,20 +10,34 @@ not retry, and what these do:
 - `IN_USE`: deleting a network (or credentials, storage) that a workspace still holds answers
   `INVALID_STATE: Unable to delete, Network is being used by active workspace ...`, or 409 with an empty body
   (databricks-sdk-go #777), until the workspace is really gone.
+- `WORKSPACE_NOT_READY`: a workspace that has just become RUNNING may not answer yet: its host name does not
+  resolve or refuses connections (terraform-provider-databricks #339, #1645), its sign-in fails, or its API
+  answers 401/403 until it knows the principal. Its API is polled until it answers (`wait_until`).
+- `SIGN_IN`: signing in to a workspace (host metadata, OIDC discovery, OAuth token) failed. The SDK retries
+  none of it when the token endpoint answers 5xx or 429, so a read of the workspace's tokens signs in again.
 
-Time comes from an injectable clock (`now()`, `sleep(s)`), so tests pass time without waiting.
+And what the SDK's retries leave: `transient_cause` says when a failure is throttling, a service error or a
+lost connection that outlasted the SDK's retry budget (or a 5xx it does not retry), so the step can say the
+fault was transient and a rerun resumes (`explain_transient`).
+
+Time comes from an injectable clock (`now()`, `sleep(s)`), so tests pass time without waiting. The SDK (and
+`requests`) are imported when an error is classified, not with this module: importing the SDK takes a second,
+and `plan` loads the steps without calling Databricks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from databricks.sdk.errors import BadRequest, InvalidState, ResourceConflict
 from tenacity import RetryCallState, Retrying, retry_if_exception
+
+from provisioner.databricks.errors import describe
+from provisioner.errors import CloudError
 
 T = TypeVar("T")
 
@@ -53,18 +67,103 @@ _CREDENTIAL_CHECKS = re.compile(r"^\s*(MALFORMED_REQUEST:\s*)?Failed credentials
 
 
 def is_credential_validation_failure(e: BaseException) -> bool:
+    from databricks.sdk.errors import BadRequest
+
     return (isinstance(e, BadRequest) and getattr(e, "error_code", None) == "MALFORMED_REQUEST"
             and bool(_CREDENTIAL_CHECKS.match(str(e))))
 
 
 def is_in_use(e: BaseException) -> bool:
+    from databricks.sdk.errors import InvalidState, ResourceConflict
+
     # InvalidState is INVALID_STATE (a 400); ResourceConflict is any 409, the empty-body form included.
     return isinstance(e, InvalidState | ResourceConflict)
+
+
+def _sdk_gave_up_on(e: BaseException) -> BaseException:
+    """The error behind the SDK's `TimeoutError("Timed out after ...")` (raised from the last error once its retry
+    budget is spent), else `e` itself."""
+    if isinstance(e, TimeoutError) and e.__cause__ is not None:
+        return e.__cause__
+    return e
+
+
+def transient_cause(e: BaseException) -> BaseException | None:
+    """The transient fault behind a failed call, or None when the failure is not one: throttling, service errors
+    and lost connections, which the SDK retries (429 and 503 after Retry-After, connection errors, timeouts), and
+    the 5xx it raises at once (500, 504)."""
+    import requests
+    from databricks.sdk.errors import DeadlineExceeded, InternalError, TemporarilyUnavailable, TooManyRequests
+
+    cause = _sdk_gave_up_on(e)
+    transient = (TooManyRequests, TemporarilyUnavailable, InternalError, DeadlineExceeded, requests.ConnectionError,
+                 requests.Timeout)
+    return cause if isinstance(cause, transient) else None
+
+
+# The error codes of RFC 6749 section 5.2 with which a token endpoint refuses the client: no wait changes them.
+# The SDK raises them as ValueError("<error>: <error_description>"), so the code is read from the text.
+_OAUTH_REFUSAL = re.compile(r"\b(invalid_client|unauthorized_client|invalid_grant|invalid_scope|access_denied)\b")
+
+
+def is_sign_in_refused(e: BaseException) -> bool:
+    """The workspace's token endpoint refused the principal (its OAuth error code says so)."""
+    return isinstance(e, ValueError) and bool(_OAUTH_REFUSAL.search(str(e)))
+
+
+def is_workspace_not_ready(e: BaseException) -> bool:
+    """What a workspace just RUNNING answers before it serves its API: host not resolving or refusing connections
+    (after the SDK's own retries of those), 401/403 while it does not know the principal yet, 404 while its host
+    is not routed yet, and ValueError, which the SDK raises when signing in to the host fails (host metadata,
+    OIDC discovery, a token endpoint failing), unless the token endpoint refused the principal outright."""
+    import requests
+    from databricks.sdk.errors import NotFound, PermissionDenied, Unauthenticated
+
+    cause = _sdk_gave_up_on(e)
+    if is_sign_in_refused(cause):
+        return False
+    return isinstance(cause, Unauthenticated | PermissionDenied | NotFound | requests.ConnectionError
+                      | requests.Timeout | ValueError)
+
+
+def is_sign_in_failure(e: BaseException) -> bool:
+    """Signing in to a workspace host failed: the SDK raises ValueError when host metadata, OIDC discovery or
+    the token endpoint fail (a 5xx or 429 included: it does not retry the token endpoint), and connection errors
+    reach the caller as they are when the token is fetched outside an API call (`Config.authenticate`)."""
+    import requests
+
+    return isinstance(e, ValueError | requests.ConnectionError | requests.Timeout) and not is_sign_in_refused(e)
 
 
 CREDENTIAL_VALIDATION = Condition("Failed credentials validation checks (IAM propagation)",
                                   is_credential_validation_failure)
 IN_USE = Condition("still in use by a workspace", is_in_use)
+WORKSPACE_NOT_READY = Condition("the new workspace's API does not answer yet", is_workspace_not_ready)
+SIGN_IN = Condition("signing in to the workspace failed", is_sign_in_failure)
+
+
+@contextlib.contextmanager
+def explain_transient(what: str) -> Iterator[None]:
+    """A transient fault the SDK could not retry away becomes a CloudError that says so and that a rerun resumes.
+
+    The SDK retries throttling (429), 503 and lost connections itself, for its retry budget (5 minutes by
+    default); nothing here retries them again.
+    """
+    try:
+        yield
+    except CloudError:
+        raise
+    except Exception as e:
+        cause = transient_cause(e)
+        if cause is None:
+            raise
+        gave_up = cause is not e
+        raise CloudError(
+            f"{what} failed: {describe(cause)}. "
+            + ("Databricks kept failing like this for as long as the SDK retries (5 minutes by default). "
+               if gave_up else "")
+            + "The fault is transient (throttling, a service error or a lost connection), not a mistake in the "
+              "deployment: run the same `provision` command again; it resumes where this run stopped") from e
 
 
 class _Deadline:
