@@ -9,11 +9,20 @@ Databricks objects carry no tags: ours are those with our deterministic name (`<
 `-storage`, `-network`, the workspace `<deployment>-<spoke>`; names are unique per account), or the ID recorded
 in the state file. They cannot be changed in place either: a difference is drift for `status`, and `up` stops
 on it with the way out rather than pretending to fix it.
+
+Never a duplicate, whatever the network does. The SDK sends a request again when its reply is lost (a 503, a
+dropped connection), so a create can take effect twice over: the second answers that the name (or the network)
+is taken, and the object of our name is adopted if it is exactly the one wanted (`adopt`). Our own retries of a
+workspace create look for it by name first. Tokens have no unique name: after a create, any other token of ours
+(same comment) is revoked. Transient faults the SDK could not retry away fail the step saying so; a rerun
+resumes (`retry.explain_transient`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from provisioner.context import Context
@@ -22,9 +31,13 @@ from provisioner.databricks.errors import describe, gone_if_missing, none_if_mis
 from provisioner.databricks.retry import (
     CREDENTIAL_VALIDATION,
     IN_USE,
+    SIGN_IN,
+    WORKSPACE_NOT_READY,
     WaitTimeout,
     call_with_retry,
     duration,
+    explain_transient,
+    is_sign_in_refused,
     wait_until,
 )
 from provisioner.design.config import Config
@@ -41,6 +54,11 @@ from provisioner.steps.iam import POLICY_NAME
 WORKSPACE_RUNNING_TIMEOUT = 20 * 60
 WORKSPACE_DELETED_TIMEOUT = 15 * 60
 IN_USE_TIMEOUT = 5 * 60
+# A RUNNING workspace's API can take a while to answer (DNS, sign-in, 401/403 until it knows the principal); the
+# Terraform provider checks it under its 20-minute create deadline. Past this, the cause is rarely time.
+WORKSPACE_API_TIMEOUT = 10 * 60
+# Signing in to a workspace that answered before: a failing token endpoint is retried this long.
+SIGN_IN_TIMEOUT = 2 * 60
 FAILED_STATUSES = ("FAILED", "BANNED")
 
 
@@ -52,6 +70,23 @@ def workspace_url_output(spoke: str) -> str:
 def _status(value: Any) -> str:
     """An SDK enum's value (`RUNNING`), or '' when absent."""
     return str(getattr(value, "value", value) or "")
+
+
+@contextlib.contextmanager
+def calling(what: str) -> Iterator[None]:
+    """Databricks calls: a transient fault the SDK's retries did not outlast says so and that a rerun resumes;
+    any other SDK failure becomes a CloudError saying what failed."""
+    with translate(what), explain_transient(what):
+        yield
+
+
+def may_be_name_conflict(e: BaseException) -> bool:
+    """A create's answer when the name (or, for a workspace, the network) is taken: a 400 (the service says
+    INVALID_PARAMETER_VALUE, "... already exists") or a 409. Which one is not documented, so any 400 or 409 is
+    checked against the account: only an object of our name there now makes it a conflict."""
+    from databricks.sdk.errors import BadRequest, ResourceConflict
+
+    return isinstance(e, BadRequest | ResourceConflict)
 
 
 class DatabricksStep(Step):
@@ -83,6 +118,23 @@ class DatabricksStep(Step):
             return None
         return entry.get("id") if name == "id" else entry.get("outputs", {}).get(name)
 
+    def adopt(self, ctx: Context, error: BaseException, found: Resource | None, wanted: dict[str, Any]) -> Resource:
+        """After a create failed with `error` (`may_be_name_conflict`): the object of our name, `found`, is ours
+        when it is exactly as `wanted` (an earlier attempt made it and its reply was lost: the SDK sent the
+        request again). Nothing of our name: `error` stands. Anything else of our name is a conflict."""
+        if found is None:
+            raise error
+        differences = [f"{field} {found.live.get(field)}, not {value}" for field, value in wanted.items()
+                       if found.live.get(field) != value]
+        if differences:
+            raise CloudError(
+                f"create Databricks {self.noun} {self.name} failed: {describe(error)}. The {self.noun} of that name "
+                f"({found.id}) is not the one this deployment wants: it has {'; '.join(differences)}. It was not "
+                f"made by this run, so it is left alone: delete or rename it (account console), or give the "
+                "deployment another name, then run `provision up` again") from error
+        ctx.report(self.key, "creating", f"adopted {found.id}, made by an earlier attempt whose reply was lost")
+        return found
+
     def delete_in_use(self, ctx: Context, delete: Any, object_id: str) -> None:
         """Delete, retrying while a workspace still holds the object (INVALID_STATE, or 409), up to a deadline."""
 
@@ -111,22 +163,43 @@ class AccountObject(DatabricksStep):
     def resource(self, ctx: Context, obj: Any) -> Resource:
         raise NotImplementedError
 
+    def wanted(self, ctx: Context) -> dict[str, Any]:
+        """What the object must have (its `live` fields), from the outputs of the steps it stands on."""
+        raise NotImplementedError
+
+    def make(self, ctx: Context, wanted: dict[str, Any]) -> Any:
+        """The create call; returns the SDK's object."""
+        raise NotImplementedError
+
+    def by_name(self, ctx: Context) -> Resource | None:
+        for obj in getattr(self.account(ctx), self.api).list():
+            if getattr(obj, self.name_field) == self.name:
+                return self.resource(ctx, obj)
+        return None
+
     def find(self, ctx: Context) -> Resource | None:
         api = getattr(self.account(ctx), self.api)
-        with translate(f"read Databricks {self.noun} {self.name}"):
+        with calling(f"read Databricks {self.noun} {self.name}"):
             recorded = ctx.state.resource_id(self.key)
             if recorded:
                 obj = none_if_missing(api.get, recorded)
                 if obj is not None and getattr(obj, self.name_field) == self.name:
                     return self.resource(ctx, obj)
-            for obj in api.list():
-                if getattr(obj, self.name_field) == self.name:
-                    return self.resource(ctx, obj)
-        return None
+            return self.by_name(ctx)
+
+    def create(self, ctx: Context) -> Resource:
+        wanted = self.wanted(ctx)
+        with calling(f"create Databricks {self.noun} {self.name}"):
+            try:
+                return self.resource(ctx, self.make(ctx, wanted))
+            except Exception as e:
+                if not may_be_name_conflict(e):
+                    raise
+                return self.adopt(ctx, e, self.by_name(ctx), wanted)
 
     def delete(self, ctx: Context, res: Resource) -> None:
         api = getattr(self.account(ctx), self.api)
-        with translate(f"delete Databricks {self.noun} {self.name}"):
+        with calling(f"delete Databricks {self.noun} {self.name}"):
             self.delete_in_use(ctx, api.delete, res.id)
 
 
@@ -154,17 +227,18 @@ class Credentials(AccountObject):
         return Resource(obj.credentials_id, outputs={"name": self.name, "role_arn": role_arn},
                         live={"role_arn": role_arn})
 
-    def create(self, ctx: Context) -> Resource:
+    def wanted(self, ctx: Context) -> dict[str, Any]:
+        return {"role_arn": ctx.output(keys.spoke(self.spoke, "role"), "arn")}
+
+    def make(self, ctx: Context, wanted: dict[str, Any]) -> Any:
         from databricks.sdk.service.provisioning import CreateCredentialAwsCredentials, CreateCredentialStsRole
 
-        role_arn = ctx.output(keys.spoke(self.spoke, "role"), "arn")
+        role_arn = wanted["role_arn"]
         api = self.account(ctx).credentials
-        with translate(f"create Databricks {self.noun} {self.name}"):
-            obj = retry_credential_validation(
-                ctx, self, role_arn,
-                lambda: api.create(credentials_name=self.name, aws_credentials=CreateCredentialAwsCredentials(
-                    sts_role=CreateCredentialStsRole(role_arn=role_arn))))
-        return self.resource(ctx, obj)
+        return retry_credential_validation(
+            ctx, self, role_arn,
+            lambda: api.create(credentials_name=self.name, aws_credentials=CreateCredentialAwsCredentials(
+                sts_role=CreateCredentialStsRole(role_arn=role_arn))))
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
@@ -220,14 +294,14 @@ class Storage(AccountObject):
         return Resource(obj.storage_configuration_id, outputs={"name": self.name, "bucket": bucket},
                         live={"bucket": bucket})
 
-    def create(self, ctx: Context) -> Resource:
+    def wanted(self, ctx: Context) -> dict[str, Any]:
+        return {"bucket": ctx.output(keys.spoke(self.spoke, "root-bucket"))}
+
+    def make(self, ctx: Context, wanted: dict[str, Any]) -> Any:
         from databricks.sdk.service.provisioning import RootBucketInfo
 
-        bucket = ctx.output(keys.spoke(self.spoke, "root-bucket"))
-        with translate(f"create Databricks {self.noun} {self.name}"):
-            obj = self.account(ctx).storage.create(storage_configuration_name=self.name,
-                                                   root_bucket_info=RootBucketInfo(bucket_name=bucket))
-        return self.resource(ctx, obj)
+        return self.account(ctx).storage.create(storage_configuration_name=self.name,
+                                                root_bucket_info=RootBucketInfo(bucket_name=wanted["bucket"]))
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
@@ -256,7 +330,7 @@ class Network(AccountObject):
     def details(self) -> dict[str, Any]:
         return {"azs": ",".join(self.azs)}
 
-    def wanted(self, ctx: Context) -> dict[str, Any]:
+    def as_recorded(self, ctx: Context) -> dict[str, Any]:
         """The spoke's VPC, workspace subnets and security group as recorded (None where not recorded)."""
         subnets = [self.recorded(ctx, keys.spoke(self.spoke, "workspace-subnet", az)) for az in self.azs]
         sg = self.recorded(ctx, keys.spoke(self.spoke, "security-group"))
@@ -270,19 +344,21 @@ class Network(AccountObject):
                 "problems": network_problems(obj)}
         return Resource(obj.network_id, outputs={"name": self.name, "vpc_id": obj.vpc_id}, live=live)
 
-    def create(self, ctx: Context) -> Resource:
+    def wanted(self, ctx: Context) -> dict[str, Any]:
         s = self.spoke
-        subnets = [ctx.output(keys.spoke(s, "workspace-subnet", az)) for az in self.azs]
-        with translate(f"create Databricks {self.noun} {self.name}"):
-            obj = self.account(ctx).networks.create(
-                network_name=self.name, vpc_id=ctx.output(keys.spoke(s, "vpc")), subnet_ids=subnets,
-                security_group_ids=[ctx.output(keys.spoke(s, "security-group"))])
-        return self.resource(ctx, obj)
+        return {"vpc_id": ctx.output(keys.spoke(s, "vpc")),
+                "subnet_ids": sorted(ctx.output(keys.spoke(s, "workspace-subnet", az)) for az in self.azs),
+                "security_group_ids": [ctx.output(keys.spoke(s, "security-group"))]}
+
+    def make(self, ctx: Context, wanted: dict[str, Any]) -> Any:
+        return self.account(ctx).networks.create(
+            network_name=self.name, vpc_id=wanted["vpc_id"], subnet_ids=wanted["subnet_ids"],
+            security_group_ids=wanted["security_group_ids"])
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
         differences = []
-        for field, wanted in self.wanted(ctx).items():
+        for field, wanted in self.as_recorded(ctx).items():
             if wanted is not None and res.live.get(field) != wanted:
                 differences.append(f"{field} is {res.live.get(field)}, not {wanted}")
         self.immutable(changes, apply, differences)
@@ -334,46 +410,69 @@ class Workspace(DatabricksStep):
                         outputs={"workspace_id": obj.workspace_id, "deployment_name": deployment_name, "url": url},
                         live={"status": _status(obj.workspace_status), "message": obj.workspace_status_message or "",
                               "credentials_id": obj.credentials_id, "network_id": obj.network_id,
-                              "storage_configuration_id": obj.storage_configuration_id, "url": url})
+                              "storage_configuration_id": obj.storage_configuration_id,
+                              "aws_region": obj.aws_region, "url": url})
 
     def read(self, ctx: Context, workspace_id: str) -> Any:
         return none_if_missing(self.account(ctx).workspaces.get, int(workspace_id))
 
+    def by_name(self, ctx: Context) -> Any:
+        """The account's workspace of our name (the SDK's object), or None."""
+        return next((obj for obj in self.account(ctx).workspaces.list() if obj.workspace_name == self.name), None)
+
     def find(self, ctx: Context) -> Resource | None:
-        with translate(f"read Databricks workspace {self.name}"):
+        with calling(f"read Databricks workspace {self.name}"):
             recorded = ctx.state.resource_id(self.key)
             if recorded and recorded.isdigit():
                 obj = self.read(ctx, recorded)
                 if obj is not None and obj.workspace_name == self.name:
                     return self.resource(obj)
-            for obj in self.account(ctx).workspaces.list():
-                if obj.workspace_name == self.name:
-                    return self.resource(obj)
-        return None
+            obj = self.by_name(ctx)
+        return None if obj is None else self.resource(obj)
 
     def create(self, ctx: Context) -> Resource:
         s = self.spoke
-        params = {"workspace_name": self.name, "deployment_name": self.deployment_name,
-                  "aws_region": self.config.region, "credentials_id": ctx.output(keys.spoke(s, "credentials")),
+        wanted = {"aws_region": self.config.region, "credentials_id": ctx.output(keys.spoke(s, "credentials")),
                   "storage_configuration_id": ctx.output(keys.spoke(s, "storage")),
                   "network_id": ctx.output(keys.spoke(s, "network"))}
+        params = {"workspace_name": self.name, "deployment_name": self.deployment_name, **wanted}
         role_arn = ctx.output(keys.spoke(s, "credentials"), "role_arn") or ctx.output(keys.spoke(s, "role"), "arn")
         api = self.account(ctx).workspaces
-        with translate(f"create Databricks workspace {self.name}"):
+        attempts: list[int] = []
+
+        def attempt() -> Any:
             # Create returns at once (status NOT_PROVISIONED/PROVISIONING): the SDK's Wait is split so the engine
-            # records the workspace ID before `wait` polls, on the context's clock.
+            # records the workspace ID before `wait` polls, on the context's clock. Our own retries (IAM
+            # propagation, a refused deployment name) look for the workspace by name first: an attempt whose
+            # reply was lost may have made it.
+            if attempts:
+                made = self.by_name(ctx)
+                if made is not None:
+                    return made
+            attempts.append(1)
+            return api.create(**params).response
+
+        with calling(f"create Databricks workspace {self.name}"):
             try:
-                waiter = retry_credential_validation(ctx, self, role_arn, lambda: api.create(**params))
+                try:
+                    obj = retry_credential_validation(ctx, self, role_arn, attempt)
+                except Exception as e:
+                    if not needs_deployment_name_prefix(e):
+                        raise
+                    # Choosing a deployment name needs an account-level prefix, which most accounts lack; without
+                    # one Databricks picks the name (dbc-xxxxxxxx-xxxx) and the URL follows its answer.
+                    ctx.report(self.key, "creating", "the account has no deployment-name prefix: Databricks "
+                                                     "names the workspace URL")
+                    params.pop("deployment_name")
+                    obj = retry_credential_validation(ctx, self, role_arn, attempt)
             except Exception as e:
-                if not needs_deployment_name_prefix(e):
+                # The SDK sent a create again after losing its reply: the name (or the network, which serves one
+                # workspace) is taken by the workspace the first one made.
+                if not may_be_name_conflict(e):
                     raise
-                # Choosing a deployment name needs an account-level prefix, which most accounts lack; without
-                # one Databricks picks the name (dbc-xxxxxxxx-xxxx) and the URL follows its answer.
-                ctx.report(self.key, "creating", "the account has no deployment-name prefix: Databricks names "
-                                                 "the workspace URL")
-                params.pop("deployment_name")
-                waiter = retry_credential_validation(ctx, self, role_arn, lambda: api.create(**params))
-        return self.resource(waiter.response)
+                made = self.by_name(ctx)
+                return self.adopt(ctx, e, None if made is None else self.resource(made), wanted)
+        return self.resource(obj)
 
     def wait(self, ctx: Context, res: Resource) -> Resource:
         if res.live.get("status") == "RUNNING":
@@ -395,7 +494,7 @@ class Workspace(DatabricksStep):
                 raise CloudError(self.failure(ctx, obj))
             return status == "RUNNING", obj
 
-        with translate(f"wait for Databricks workspace {self.name}"):
+        with calling(f"wait for Databricks workspace {self.name}"):
             try:
                 obj = wait_until(check, clock=ctx.clock, timeout_seconds=WORKSPACE_RUNNING_TIMEOUT,
                                  what=f"workspace {self.name} to be RUNNING", scale=ctx.poll_scale)
@@ -447,7 +546,7 @@ class Workspace(DatabricksStep):
     def delete(self, ctx: Context, res: Resource) -> None:
         from databricks.sdk.errors import InvalidState
 
-        with translate(f"delete Databricks workspace {self.name}"):
+        with calling(f"delete Databricks workspace {self.name}"):
             try:
                 gone_if_missing(self.account(ctx).workspaces.delete, int(res.id))
             except InvalidState:
@@ -465,7 +564,7 @@ class Workspace(DatabricksStep):
                 ctx.report(self.key, "deleting", f"workspace still there ({seen['status']})")
             return obj is None, None
 
-        with translate(f"wait for Databricks workspace {self.name} to go"):
+        with calling(f"wait for Databricks workspace {self.name} to go"):
             try:
                 wait_until(check, clock=ctx.clock, timeout_seconds=WORKSPACE_DELETED_TIMEOUT,
                            what=f"workspace {self.name} to be deleted", scale=ctx.poll_scale)
@@ -496,13 +595,10 @@ class Token(DatabricksStep):
     def comment(self) -> str:
         return f"provision {self.name}"
 
-    def client(self, ctx: Context) -> tuple[Any, str] | None:
-        """A workspace client and the URL, or None while the workspace is missing or not RUNNING."""
+    def running_url(self, ctx: Context) -> str | None:
+        """The workspace's URL, or None while the workspace is missing or not RUNNING."""
         ws = self.workspace.find(ctx)
-        if ws is None or ws.live.get("status") != "RUNNING":
-            return None
-        url = ws.outputs["url"]
-        return dbx.workspace_client(self.account(ctx), url), url
+        return ws.outputs["url"] if ws is not None and ws.live.get("status") == "RUNNING" else None
 
     def find(self, ctx: Context) -> Resource | None:
         recorded = ctx.state.resource_id(self.key)
@@ -510,11 +606,11 @@ class Token(DatabricksStep):
         if not recorded or not value:
             return None  # a token whose value we don't hold is of no use: `create` revokes it and makes one
         remember_secret(value)  # one of ours from an earlier run: scrubbed from messages like a new one
-        with translate(f"read Databricks token {self.name}"):
-            found = self.client(ctx)
-            if found is None:
+        with calling(f"read Databricks token {self.name}"):
+            url = self.running_url(ctx)
+            if url is None:
                 return None  # no RUNNING workspace, so no token either
-            workspace, url = found
+            workspace = self.signed_in_client(ctx, url)
             now_ms = time.time() * 1000
             for info in workspace.tokens.list():
                 expiry = info.expiry_time or -1
@@ -524,30 +620,111 @@ class Token(DatabricksStep):
         return None
 
     def create(self, ctx: Context) -> Resource:
-        with translate(f"create Databricks token {self.name}"):
-            found = self.client(ctx)
-            if found is None:
+        from databricks.sdk.errors import PermissionDenied, Unauthenticated
+
+        with calling(f"create Databricks token {self.name}"):
+            url = self.running_url(ctx)
+            if url is None:
                 raise CloudError(f"workspace {self.workspace.name} is not RUNNING; no token can be made in it yet")
-            workspace, url = found
+            workspace = self.answering_client(ctx, url)
             # Tokens of ours whose value the state file lost (a crash between create and save, or an expired
             # one) are useless: revoke them rather than let them pile up.
-            for info in workspace.tokens.list():
-                if info.comment == self.comment:
-                    gone_if_missing(workspace.tokens.delete, info.token_id)
-            made = workspace.tokens.create(comment=self.comment, lifetime_seconds=self.config.pat_lifetime_seconds)
-        value = made.token_value or ""
-        remember_secret(value)
-        ctx.state.put("secrets", self.key, value)
-        info = made.token_info
-        token_id = info.token_id if info else ""
-        return Resource(token_id, outputs={"token_id": token_id, "expiry_time": info.expiry_time if info else None,
-                                           "workspace_url": url})
+            self.revoke_ours(workspace)
+            try:
+                made = workspace.tokens.create(comment=self.comment,
+                                               lifetime_seconds=self.config.pat_lifetime_seconds)
+            except (PermissionDenied, Unauthenticated) as e:
+                raise CloudError(self.refused(ctx, url, e)) from e
+            value = made.token_value or ""
+            remember_secret(value)
+            ctx.state.put("secrets", self.key, value)
+            info = made.token_info
+            token_id = info.token_id if info else ""
+            res = Resource(token_id, outputs={"token_id": token_id, "expiry_time": info.expiry_time if info else None,
+                                              "workspace_url": url})
+            ctx.record(self, res)
+            # Tokens have no unique name: a create whose reply was lost, sent again by the SDK, made a token whose
+            # value never reached us. Any other token of ours is one of those.
+            self.revoke_ours(workspace, keep=token_id)
+        return res
+
+    def revoke_ours(self, workspace: Any, keep: str | None = None) -> None:
+        for info in workspace.tokens.list():
+            if info.comment == self.comment and info.token_id != keep:
+                gone_if_missing(workspace.tokens.delete, info.token_id)
+
+    def signed_in_client(self, ctx: Context, url: str) -> Any:
+        """A client of the workspace at `url`, signed in; a failed sign-in is retried for `SIGN_IN_TIMEOUT`."""
+        account = self.account(ctx)
+
+        def sign_in() -> Any:
+            workspace = dbx.workspace_client(account, url)  # host metadata, OIDC discovery
+            workspace.config.authenticate()  # the OAuth token
+            return workspace
+
+        def on_retry(attempt: int, error: BaseException, left: float) -> None:
+            ctx.report(self.key, "retrying", f"signing in to the workspace failed ({describe(error)}); retrying for "
+                                             f"up to {duration(left)} more")
+
+        return call_with_retry(sign_in, condition=SIGN_IN, clock=ctx.clock, deadline_seconds=SIGN_IN_TIMEOUT,
+                               on_retry=on_retry, scale=ctx.poll_scale)
+
+    def answering_client(self, ctx: Context, url: str) -> Any:
+        """A client of the workspace at `url` once its API answers (it may not at first: see
+        `retry.WORKSPACE_NOT_READY`), probed as the Terraform provider does, with `GET .../scim/v2/Me`; polled on
+        the context's clock for up to `WORKSPACE_API_TIMEOUT`."""
+        from databricks.sdk.errors import PermissionDenied, Unauthenticated
+
+        account = self.account(ctx)
+        last: list[BaseException] = []
+
+        def probe() -> tuple[bool, Any]:
+            try:
+                workspace = dbx.workspace_client(account, url)  # signs in: host metadata, OIDC discovery
+                workspace.current_user.me()  # gets the OAuth token, then asks who we are
+            except Exception as e:
+                if is_sign_in_refused(e):
+                    raise CloudError(self.refused(ctx, url, e)) from e
+                if not WORKSPACE_NOT_READY.matches(e):
+                    raise
+                if not last or type(last[-1]) is not type(e):
+                    ctx.report(self.key, "waiting", f"the workspace API does not answer yet ({describe(e)})")
+                last.append(e)
+                return False, None
+            return True, workspace
+
+        try:
+            return wait_until(probe, clock=ctx.clock, timeout_seconds=WORKSPACE_API_TIMEOUT,
+                              what=f"the API of workspace {self.workspace.name} to answer", scale=ctx.poll_scale)
+        except WaitTimeout as e:
+            error = last[-1]
+            cause = error.__cause__ if isinstance(error, TimeoutError) and error.__cause__ else error
+            if isinstance(cause, PermissionDenied | Unauthenticated):
+                raise CloudError(self.refused(ctx, url, cause, waited=WORKSPACE_API_TIMEOUT)) from error
+            raise CloudError(f"create Databricks token {self.name} failed: {e}: the workspace is RUNNING, but its "
+                             f"API at {url} does not answer "
+                             f"({describe(error)}). If the workspace is reached through a private network or a "
+                             "proxy, check that this machine can reach that URL. The workspace is kept: run "
+                             "`provision up` again to make the token") from error
+
+    def refused(self, ctx: Context, url: str, error: BaseException, waited: float | None = None) -> str:
+        """Why the workspace refuses the token, and what to grant so that it makes one."""
+        cfg = getattr(self.account(ctx), "config", None)
+        principal = getattr(cfg, "client_id", None) or getattr(cfg, "username", None) or "signing in"
+        still = f" (still, after {duration(waited)})" if waited else ""
+        return (f"create Databricks token {self.name} failed: workspace {self.workspace.name} ({url}) refused to "
+                f"make the token{still}: {describe(error)}. The workspace is kept. To let `provision` make the "
+                "token, grant in that workspace: personal access tokens enabled (a workspace admin: Settings > "
+                f"Advanced > Personal Access Tokens), and the principal `provision` signs in as ({principal}) added "
+                f"to the workspace (account console > Workspaces > {self.workspace.name} > Permissions) with the "
+                "token permission Can Use (Settings > Advanced > Personal Access Tokens > Permission settings). "
+                "Then run `provision up` again")
 
     def delete(self, ctx: Context, res: Resource) -> None:
-        with translate(f"delete Databricks token {self.name}"):
-            found = self.client(ctx)
-            if found is not None:
-                gone_if_missing(found[0].tokens.delete, res.id)
+        with calling(f"delete Databricks token {self.name}"):
+            url = self.running_url(ctx)
+            if url is not None:
+                gone_if_missing(self.signed_in_client(ctx, url).tokens.delete, res.id)
         ctx.state.drop("secrets", self.key)
 
 
