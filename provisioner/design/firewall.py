@@ -252,8 +252,9 @@ def allowlist_group(config: Config, layout: Layout) -> RuleGroupDesign:
         priority=PRIORITIES[ALLOWLIST],
         description="Passes TLS and HTTP to the Databricks control plane, the root buckets and allowed domains",
         rule_group=_group(layout, source),
-        # AWS generates one rule per domain and target type.
-        needed_capacity=len(targets) * len(TARGET_TYPES),
+        # AWS generates one rule per domain and target type, and for an allowlist one more per target type: the
+        # drop of every other TLS (or HTTP) flow.
+        needed_capacity=(len(targets) + 1) * len(TARGET_TYPES),
     )
 
 

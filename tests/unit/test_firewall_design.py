@@ -48,7 +48,7 @@ def test_allowlist_per_region(region, webapp, relay, cidr, metastore):
     source = group.rule_group["RulesSource"]["RulesSourceList"]
     assert source["GeneratedRulesType"] == "ALLOWLIST"
     assert source["TargetTypes"] == ["TLS_SNI", "HTTP_HOST"]
-    assert group.needed_capacity == 6 * 2
+    assert group.needed_capacity == (6 + 1) * 2  # a rule per domain and type, and the generated drop per type
 
     rules = fw.control_plane_group(layout(cfg)).rule_group["RulesSource"]["RulesString"].splitlines()
     assert rules == [
