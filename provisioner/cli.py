@@ -14,10 +14,12 @@ import math
 import os
 import shlex
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -50,6 +52,17 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks")]
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=32, help="Steps run at once")]
 SandboxOpt = Annotated[bool, typer.Option("--sandbox", envvar="PROVISION_SANDBOX",
                                           help="Use the local emulator (started if not running)")]
+
+
+class Progress(StrEnum):
+    auto = "auto"
+    json = "json"
+
+
+ProgressOpt = Annotated[Progress, typer.Option("--progress", case_sensitive=False,
+                                               help="auto: a live view on a terminal, plain lines elsewhere; json: "
+                                                    "one JSON object per line on stdout (step, state, elapsed, "
+                                                    "message), for pipelines")]
 
 
 @dataclass
@@ -266,35 +279,51 @@ def _warn_orphans(state: State, steps: list[Step]) -> None:
 
 @app.command()
 def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), workers: WorkersOpt = 8,
-       sandbox: SandboxOpt = False, debug: DebugOpt = False) -> None:
+       sandbox: SandboxOpt = False, debug: DebugOpt = False, progress: ProgressOpt = Progress.auto) -> None:
     """Create everything, or finish what an earlier run left; never makes a duplicate."""
     from provisioner import engine, render
 
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
+    # With --progress json, stdout carries only the JSON lines: what people read goes to stderr.
+    human = err if progress == Progress.json else out
     with _session(opts, cfg, workers=workers) as (ctx, steps):
         ctx.state.set_meta(generated_name=cfg.deployment_generated or ctx.state.get_meta("generated_name"),
                            config_fingerprint=fingerprint(cfg), sandbox=sandbox)
         _warn_orphans(ctx.state, steps)
         _warn_settings(cfg)
-        with render.ProgressView(out, [s.key for s in steps]) as view:
+        with render.progress_view(progress.value, out, [s.key for s in steps]) as view:
             ctx.report = view.report
             result = engine.up(ctx, steps, workers=workers)
+        _progress_end(view, result)
         for line in render.run_summary(result):
-            out.print(line)
+            human.print(line)
         if not result.failures:
             flags = (f" -c {shlex.quote(str(opts.config_path))}" if opts.config_explicit else "") + (
                 " --sandbox" if sandbox else "")
-            for line in render.up_summary(cfg, ctx.state, flags, width=out.width):
-                out.print(line, markup=False, soft_wrap=True)
+            for line in render.up_summary(cfg, ctx.state, flags, width=human.width):
+                human.print(line, markup=False, soft_wrap=True)
     _finish(result, "up", counted=True)
+
+
+def _progress_end(view: Any, result: engine.RunResult) -> None:
+    """--progress json: a last line for the whole run (`step` null), so a pipeline knows how it ended."""
+    from provisioner import render
+
+    if isinstance(view, render.JsonProgress):
+        elapsed = max((time.monotonic() - t for t in view.started.values()), default=0.0)
+        view.emit({"step": None, "state": "failed" if result.failures else "finished", "elapsed": round(elapsed, 3),
+                   "message": render.run_summary(result)[0]})
 
 
 @app.command()
 def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR),
          yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
          delete_data: Annotated[bool, typer.Option("--delete-data", help="Also delete root bucket data")] = False,
-         workers: WorkersOpt = 8, sandbox: SandboxOpt = False, debug: DebugOpt = False) -> None:
+         delete_logs: Annotated[bool, typer.Option(
+             "--delete-logs", help="Also delete the firewall, DNS query and flow log groups")] = False,
+         workers: WorkersOpt = 8, sandbox: SandboxOpt = False, debug: DebugOpt = False,
+         progress: ProgressOpt = Progress.auto) -> None:
     """Delete what `up` made, in a safe order, and nothing it did not make."""
     from provisioner import engine, render
 
@@ -306,17 +335,21 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
         typer.confirm(f"Delete every resource of deployment {cfg.deployment} in {cfg.region}?", abort=True)
     with _session(opts, cfg, workers=workers) as (ctx, steps):
         ctx.delete_data = delete_data
-        with render.ProgressView(out, [s.key for s in reversed(steps)]) as view:
+        ctx.delete_logs = delete_logs
+        with render.progress_view(progress.value, out, [s.key for s in reversed(steps)]) as view:
             ctx.report = view.report
             result = engine.down(ctx, steps, workers=workers)
+        _progress_end(view, result)
+    human = err if progress == Progress.json else out
     for kept in result.of("kept"):
-        out.print(f"[yellow]kept[/] {kept.key}: {escape(kept.message)}")
-    _finish(result, "down")
+        human.print(f"[yellow]kept[/] {kept.key}: {escape(kept.message)}")
+    _finish(result, "down", console=human)
 
 
 @app.command()
 def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), as_json: JsonOpt = False,
-           workers: WorkersOpt = 8, sandbox: SandboxOpt = False, debug: DebugOpt = False) -> None:
+           workers: WorkersOpt = 8, sandbox: SandboxOpt = False, debug: DebugOpt = False,
+           progress: ProgressOpt = Progress.auto) -> None:
     """Read the cloud: what exists, what drifted. Exit 3 if anything is missing or drifted."""
     from provisioner import engine, render
 
@@ -327,7 +360,14 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
         items += engine.run_checks(ctx, all_checks(cfg))
     healthy = all(i.status in ("present", "ok") for i in items)
     deployed = any(i.status != "missing" for i in items if i.kind != "check")
-    if as_json:
+    if progress == Progress.json:
+        lines = render.JsonProgress()
+        for i in items:
+            lines.emit({"step": i.key, "state": i.status, "elapsed": 0.0, "message": "; ".join(i.drift)})
+        lines.emit({"step": None, "state": "healthy" if healthy else "unhealthy", "elapsed": 0.0,
+                    "message": f"{sum(i.status not in ('present', 'ok') for i in items)} of {len(items)} resources "
+                               "missing or drifted"})
+    elif as_json:
         print(json.dumps({"deployment": cfg.deployment, "healthy": healthy, "deployed": deployed,
                           "resources": [i.__dict__ for i in items], "allowlists": render.allowlists(cfg)}, indent=2))
     elif not deployed:
@@ -378,12 +418,12 @@ def _outputs(state: State, show_secrets: bool) -> dict[str, Any]:
     return {"deployment": snap["deployment"], "outputs": snap["outputs"], "secrets": secrets}
 
 
-def _finish(result: engine.RunResult, command: str, counted: bool = False) -> None:
+def _finish(result: engine.RunResult, command: str, counted: bool = False, console: Console | None = None) -> None:
     from provisioner import render
 
     if not counted:
         for line in render.run_summary(result):
-            out.print(line)
+            (console or out).print(line)
     if result.failures:
         for f in result.failures:
             err.print(f"[red]error:[/] {f.key}: {escape(f.message)}")

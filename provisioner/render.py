@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import textwrap
 import threading
 import time
@@ -158,6 +160,44 @@ class ProgressView:
             elapsed = self.ended.get(key, now) - self.started[key]
             table.add_row(key, f"[{STATE_STYLE.get(state, '')}]{state}[/]", f"{elapsed:.1f}s", Text(message))
         return Group(table, Text(summary, style="dim")) if summary else table
+
+
+class JsonProgress:
+    """`--progress json`: one JSON object per state change on stdout, for pipelines: `step`, `state`, `elapsed`
+    (seconds since the step started) and `message`. Written and flushed line by line, so a reader sees each at
+    once; nothing else goes to stdout while it is in use."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream
+        self.started: dict[str, float] = {}
+        self.states: dict[str, tuple[str, str]] = {}
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> JsonProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def report(self, key: str, state: str, message: str) -> None:
+        with self.lock:
+            now = time.monotonic()
+            self.started.setdefault(key, now)
+            if self.states.get(key) == (state, message):
+                return
+            self.states[key] = (state, message)
+            self.emit({"step": key, "state": state, "elapsed": round(now - self.started[key], 3),
+                       "message": message})
+
+    def emit(self, doc: dict[str, Any]) -> None:
+        stream = self.stream or sys.stdout
+        stream.write(json.dumps(doc, sort_keys=False) + "\n")
+        stream.flush()
+
+
+def progress_view(kind: str, console: Console, keys: Sequence[str]) -> ProgressView | JsonProgress:
+    """The progress display `--progress` names: `auto` (live on a terminal, plain lines elsewhere) or `json`."""
+    return JsonProgress() if kind == "json" else ProgressView(console, keys)
 
 
 def allowlists(config: Config) -> dict[str, list[str]]:
