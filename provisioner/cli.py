@@ -349,15 +349,21 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
 @app.command()
 def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), as_json: JsonOpt = False,
            workers: WorkersOpt = 8, sandbox: SandboxOpt = False, debug: DebugOpt = False,
-           progress: ProgressOpt = Progress.auto) -> None:
+           progress: ProgressOpt = Progress.auto,
+           report: Annotated[Path | None, typer.Option("--report", help="Also write an HTML report (picture, checks, "
+                                                       "allowlists) to this file", show_default=False)] = None) -> None:
     """Read the cloud: what exists, what drifted. Exit 3 if anything is missing or drifted."""
     from provisioner import engine, render
+    from provisioner.report import check_report_path, write_report
 
+    check_report_path(report)
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
     with _session(opts, cfg, workers=workers) as (ctx, steps):
         items = engine.status(ctx, steps, workers=workers)
         items += engine.run_checks(ctx, all_checks(cfg))
+        if report is not None:
+            write_report(report, ctx, items)
     healthy = all(i.status in ("present", "ok") for i in items)
     deployed = any(i.status != "missing" for i in items if i.kind != "check")
     if progress == Progress.json:
