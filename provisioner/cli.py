@@ -27,6 +27,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from provisioner.commands.egress import egress_app, sandbox_traffic
 from provisioner.context import Context
 from provisioner.design.config import TEMPLATE, Config, ConfigError
 from provisioner.errors import CloudError, ExitStatus, UsageError
@@ -440,6 +441,8 @@ def _finish(result: engine.RunResult, command: str, counted: bool = False, conso
 
 sandbox_app = typer.Typer(help="Run the local emulator: AWS (moto) and the Databricks Account API, offline.")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(egress_app, name="egress")
+sandbox_app.command("traffic")(sandbox_traffic)
 
 
 @sandbox_app.callback(invoke_without_command=True)
