@@ -236,10 +236,13 @@ def init(config: ConfigOpt = None, force: Annotated[bool, typer.Option("--force"
 
 @app.command()
 def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), as_json: JsonOpt = False,
-         sandbox: SandboxOpt = False, debug: DebugOpt = False) -> None:
+         sandbox: SandboxOpt = False, debug: DebugOpt = False,
+         prune: Annotated[bool, typer.Option("--prune", hidden=True)] = False) -> None:
     """Show what `up` would do, from the config and the state file: no network call, no credentials."""
     from provisioner import engine, render
 
+    if prune:
+        raise UsageError("--prune is an option of `provision up`; plan already lists what it would delete")
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
     state = load(opts.state_dir, cfg.deployment)
@@ -275,27 +278,57 @@ def _warn_orphans(state: State, steps: list[Step]) -> None:
     if orphans:
         err.print(f"warning: the state file records {len(orphans)} resources the config no longer has "
                   f"({', '.join(orphans[:6])}{', ...' if len(orphans) > 6 else ''}); provision leaves them alone: "
-                  "remove them with `provision down` under the config that made them.", markup=False, soft_wrap=True)
+                  "`provision up --prune` deletes them.", markup=False, soft_wrap=True)
 
 
 @app.command()
 def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), workers: WorkersOpt = 8,
-       sandbox: SandboxOpt = False, debug: DebugOpt = False, progress: ProgressOpt = Progress.auto) -> None:
+       sandbox: SandboxOpt = False, debug: DebugOpt = False, progress: ProgressOpt = Progress.auto,
+       prune: Annotated[bool, typer.Option("--prune", help="Also delete what the config no longer has (a removed "
+                                           "spoke), after asking")] = False,
+       yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (--prune)")] = False,
+       delete_data: Annotated[bool, typer.Option("--delete-data", help="--prune: also delete the data in removed "
+                                                 "spokes' root buckets")] = False) -> None:
     """Create everything, or finish what an earlier run left; never makes a duplicate."""
     from provisioner import engine, render
+    from provisioner import prune as pruning
 
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
     # With --progress json, stdout carries only the JSON lines: what people read goes to stderr.
     human = err if progress == Progress.json else out
+    if prune:
+        # What would be deleted is known (and rebuildable) before anything is asked, locked or written.
+        before = load(opts.state_dir, cfg.deployment)
+        _check_kind(before, sandbox)
+        removed = [s.key for s in pruning.removed_steps(before, _steps(cfg), all_steps)]
+        if removed and not yes:
+            if not sys.stdin.isatty():
+                raise UsageError("up --prune needs confirmation; pass --yes to delete without asking")
+            err.print("The config no longer has: " + ", ".join(removed), markup=False, soft_wrap=True)
+            typer.confirm(f"Delete these {len(removed)} resources of deployment {cfg.deployment} in {cfg.region}?",
+                          abort=True)
     with _session(opts, cfg, workers=workers) as (ctx, steps):
+        removed_steps = pruning.removed_steps(ctx.state, steps, all_steps) if prune else []
+        engine.check_plan(steps, ctx.state)  # before anything is written
         ctx.state.set_meta(generated_name=cfg.deployment_generated or ctx.state.get_meta("generated_name"),
                            config_fingerprint=fingerprint(cfg), sandbox=sandbox)
-        _warn_orphans(ctx.state, steps)
+        pruning.remember_config(ctx.state, cfg, pruned=False)
+        if not prune:
+            _warn_orphans(ctx.state, steps)
         _warn_settings(cfg)
-        with render.progress_view(progress.value, out, [s.key for s in steps]) as view:
+        ctx.delete_data = delete_data
+        keys = [s.key for s in steps] + [s.key for s in reversed(removed_steps)]
+        with render.progress_view(progress.value, out, keys) as view:
             ctx.report = view.report
             result = engine.up(ctx, steps, workers=workers)
+            # The shared resources learn first that the removed parts are gone (the firewall stops using the
+            # subnets of an AZ removed, say); then the removed parts go, in `down`'s order.
+            if removed_steps and not result.failures:
+                pruned = engine.prune(ctx, removed_steps, workers=workers)
+                result = engine.RunResult(result.outcomes + pruned.outcomes)
+                if not pruned.failures and not pruning.orphan_keys(ctx.state, steps):
+                    pruning.remember_config(ctx.state, cfg, pruned=True)
         _progress_end(view, result)
         for line in render.run_summary(result):
             human.print(line)
@@ -363,6 +396,7 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
     with _session(opts, cfg, workers=workers) as (ctx, steps):
         items = engine.status(ctx, steps, workers=workers)
         items += engine.run_checks(ctx, all_checks(cfg))
+        _warn_orphans(ctx.state, steps)
         if report is not None:
             write_report(report, ctx, items)
     healthy = all(i.status in ("present", "ok") for i in items)

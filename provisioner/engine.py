@@ -31,7 +31,7 @@ class PlanItem:
     key: str
     kind: str
     name: str
-    action: str  # create | nothing | update | recreate | delete
+    action: str  # create | nothing | update | recreate | delete | orphan
     details: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
 
@@ -96,6 +96,10 @@ def plan(steps: Sequence[Step], state: State) -> list[PlanItem]:
             action = "recreate" if changed else "update"
             reason = f"{', '.join(changed)} changed" if changed else "settings changed"
         items.append(PlanItem(step.key, step.kind, step.name, action, step.details(), reason))
+    # What the state file records that no step of the config owns (a spoke removed, fewer AZs): `up` leaves it,
+    # `up --prune` deletes it.
+    for key in sorted(set(state.resources()) - {s.key for s in steps}):
+        items.append(PlanItem(key, "resource", key, "orphan", {}, "no longer in the config; `up --prune` deletes it"))
     return items
 
 
@@ -185,13 +189,18 @@ def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome], reverse: bo
     return RunResult([done[k] for k in order])
 
 
-def up(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> RunResult:
-    check_graph(steps)
-    blocked = [item for item in plan(steps, ctx.state) if item.action == "recreate"]
+def check_plan(steps: Sequence[Step], state: State) -> None:
+    """Refuse (PlanError) a config `up` cannot reach without deleting something first."""
+    blocked = [item for item in plan(steps, state) if item.action == "recreate"]
     if blocked:
         first = blocked[0]
         raise PlanError(f"{first.key}: {first.reason}, which AWS cannot change in place; run `provision down` "
                         "first, or revert the setting")
+
+
+def up(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> RunResult:
+    check_graph(steps)
+    check_plan(steps, ctx.state)
 
     def run(step: Step) -> Outcome:
         if isinstance(step, Retired):
@@ -265,6 +274,13 @@ def _remove(ctx: Context, step: Step) -> Outcome:
 def down(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> RunResult:
     check_graph(steps)
     return _run_graph(steps, lambda step: _remove(ctx, step), reverse=True, workers=workers, ctx=ctx)
+
+
+def prune(ctx: Context, removed: Sequence[Step], workers: int = DEFAULT_WORKERS) -> RunResult:
+    """Delete what the config no longer has (`up --prune`): the removed steps, rebuilt from the config that made
+    them, in `down`'s order among themselves (the workspace before its network, routes before gateways). What they
+    stand on that the config still has is not theirs to delete."""
+    return _run_graph(removed, lambda step: _remove(ctx, step), reverse=True, workers=workers, ctx=ctx)
 
 
 def status(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> list[StatusItem]:

@@ -21,7 +21,8 @@ from provisioner.design.config import Config
 from provisioner.engine import PlanItem, RunResult, StatusItem
 from provisioner.state import State
 
-ACTION_STYLE = {"create": "green", "nothing": "dim", "update": "yellow", "recreate": "red", "delete": "red"}
+ACTION_STYLE = {"create": "green", "nothing": "dim", "update": "yellow", "recreate": "red", "delete": "red",
+                "orphan": "yellow"}
 STATUS_STYLE = {"present": "green", "missing": "red", "drifted": "yellow", "ok": "green", "failed": "red",
                 "unreadable": "red"}
 STATE_STYLE = {"creating": "cyan", "waiting": "cyan", "deleting": "cyan", "checking": "dim", "retrying": "yellow",
@@ -50,12 +51,15 @@ def plan_table(items: Sequence[PlanItem], deployment: str) -> Table:
 def plan_summary(items: Sequence[PlanItem]) -> str:
     counts = {a: sum(1 for i in items if i.action == a) for a in ("create", "update", "recreate", "delete",
                                                                     "nothing")}
-    if not counts["create"] and not counts["update"] and not counts["recreate"] and not counts["delete"]:
+    if not counts["create"] and not counts["update"] and not counts["recreate"] and not counts["delete"] and not any(
+            i.action == "orphan" for i in items):
         return (f"Nothing to do: all {len(items)} resources are up to date "
                 "(per the state file; `status` asks the cloud).")
     deleting = f"{counts['delete']} to delete (replaced by the current design), " if counts["delete"] else ""
+    orphans = sum(1 for i in items if i.action == "orphan")
+    left = f" {orphans} no longer in the config (`up --prune` deletes them)." if orphans else ""
     return (f"{counts['create']} to create, {counts['update']} to update, {counts['recreate']} to recreate, "
-            f"{deleting}{counts['nothing']} unchanged.")
+            f"{deleting}{counts['nothing']} unchanged.{left}")
 
 
 def plan_json(items: Sequence[PlanItem], deployment: str) -> dict[str, Any]:

@@ -10,11 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from provisioner.design.config import Config, ConfigError, build_config, generate_deployment_name, parse_toml
+from provisioner.design.config import (
+    Config,
+    ConfigError,
+    Spoke,
+    build_config,
+    generate_deployment_name,
+    parse_toml,
+)
 from provisioner.state import generated_deployments
 
 DEFAULT_CONFIG = "provision.toml"
@@ -51,3 +58,21 @@ def load_config(path: Path, explicit: bool, state_dir: Path) -> Config:
 
 def fingerprint(config: Config) -> str:
     return hashlib.sha256(json.dumps(asdict(config), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def config_doc(config: Config) -> dict[str, Any]:
+    """The config as the state file keeps it: what `up --prune` rebuilds the steps of removed parts from."""
+    doc: dict[str, Any] = json.loads(json.dumps(asdict(config), default=str))
+    return doc
+
+
+def config_from_doc(doc: dict[str, Any]) -> Config:
+    """The config a state file recorded (fields added since take their defaults; ones since removed are ignored)."""
+    known = {f.name for f in fields(Config)}
+    values = {k: v for k, v in doc.items() if k in known}
+    values["spokes"] = tuple(Spoke(str(s["name"]), str(s["cidr"]), tuple(s.get("extra_allowed_fqdns") or ()))
+                             for s in doc.get("spokes", ()))
+    for name, value in list(values.items()):
+        if isinstance(value, list):
+            values[name] = tuple(value)
+    return Config(**values)

@@ -79,7 +79,8 @@ def migrate(doc: dict[str, Any], source: str) -> dict[str, Any]:
 _REQUIRED: dict[str, tuple[type, ...]] = {"deployment": (str,), "resources": (dict,)}
 _OPTIONAL: dict[str, tuple[type, ...]] = {
     "generated_name": (bool,), "sandbox": (bool,), "created_at": (str,), "updated_at": (str,),
-    "config_fingerprint": (str, type(None)), "outputs": (dict,), "secrets": (dict,), "observations": (dict,),
+    "config_fingerprint": (str, type(None)), "configs": (list,), "outputs": (dict,), "secrets": (dict,),
+    "observations": (dict,),
 }
 _JSON_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "a number",
                float: "a number", type(None): "null"}
