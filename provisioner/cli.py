@@ -50,7 +50,7 @@ StateDirOpt = Annotated[Path, typer.Option("--state-dir", envvar="PROVISION_STAT
                                            help="Where state files live")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks")]
-WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=32, help="Steps run at once")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=64, help="Steps run at once (default 32)")]
 SandboxOpt = Annotated[bool, typer.Option("--sandbox", envvar="PROVISION_SANDBOX",
                                           help="Use the local emulator (started if not running)")]
 
@@ -282,7 +282,7 @@ def _warn_orphans(state: State, steps: list[Step]) -> None:
 
 
 @app.command()
-def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), workers: WorkersOpt = 8,
+def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), workers: WorkersOpt = 32,
        sandbox: SandboxOpt = False, debug: DebugOpt = False, progress: ProgressOpt = Progress.auto,
        prune: Annotated[bool, typer.Option("--prune", help="Also delete what the config no longer has (a removed "
                                            "spoke), after asking")] = False,
@@ -356,7 +356,7 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
          delete_data: Annotated[bool, typer.Option("--delete-data", help="Also delete root bucket data")] = False,
          delete_logs: Annotated[bool, typer.Option(
              "--delete-logs", help="Also delete the firewall, DNS query and flow log groups")] = False,
-         workers: WorkersOpt = 8, sandbox: SandboxOpt = False, debug: DebugOpt = False,
+         workers: WorkersOpt = 32, sandbox: SandboxOpt = False, debug: DebugOpt = False,
          progress: ProgressOpt = Progress.auto) -> None:
     """Delete what `up` made, in a safe order, and nothing it did not make."""
     from provisioner import engine, render
@@ -382,7 +382,7 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
 
 @app.command()
 def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), as_json: JsonOpt = False,
-           workers: WorkersOpt = 8, sandbox: SandboxOpt = False, debug: DebugOpt = False,
+           workers: WorkersOpt = 32, sandbox: SandboxOpt = False, debug: DebugOpt = False,
            progress: ProgressOpt = Progress.auto,
            report: Annotated[Path | None, typer.Option("--report", help="Also write an HTML report (picture, checks, "
                                                        "allowlists) to this file", show_default=False)] = None) -> None:

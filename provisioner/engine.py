@@ -18,7 +18,10 @@ from provisioner.errors import CloudError
 from provisioner.state import State
 from provisioner.steps.base import Check, Kept, Resource, Retired, Step
 
-DEFAULT_WORKERS = 8
+# Steps under way at once. Most of a step's time is waiting for AWS or Databricks (a poll every few seconds), so
+# a thread per step is cheap; 8 held a 10-spoke `up` to the sum of its waits over 8 (2.6 times the critical
+# path against the latency model), 32 lets them overlap (1.4 times). The AWS connection pool follows.
+DEFAULT_WORKERS = 32
 INTERRUPT_GRACE_SECONDS = 3.0
 
 
