@@ -52,7 +52,9 @@ class StatusItem:
 @dataclass
 class Outcome:
     key: str
-    result: str  # created | updated | unchanged | deleted | absent | kept | failed | skipped
+    # created | updated | unchanged | deleted | absent | kept | failed | skipped; retired: a step of an earlier
+    # design with nothing left to delete (not counted in summaries)
+    result: str
     message: str = ""
 
 
@@ -207,7 +209,7 @@ def up(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> R
 
     def run(step: Step) -> Outcome:
         if isinstance(step, Retired):
-            return _remove(ctx, step)
+            return _remove(ctx, step, retiring=True)
         try:
             ctx.report(step.key, "checking", "")
             res = step.find(ctx)
@@ -247,13 +249,17 @@ def _record_spec(ctx: Context, step: Step) -> None:
         ctx.state.record(step.key, entry.get("id", ""), spec=step.spec_hash(), spec_values=step.spec())
 
 
-def _remove(ctx: Context, step: Step) -> Outcome:
-    """Delete what one step owns (if anything) and forget it: `down`'s work, and `up`'s for a retired step."""
+def _remove(ctx: Context, step: Step, retiring: bool = False) -> Outcome:
+    """Delete what one step owns (if anything) and forget it: `down`'s work, and `up`'s for a retired step
+    (`retiring`: nothing there is the usual case, not worth a line of its own)."""
     try:
         ctx.report(step.key, "checking", "")
         res = step.find(ctx)
         if res is None:
             ctx.state.forget(step.key)
+            if retiring:
+                ctx.report(step.key, "unchanged", "")
+                return Outcome(step.key, "retired")
             ctx.report(step.key, "absent", "")
             return Outcome(step.key, "absent")
         ctx.report(step.key, "deleting", getattr(step, "reason", ""))
