@@ -32,7 +32,7 @@ from provisioner.context import Context
 from provisioner.design.config import TEMPLATE, Config, ConfigError
 from provisioner.errors import CloudError, ExitStatus, UsageError
 from provisioner.settings import DEFAULT_CONFIG, DEFAULT_STATE_DIR, fingerprint, load_config
-from provisioner.state import State, StateError, load, locked
+from provisioner.state import State, StateError
 
 if TYPE_CHECKING:
     from provisioner import engine
@@ -72,6 +72,24 @@ class Options:
     config_explicit: bool
     state_dir: Path
     sandbox: bool = False
+    _backend: Any = None
+
+    def backend(self, config: Config) -> Any:
+        """Where this deployment's state lives: the state directory, or the S3 backend the config or
+        PROVISION_STATE names (checked on first use: bucket, versioning, encryption)."""
+        if self._backend is None:
+            from provisioner.backends import backend_for
+            from provisioner.settings import state_backend_url
+
+            self._backend = backend_for(state_backend_url(self.config_path, self.config_explicit), self.state_dir,
+                                        config.region)
+            if self._backend.kind != "local" and config.deployment_generated:
+                raise UsageError("a shared state backend needs a fixed deployment name; set `deployment` in the "
+                                 "config (or PROVISION_DEPLOYMENT)")
+        return self._backend
+
+    def load(self, config: Config) -> State:
+        return self.backend(config).load(config.deployment)  # type: ignore[no-any-return]
 
 
 # Variables that would point the SDKs somewhere other than the sandbox.
@@ -187,13 +205,15 @@ def _session(opts: Options, config: Config, *, workers: int,
              databricks: bool = True) -> Iterator[tuple[Context, list[Step]]]:
     """Lock the deployment, load its state and build the context for a command that talks to the clouds."""
     poll_scale = _poll_scale()
-    _check_kind(load(opts.state_dir, config.deployment), opts.sandbox)
+    _check_kind(opts.load(config), opts.sandbox)
     _require_account(config)
     aws_factory = _aws_factory(config, workers)
     db_factory = _databricks_factory(config) if databricks else None
-    with locked(opts.state_dir, config.deployment):
-        state = load(opts.state_dir, config.deployment)
+    with opts.backend(config).locked(config.deployment, _command_name()):
+        state = opts.load(config)
         _check_kind(state, opts.sandbox)
+        if state.exists and _command_name() in ("up", "down"):
+            state.set_meta(last_command=_command_name())  # what `state list` shows
         ctx = Context(config=config, state=state, aws_factory=aws_factory, databricks_factory=db_factory,
                       poll_scale=poll_scale)
         if opts.sandbox:
@@ -208,6 +228,13 @@ def _session(opts: Options, config: Config, *, workers: int,
 
 
 # -- commands -----------------------------------------------------------------------------------
+
+
+def _command_name() -> str:
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return ctx.command_path.partition(" ")[2] if ctx is not None else ""
 
 
 def _version(value: bool) -> None:
@@ -245,7 +272,7 @@ def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
         raise UsageError("--prune is an option of `provision up`; plan already lists what it would delete")
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
-    state = load(opts.state_dir, cfg.deployment)
+    state = opts.load(cfg)
     _check_kind(state, sandbox)
     steps = _steps(cfg)
     items = engine.plan(steps, state)
@@ -288,7 +315,9 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
                                            "spoke), after asking")] = False,
        yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (--prune)")] = False,
        delete_data: Annotated[bool, typer.Option("--delete-data", help="--prune: also delete the data in removed "
-                                                 "spokes' root buckets")] = False) -> None:
+                                                 "spokes' root buckets")] = False,
+       skip_preflight: Annotated[bool, typer.Option("--skip-preflight", help="Do not check the region, quotas and "
+                                                    "permissions first")] = False) -> None:
     """Create everything, or finish what an earlier run left; never makes a duplicate."""
     from provisioner import engine, render
     from provisioner import prune as pruning
@@ -299,7 +328,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
     human = err if progress == Progress.json else out
     if prune:
         # What would be deleted is known (and rebuildable) before anything is asked, locked or written.
-        before = load(opts.state_dir, cfg.deployment)
+        before = opts.load(cfg)
         _check_kind(before, sandbox)
         removed = [s.key for s in pruning.removed_steps(before, _steps(cfg), all_steps)]
         if removed and not yes:
@@ -311,8 +340,10 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
     with _session(opts, cfg, workers=workers) as (ctx, steps):
         removed_steps = pruning.removed_steps(ctx.state, steps, all_steps) if prune else []
         engine.check_plan(steps, ctx.state)  # before anything is written
+        if not skip_preflight:
+            _preflight_for_up(ctx, cfg, steps, human)
         ctx.state.set_meta(generated_name=cfg.deployment_generated or ctx.state.get_meta("generated_name"),
-                           config_fingerprint=fingerprint(cfg), sandbox=sandbox)
+                           config_fingerprint=fingerprint(cfg), sandbox=sandbox, last_command="up")
         pruning.remember_config(ctx.state, cfg, pruned=False)
         if not prune:
             _warn_orphans(ctx.state, steps)
@@ -340,6 +371,26 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
     _finish(result, "up", counted=True)
 
 
+def _preflight_for_up(ctx: Context, cfg: Config, steps: list[Step], human: Console) -> None:
+    """`up` checks first what would make it fail, when it has something to create or change (the Databricks
+    credentials were checked when the session began)."""
+    from provisioner import engine
+    from provisioner.preflight import FAIL, Preflight
+
+    items = engine.plan(steps, ctx.state)
+    if all(i.action in ("nothing", "orphan") for i in items):
+        return
+    findings = Preflight(cfg, ctx.aws).run(items)
+    failed = [f for f in findings if f.result == FAIL]
+    for finding in findings:
+        if finding.result != "ok":
+            err.print(finding.line(), markup=False, soft_wrap=True)
+    if failed:
+        raise UsageError(f"preflight: {len(failed)} check{'s' if len(failed) > 1 else ''} failed (above); up would "
+                         "fail: fix them, or pass --skip-preflight")
+    human.print(f"preflight: {len(findings)} checks passed", markup=False)
+
+
 def _progress_end(view: Any, result: engine.RunResult) -> None:
     """--progress json: a last line for the whole run (`step` null), so a pipeline knows how it ended."""
     from provisioner import render
@@ -348,6 +399,32 @@ def _progress_end(view: Any, result: engine.RunResult) -> None:
         elapsed = max((time.monotonic() - t for t in view.started.values()), default=0.0)
         view.emit({"step": None, "state": "failed" if result.failures else "finished", "elapsed": round(elapsed, 3),
                    "message": render.run_summary(result)[0]})
+
+
+@app.command()
+def preflight(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), sandbox: SandboxOpt = False,
+              debug: DebugOpt = False) -> None:
+    """Check what would make `up` fail: the region, Service Quotas, the operator's permissions, Databricks sign-in.
+    Exit 2 if anything would."""
+    from provisioner import engine
+    from provisioner.preflight import FAIL, Preflight
+
+    opts = _set_options(config, state_dir, sandbox)
+    cfg = _config(opts)
+    state = opts.load(cfg)
+    _check_kind(state, sandbox)
+    _require_account(cfg)
+    aws = _aws_factory(cfg, 4)()
+    findings = Preflight(cfg, aws, databricks_check=lambda: _databricks_factory(cfg)).run(
+        engine.plan(_steps(cfg), state))
+    for finding in findings:
+        out.print(finding.line(), markup=False, soft_wrap=True)
+    failed = [f for f in findings if f.result == FAIL]
+    if failed:
+        err.print(f"preflight: {len(failed)} of {len(findings)} checks failed: `provision up` would fail.",
+                  markup=False)
+        raise typer.Exit(ExitStatus.BAD_INPUT)
+    out.print(f"preflight: all {len(findings)} checks passed.", markup=False)
 
 
 @app.command()
@@ -438,7 +515,7 @@ def output(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
     """Print the deployment's outputs (workspace URLs, tokens hidden unless --show-secrets)."""
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
-    state = load(opts.state_dir, cfg.deployment)
+    state = opts.load(cfg)
     _check_kind(state, sandbox)
     doc = _outputs(state, show_secrets)
     if as_json:
@@ -455,7 +532,9 @@ def output(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
 
 def _outputs(state: State, show_secrets: bool) -> dict[str, Any]:
     snap = state.snapshot()
-    secrets = {k: (v if show_secrets else "(hidden: --show-secrets prints it)") for k, v in snap["secrets"].items()}
+    # A shared backend's state holds each token's secret ARN: --show-secrets reads the token from it.
+    secrets = {k: (state.secret(k) if show_secrets else "(hidden: --show-secrets prints it)")
+               for k in snap["secrets"]}
     return {"deployment": snap["deployment"], "outputs": snap["outputs"], "secrets": secrets}
 
 
@@ -471,6 +550,86 @@ def _finish(result: engine.RunResult, command: str, counted: bool = False, conso
         err.print(f"{command} did not finish; the state file keeps what was created: rerun `provision {command}` "
                   "to resume.")
         raise typer.Exit(ExitStatus.CLOUD_FAILED)
+
+
+@app.command()
+def unlock(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR),
+           yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
+           debug: DebugOpt = False) -> None:
+    """Release a shared backend's lock whose holder died (asks first; --yes)."""
+    opts = _set_options(config, state_dir)
+    cfg = _config(opts)
+    backend = opts.backend(cfg)
+    if backend.kind == "local":
+        raise UsageError("the local state lock goes with the process that held it: there is nothing to unlock")
+    from provisioner.backends import describe_holder
+
+    held = backend.lock_holder(cfg.deployment)
+    if held is None:
+        out.print(f"Deployment {cfg.deployment} is not locked.")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("unlock needs confirmation; pass --yes to release the lock without asking")
+        typer.confirm(f"Release the lock of {describe_holder(held)}? Only if that command is no longer running",
+                      abort=True)
+    gone = backend.unlock(cfg.deployment)
+    out.print(f"Released the lock of {gone}." if gone else f"Deployment {cfg.deployment} is not locked.")
+
+
+state_app = typer.Typer(help="Where state lives: move it between backends, list the deployments in one.")
+app.add_typer(state_app, name="state")
+
+
+@state_app.command("migrate")
+def state_migrate(to: Annotated[str, typer.Option("--to", help="s3://BUCKET/PREFIX, or a local directory")],
+                  config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR),
+                  debug: DebugOpt = False) -> None:
+    """Copy this deployment's state to another backend (local to S3 and back); never overwrites a state there."""
+    from provisioner.backends import LocalBackend, backend_for
+
+    opts = _set_options(config, state_dir)
+    cfg = _config(opts)
+    source = opts.backend(cfg)
+    target = (backend_for(to, Path(), cfg.region) if to.startswith("s3:")
+              else LocalBackend(Path(to)))
+    if target.where == source.where:
+        raise UsageError(f"the state is already in {to}")
+    with source.locked(cfg.deployment, "state migrate"):
+        state = source.load(cfg.deployment)
+        if not state.exists:
+            raise UsageError(f"{source.where} holds no state for deployment {cfg.deployment}: nothing to migrate")
+        doc = state.snapshot()
+        # Tokens move as values: into the target's secrets (a shared backend) or its 0600 file (local).
+        tokens = {key: state.secret(key) for key in doc["secrets"]}
+        doc["secrets"] = {}
+        target.write_new(doc)
+        moved = target.load(cfg.deployment)
+        for key, token in tokens.items():
+            if token is not None:
+                moved.put("secrets", key, token)
+    out.print(f"Copied deployment {cfg.deployment} from {source.where} to {target.where}. Point the config's "
+              f"[state] backend (or PROVISION_STATE) at it; the copy in {source.where} is left as it was.")
+
+
+@state_app.command("list")
+def state_list(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR), as_json: JsonOpt = False,
+               debug: DebugOpt = False) -> None:
+    """The deployments in the state backend, with their last command and time."""
+    opts = _set_options(config, state_dir)
+    cfg = _config(opts)
+    backend = opts.backend(cfg)
+    rows = [{"deployment": d["deployment"], "last_command": d.get("last_command") or "",
+             "updated_at": d.get("updated_at", ""), "resources": len(d.get("resources", {}))}
+            for d in backend.deployments()]
+    if as_json:
+        print(json.dumps({"backend": backend.where, "deployments": rows}, indent=2))
+        return
+    if not rows:
+        out.print(f"No deployments in {backend.where}.")
+    for row in rows:
+        out.print(f"{row['deployment']:<22} {row['updated_at']:<21} {row['last_command'] or '-':<10} "
+                  f"{row['resources']} resources", markup=False)
 
 
 sandbox_app = typer.Typer(help="Run the local emulator: AWS (moto) and the Databricks Account API, offline.")

@@ -56,6 +56,12 @@ def load_config(path: Path, explicit: bool, state_dir: Path) -> Config:
                         region=os.environ.get("PROVISION_REGION") or None)
 
 
+def state_backend_url(path: Path, explicit: bool) -> str | None:
+    """`[state] backend` of the config file (validated with the rest by `load_config`)."""
+    value = read_raw(path, explicit).get("state", {}).get("backend")
+    return str(value) if value else None
+
+
 def fingerprint(config: Config) -> str:
     return hashlib.sha256(json.dumps(asdict(config), sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -19,9 +19,25 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 SCHEMA_VERSION = 2
+
+
+class Store(Protocol):
+    """Where a state document lives when it is not a local file (a shared backend, say S3)."""
+
+    where: str
+
+    def exists(self) -> bool: ...
+
+    def write(self, doc: dict[str, Any]) -> None: ...
+
+    def put_secret(self, key: str, value: str) -> str: ...
+
+    def get_secret(self, ref: str) -> str: ...
+
+    def delete_secret(self, ref: str) -> None: ...
 
 
 class StateError(Exception):
@@ -79,8 +95,8 @@ def migrate(doc: dict[str, Any], source: str) -> dict[str, Any]:
 _REQUIRED: dict[str, tuple[type, ...]] = {"deployment": (str,), "resources": (dict,)}
 _OPTIONAL: dict[str, tuple[type, ...]] = {
     "generated_name": (bool,), "sandbox": (bool,), "created_at": (str,), "updated_at": (str,),
-    "config_fingerprint": (str, type(None)), "configs": (list,), "outputs": (dict,), "secrets": (dict,),
-    "observations": (dict,),
+    "config_fingerprint": (str, type(None)), "configs": (list,), "last_command": (str,), "outputs": (dict,),
+    "secrets": (dict,), "observations": (dict,),
 }
 _JSON_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "a number",
                float: "a number", type(None): "null"}
@@ -123,8 +139,10 @@ def check_schema(doc: dict[str, Any], source: str) -> None:
 class State:
     """One deployment's state document, saved after every change. Thread-safe."""
 
-    def __init__(self, path: Path, doc: dict[str, Any]) -> None:
+    def __init__(self, path: Path, doc: dict[str, Any], store: Store | None = None) -> None:
         self.path = path
+        # A shared backend writes the document and keeps tokens apart (the document holds a reference to each).
+        self.store = store
         self._doc = doc
         self._lock = threading.RLock()
         self._closed = False
@@ -140,7 +158,7 @@ class State:
 
     @property
     def exists(self) -> bool:
-        return self.path.exists()
+        return self.store.exists() if self.store is not None else self.path.exists()
 
     def resource(self, key: str) -> dict[str, Any] | None:
         with self._lock:
@@ -157,7 +175,15 @@ class State:
 
     def get(self, section: str, key: str, default: Any = None) -> Any:
         with self._lock:
-            return copy.deepcopy(self._doc.get(section, {}).get(key, default))
+            value = copy.deepcopy(self._doc.get(section, {}).get(key, default))
+        if section == "secrets" and self.store is not None and isinstance(value, str) and value != default:
+            return self.store.get_secret(value)
+        return value
+
+    def secret(self, key: str) -> str | None:
+        """A token, read from where it is kept (the state file, or a secret the shared backend's state names)."""
+        value = self.get("secrets", key)
+        return None if value is None else str(value)
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         with self._lock:
@@ -179,18 +205,26 @@ class State:
     def forget(self, key: str) -> None:
         with self._lock:
             had = self._doc["resources"].pop(key, None) is not None
-            had = self._doc["secrets"].pop(key, None) is not None or had
+            ref = self._doc["secrets"].pop(key, None)
+            if ref is not None and self.store is not None:
+                self.store.delete_secret(ref)
+            had = ref is not None or had
             if had:
                 self.save()
 
     def put(self, section: str, key: str, value: Any) -> None:
         with self._lock:
+            if section == "secrets" and self.store is not None:
+                value = self.store.put_secret(key, str(value))  # a token never sits in a shared document
             self._doc.setdefault(section, {})[key] = value
             self.save()
 
     def drop(self, section: str, key: str) -> None:
         with self._lock:
-            if self._doc.setdefault(section, {}).pop(key, None) is not None:
+            value = self._doc.setdefault(section, {}).pop(key, None)
+            if value is not None:
+                if section == "secrets" and self.store is not None:
+                    self.store.delete_secret(value)
                 self.save()
 
     def set_meta(self, **fields: Any) -> None:
@@ -209,6 +243,9 @@ class State:
             if self._closed:
                 return
             self._doc["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            if self.store is not None:
+                self.store.write(self._doc)
+                return
             prepare_dir(self.path.parent)
             data = json.dumps(self._doc, indent=2, sort_keys=True) + "\n"
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)

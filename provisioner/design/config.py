@@ -113,6 +113,9 @@ SCHEMA: dict[str | None, dict[str, tuple[type | tuple[type, ...], Any]]] = {
     "dns_firewall": {
         "mode": (str, "block"),
     },
+    "state": {
+        "backend": (str, None),
+    },
 }
 SPOKE_KEYS = ("name", "cidr", "extra_allowed_fqdns")
 REQUIRED_SPOKE_KEYS = ("name", "cidr")

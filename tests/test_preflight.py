@@ -1,0 +1,60 @@
+"""`provision preflight`, and `up`'s first step: what would make `up` fail, one line per check, exit 2."""
+
+from provisioner.preflight import operator_actions, principal_arn
+from provisioner.sandbox.quotas import deny_actions, set_quota
+from tests.conftest import config_text
+
+
+def test_preflight_passes_on_a_fresh_account_with_one_line_per_check(aws, workdir, calls):
+    workdir.write_config(config_text("pre"))
+    result = workdir.run("preflight")
+    assert result.code == 0, result.out + result.err
+    lines = result.out.splitlines()
+    assert all(line.startswith("ok ") for line in lines[:-1]), result.out
+    text = result.out
+    for what in ("region eu-central-1", "L-F678F1CE", "L-0263D0A3", "L-FE5A380F", "L-A2478D36", "L-29B6F2EB",
+                 "Firewalls per account", "operator permissions", "Databricks account"):
+        assert what in text
+    assert "EC2-VPC Elastic IPs (ec2 L-0263D0A3): 0 used + 2 to create, quota 5" in text
+    assert calls.mutating == ["SimulatePrincipalPolicy"] * len(calls.mutating)  # reads only (a simulation)
+
+
+def test_too_low_an_elastic_ip_quota_fails_preflight_and_up_before_anything_is_made(aws, workdir, calls):
+    workdir.write_config(config_text("lowq", hub_azs=3))
+    set_quota("ec2", "L-0263D0A3", 2)
+    result = workdir.run("preflight")
+    assert result.code == 2
+    failing = [line for line in result.out.splitlines() if line.startswith("fail")]
+    assert len(failing) == 1 and "EC2-VPC Elastic IPs (ec2 L-0263D0A3): 0 used + 3 to create, quota 2" in failing[0]
+    assert "request an increase to 3" in failing[0]
+
+    calls.clear()
+    up = workdir.run("up")
+    assert up.code == 2 and "L-0263D0A3" in up.err and "--skip-preflight" in up.err
+    assert [c for c in calls.mutating if c != "SimulatePrincipalPolicy"] == []
+    assert not (workdir.path / "state" / "lowq.json").exists()
+
+
+def test_a_missing_permission_is_named_with_the_fix(aws, workdir):
+    workdir.write_config(config_text("perm"))
+    deny_actions("network-firewall:CreateFirewall")
+    result = workdir.run("preflight")
+    assert result.code == 2
+    assert "may not call network-firewall:CreateFirewall" in result.out and "operator-policy.json" in result.out
+
+
+def test_wrong_databricks_credentials_fail_preflight(aws, workdir, monkeypatch):
+    workdir.write_config(config_text("dbx"))
+    monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", "wrong")
+    result = workdir.run("preflight")
+    assert result.code == 2
+    assert next(line for line in result.out.splitlines() if line.startswith("fail")).startswith(
+        "fail  Databricks account")
+
+
+def test_operator_actions_and_the_principal_simulated():
+    actions = operator_actions()
+    assert "ec2:CreateVpc" in actions and "network-firewall:CreateFirewall" in actions
+    assert not [a for a in actions if "*" in a]
+    assert principal_arn("arn:aws:sts::123:assumed-role/ci-deploy/gh-run-1") == "arn:aws:iam::123:role/ci-deploy"
+    assert principal_arn("arn:aws:iam::123:user/alice") == "arn:aws:iam::123:user/alice"
