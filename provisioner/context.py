@@ -96,6 +96,8 @@ class Context:
     # Multiplies every polling interval: 1.0 against AWS, smaller in the sandbox, 0 in unit tests.
     poll_scale: float = 1.0
     delete_data: bool = False
+    # `down --delete-logs`: also delete the log groups (kept by default: they are the audit trail).
+    delete_logs: bool = False
     _aws: Aws | None = None
     _databricks: Any = None
     # Set when the command is interrupted: steps still running stop at their next progress report.

@@ -65,7 +65,7 @@ def test_down_releases_an_address_aws_still_refuses_with_auth_failure(faults, wo
     ec2_patches.set_fault("release_auth_failure", 3)
     calls.clear()
     started = time.monotonic()
-    result = workdir.run("down", "--yes")
+    result = workdir.run("down", "--yes", "--delete-logs")
     assert result.code == 0, result.err
     # Each address: refused three times after its NAT gateway went, then released; no wall-clock wait.
     assert calls.calls.count("ReleaseAddress") == 2 * 4
@@ -79,13 +79,13 @@ def test_an_address_refused_past_the_deadline_fails_down_with_aws_answer(faults,
     assert workdir.run("up").code == 0
     ec2_patches.set_fault("release_auth_failure", 10_000)
     calls.clear()
-    result = workdir.run("down", "--yes")
+    result = workdir.run("down", "--yes", "--delete-logs")
     assert result.code == 1
     assert "AuthFailure" in result.err and "permission to access the specified resource" in " ".join(result.err.split())
     # Bounded: at most the deadline's worth of attempts at full speed (5 minutes, 5 s apart), not forever.
     assert 5 < calls.calls.count("ReleaseAddress") <= hub_network.ADDRESS_RELEASE_DEADLINE // 5
     ec2_patches.reset_faults()
-    assert workdir.run("down", "--yes").code == 0  # a rerun, once AWS lets go, finishes
+    assert workdir.run("down", "--yes", "--delete-logs").code == 0  # a rerun, once AWS lets go, finishes
     assert live_tagged("eipstuck") == []
 
 
@@ -192,7 +192,7 @@ def test_a_firewall_endpoint_aws_fails_to_delete_fails_down_at_once(faults, dns,
 
     monkeypatch.setattr(fwsteps.Firewall, "delete", delete_then_stick)
     calls.clear()
-    result = workdir.run("down", "--yes")
+    result = workdir.run("down", "--yes", "--delete-logs")
     err = " ".join(result.err.split())
     assert result.code == 1
     assert "The endpoint's network interface is in use" in err and "rerun `provision down`" in err
@@ -211,7 +211,7 @@ def test_down_deletes_a_policy_and_groups_aws_still_counts_in_use(faults, dns, w
     groups = len(fw.rule_group_roles(_config_of(workdir)))
     network_firewall.set_in_use_after_release(firewall_policy=2, rule_group=2)
     calls.clear()
-    result = workdir.run("down", "--yes")
+    result = workdir.run("down", "--yes", "--delete-logs")
     assert result.code == 0, result.err
     assert calls.calls.count("DeleteFirewallPolicy") == 3
     assert calls.calls.count("DeleteRuleGroup") == 3 * groups

@@ -102,7 +102,7 @@ def test_a_crash_after_any_change_of_up_or_down_leaves_no_twin(aws, workdir, mon
                                              "query log configs": 1})
     assert workdir.run("status").code == 0
 
-    died = _chain(workdir, monkeypatch, "down", "--yes")
+    died = _chain(workdir, monkeypatch, "down", "--yes", "--delete-logs")
     assert len(died) > 40
     assert live_tagged(deployment) == []
     assert sum(resolver_objects(aws).values()) == 0

@@ -260,13 +260,15 @@ def test_up_builds_the_databricks_objects_and_down_removes_them(aws, databricks,
     assert status.code == 0, status.out
     resources = [r for r in json.loads(status.out)["resources"] if r["kind"] != "check"]
     assert {r["status"] for r in resources} == {"present"}, status.out
-    assert len([r for r in resources if r["kind"].startswith("Databricks")]) == 5 * len(spokes)
+    # credentials, storage, network, workspace, token, network policy, the workspace's binding to it
+    assert len([r for r in resources if r["kind"].startswith("Databricks")]) == 7 * len(spokes)
 
     databricks.requests.clear()
     down = workdir.run("down", "--yes")
     assert down.code == 0, down.out + down.err
     assert list(account.workspaces.list()) == []
     assert list(account.networks.list()) == list(account.storage.list()) == list(account.credentials.list()) == []
+    assert [p.network_policy_id for p in account.network_policies.list_network_policies_rpc()] == ["default-policy"]
     state = _state(workdir, deployment)
     assert state["outputs"] == {} and state["secrets"] == {}
     assert not [k for k in state["resources"] if k.split("/")[-1] in ("credentials", "storage", "network")]
@@ -383,12 +385,16 @@ def test_propagation_failures_are_retried_and_shown_on_the_progress_line(aws, da
     assert len(list(databricks.account_client().credentials.list())) == 1
 
 
+CUSTOMER_POLICY = '[workspace]\ncrossaccount_policy_type = "customer"'
+
+
 def test_retry_backs_off_on_the_injected_clock_until_the_role_validates(aws, databricks, tmp_path):
     clock = FakeClock()
     databricks.settings.clock = clock.now
     databricks.settings.iam_propagation_seconds = 40
     reports: list[tuple[str, str, str]] = []
-    ctx = _context(tmp_path, config_text("backoff"), clock, poll_scale=1.0, reports=reports)
+    # The role alone, without the spoke network a `restricted` policy names.
+    ctx = _context(tmp_path, config_text("backoff", extra=CUSTOMER_POLICY), clock, poll_scale=1.0, reports=reports)
     steps = [*iam.steps(ctx.config), dbsteps.Credentials(ctx.config, "main")]
     started = time.monotonic()
 
@@ -409,8 +415,8 @@ def test_retry_gives_up_at_the_deadline_and_says_what_to_check(aws, databricks, 
     clock = FakeClock()
     databricks.settings.clock = clock.now
     databricks.settings.iam_propagation_seconds = 10**6  # never propagates
-    ctx = _context(tmp_path, config_text("giveup", extra="[workspace]\ncredential_validation_timeout_seconds = 60"),
-                   clock, poll_scale=1.0)
+    text = config_text("giveup", extra=CUSTOMER_POLICY + "\ncredential_validation_timeout_seconds = 60")
+    ctx = _context(tmp_path, text, clock, poll_scale=1.0)
     steps = [*iam.steps(ctx.config), dbsteps.Credentials(ctx.config, "main")]
     started = time.monotonic()
 
@@ -826,3 +832,92 @@ def test_down_rerun_while_the_workspace_is_already_being_deleted(aws, databricks
     down = workdir.run("down", "--yes")
     assert down.code == 0, down.out + down.err
     assert refused and list(databricks.account_client().workspaces.list()) == []
+
+
+# -- serverless egress ----------------------------------------------------------------------------------------
+
+
+def _policy(account: Any, policy_id: str) -> dict[str, Any]:
+    return account.network_policies.get_network_policy_rpc(policy_id).egress.network_access.as_dict()
+
+
+def test_serverless_egress_is_restricted_per_spoke_to_its_allowlist_and_root_bucket(aws, databricks, workdir):
+    text = config_text("sless", spokes=(("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16")))
+    text = text.replace("name = 'bu2'", "name = 'bu2'\nextra_allowed_fqdns = ['.example.org']")
+    text = text.replace('name = "bu2"', 'name = "bu2"\nextra_allowed_fqdns = [".example.org"]')
+    workdir.write_config(text)
+    up = workdir.run("up")
+    assert up.code == 0, up.out + up.err
+    account = databricks.account_client()
+    state = _state(workdir, "sless")
+    for spoke, extra in (("bu1", []), ("bu2", ["*.example.org", "example.org"])):
+        access = _policy(account, f"sless-{spoke}-egress")
+        assert access["restriction_mode"] == "RESTRICTED_ACCESS"
+        assert [d["destination"] for d in access["allowed_internet_destinations"]] == \
+            ["pypi.org", "files.pythonhosted.org", "cran.r-project.org", *extra]
+        assert access["allowed_storage_destinations"] == [
+            {"bucket_name": f"sless-{spoke}-rootbucket", "region": "eu-central-1",
+             "storage_destination_type": "AWS_S3"}]
+        workspace_id = int(state["resources"][f"spoke/{spoke}/workspace"]["id"])
+        option = account.workspace_network_configuration.get_workspace_network_option_rpc(workspace_id)
+        assert option.network_policy_id == f"sless-{spoke}-egress"
+
+    # Changed by hand: `status` reports it, `up` puts it back in place (a policy can be updated).
+    from databricks.sdk.service.settings import (
+        AccountNetworkPolicy,
+        EgressNetworkPolicyNetworkAccessPolicy,
+        EgressNetworkPolicyNetworkAccessPolicyRestrictionMode,
+        NetworkPolicyEgress,
+    )
+    account.network_policies.update_network_policy_rpc("sless-bu1-egress", AccountNetworkPolicy(
+        network_policy_id="sless-bu1-egress", egress=NetworkPolicyEgress(network_access=(
+            EgressNetworkPolicyNetworkAccessPolicy(
+                restriction_mode=EgressNetworkPolicyNetworkAccessPolicyRestrictionMode.FULL_ACCESS)))))
+    status = workdir.run("status", "--json")
+    drift = {r["key"]: r for r in json.loads(status.out)["resources"]}["spoke/bu1/network-policy"]
+    assert "egress RESTRICTED_ACCESS" in json.dumps(drift)
+    assert workdir.run("up").code == 0
+    assert _policy(account, "sless-bu1-egress")["restriction_mode"] == "RESTRICTED_ACCESS"
+
+    down = workdir.run("down", "--yes")
+    assert down.code == 0, down.out + down.err
+    assert [p.network_policy_id for p in account.network_policies.list_network_policies_rpc()] == ["default-policy"]
+
+
+def test_serverless_egress_full_is_a_full_access_policy(aws, databricks, workdir):
+    workdir.write_config(config_text("slfull") + "\n[serverless]\negress = \"full\"\n")
+    up = workdir.run("up")
+    assert up.code == 0, up.out + up.err
+    assert _policy(databricks.account_client(), "slfull-main-egress") == {"restriction_mode": "FULL_ACCESS"}
+
+
+def test_the_emulated_network_policy_api_refuses_what_the_service_refuses(aws, databricks):
+    from databricks.sdk.errors import NotFound
+    from databricks.sdk.service.settings import AccountNetworkPolicy, NetworkPolicyEgress, WorkspaceNetworkOption
+
+    api = databricks.account_client().network_policies
+    good = {"restriction_mode": "RESTRICTED_ACCESS",
+            "allowed_internet_destinations": [{"destination": "pypi.org", "internet_destination_type": "DNS_NAME"}]}
+
+    def make(policy_id: str, access: dict[str, Any]) -> Any:
+        from databricks.sdk.service.settings import EgressNetworkPolicyNetworkAccessPolicy
+
+        return api.create_network_policy_rpc(AccountNetworkPolicy(network_policy_id=policy_id, egress=(
+            NetworkPolicyEgress(network_access=EgressNetworkPolicyNetworkAccessPolicy.from_dict(access)))))
+
+    with pytest.raises(BadRequest, match="network_policy_id"):
+        make("x" * 33, good)
+    with pytest.raises(BadRequest, match="not a domain name"):
+        make("bad-dest", {**good, "allowed_internet_destinations": [
+            {"destination": "not a host", "internet_destination_type": "DNS_NAME"}]})
+    with pytest.raises(BadRequest, match="AWS_S3"):
+        make("bad-storage", {**good, "allowed_storage_destinations": [
+            {"bucket_name": "b-1", "storage_destination_type": "GOOGLE_CLOUD_STORAGE"}]})
+    make("ok", good)
+    with pytest.raises(ResourceConflict):
+        make("ok", good)
+    with pytest.raises(BadRequest, match="reserved"):
+        api.delete_network_policy_rpc("default-policy")
+    with pytest.raises(NotFound):
+        databricks.account_client().workspace_network_configuration.update_workspace_network_option_rpc(
+            42, WorkspaceNetworkOption(workspace_id=42, network_policy_id="ok"))

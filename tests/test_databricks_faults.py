@@ -85,7 +85,8 @@ def test_up_status_and_down_finish_first_time_through_random_faults(aws, databri
     status = workdir.run("status", "--json")
     assert status.code == 0, status.out + status.err
     items = [r for r in json.loads(status.out)["resources"] if r["kind"].startswith("Databricks")]
-    assert len(items) == 5 and {r["status"] for r in items} == {"present"}, status.out
+    # five objects, the serverless network policy and the workspace's binding to it
+    assert len(items) == 7 and {r["status"] for r in items} == {"present"}, status.out
 
     faults = _faults_off(databricks)
     assert _objects(databricks) == _one_of_each(f"flaky{seed}")

@@ -147,7 +147,7 @@ def test_dns_firewall_query_logs_and_flow_logs(aws, workdir, aws_families):
     # Back on, then down leaves nothing.
     workdir.write_config(text)
     assert workdir.run("up").code == 0
-    assert workdir.run("down", "--yes").code == 0
+    assert workdir.run("down", "--yes", "--delete-logs").code == 0
     assert live_tagged(deployment) == []
     assert _pages(r53.list_firewall_rule_groups, "FirewallRuleGroups") == []
     assert _pages(r53.list_resolver_query_log_configs, "ResolverQueryLogConfigs") == []

@@ -104,7 +104,7 @@ def test_up_status_down_through_a_fifth_of_requests_failing(aws, workdir, faulty
 
     status = workdir.run("status")
     assert status.code == 0, status.out + status.err
-    down = workdir.run("down", "--yes")
+    down = workdir.run("down", "--yes", "--delete-logs")
     assert down.code == 0, down.out + down.err
     # The run really met faults of every kind.
     assert all(proxy.plan.injected[kind] for kind in ("before", "after-503", "after-drop"))

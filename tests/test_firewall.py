@@ -257,7 +257,7 @@ def test_up_builds_a_default_deny_firewall_that_all_egress_passes(firewall_takes
     assert {i["status"] for i in items.values()} <= {"present", "ok"}
 
     calls.clear()
-    down = workdir.run("down", "--yes")
+    down = workdir.run("down", "--yes", "--delete-logs")
     assert down.code == 0, down.err
     order = _firewall_calls(calls.mutating)
     # Logging off one destination per call, before the log groups go; the firewall gone (waited out) before the

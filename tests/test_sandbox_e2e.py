@@ -237,7 +237,7 @@ def test_newcomer_flow_up_status_down(tmp_path: Path, sandbox: dict[str, str]) -
     out = provision(tmp_path, "output", "--sandbox")
     assert out.returncode == 0 and "dapi" not in out.stdout
 
-    down = provision(tmp_path, "down", "--sandbox", "--yes")
+    down = provision(tmp_path, "down", "--sandbox", "--yes", "--delete-logs")
     assert down.returncode == 0, down.stdout + down.stderr
     assert _components(sandbox, deployment) == Counter()
     assert _live_ec2(sandbox, deployment) == {"vpcs": 0, "subnets": 0, "nats": 0, "tgws": 0}
@@ -265,7 +265,7 @@ def test_kill_mid_up_then_rerun_completes_without_duplicates(tmp_path: Path, san
     assert _live_ec2(sandbox, "crashy") == {"vpcs": 2, "subnets": 10, "nats": 2, "tgws": 1}
     assert set(_components(sandbox, "crashy").values()) == {1}  # nothing made twice
     assert provision(tmp_path, "status", "--sandbox").returncode == 0
-    assert provision(tmp_path, "down", "--sandbox", "--yes").returncode == 0
+    assert provision(tmp_path, "down", "--sandbox", "--yes", "--delete-logs").returncode == 0
 
 
 def test_detached_sandbox_is_started_recorded_and_stopped(tmp_path: Path) -> None:

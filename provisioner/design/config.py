@@ -26,6 +26,7 @@ DEFAULT_SPOKE = {"name": "main", "cidr": "10.173.0.0/16"}
 # write endpoint (docs/security.md, "Package hosts").
 DEFAULT_EXTRA_FQDNS = ("pypi.org", "files.pythonhosted.org", "cran.r-project.org")
 DNS_FIREWALL_MODES = ("block", "alert", "off")
+SERVERLESS_EGRESS = ("restricted", "full")
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)
@@ -66,12 +67,15 @@ class Config:
     tags: Mapping[str, str] = field(default_factory=dict)
     extra_allowed_fqdns: tuple[str, ...] = DEFAULT_EXTRA_FQDNS
     legacy_hive_metastore: bool = True
-    firewall_log_retention_days: int = 30
+    firewall_log_retention_days: int = 365
     pat_lifetime_seconds: int = 86400
-    crossaccount_policy_type: str = "customer"
+    crossaccount_policy_type: str = "restricted"
     root_bucket_versioning: bool = False
     credential_validation_timeout_seconds: int = 300
     dns_firewall_mode: str = "block"
+    # Serverless compute's egress (an account network policy per spoke): "restricted" to the allowlist and the
+    # spoke's root bucket, or "full".
+    serverless_egress: str = "restricted"
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -85,6 +89,9 @@ class Config:
                          "refused, so DNS stays a way out; use \"block\" once the logs are clean")
         elif self.dns_firewall_mode == "off":
             found.append('dns_firewall.mode = "off": the spokes resolve any name, so data can leave as DNS queries')
+        if self.serverless_egress == "full":
+            found.append('serverless.egress = "full": serverless compute runs in Databricks\' network, not behind '
+                         "the firewall, and may reach any host on the internet")
         return tuple(found)
 
 
@@ -102,16 +109,19 @@ SCHEMA: dict[str | None, dict[str, tuple[type | tuple[type, ...], Any]]] = {
     "firewall": {
         "extra_allowed_fqdns": (list, list(DEFAULT_EXTRA_FQDNS)),
         "legacy_hive_metastore": (bool, True),
-        "log_retention_days": (int, 30),
+        "log_retention_days": (int, 365),
     },
     "workspace": {
         "pat_lifetime_seconds": (int, 86400),
-        "crossaccount_policy_type": (str, "customer"),
+        "crossaccount_policy_type": (str, "restricted"),
         "root_bucket_versioning": (bool, False),
         "credential_validation_timeout_seconds": (int, 300),
     },
     "dns_firewall": {
         "mode": (str, "block"),
+    },
+    "serverless": {
+        "egress": (str, "restricted"),
     },
     "state": {
         "backend": (str, None),
@@ -355,6 +365,11 @@ def build_config(raw: Mapping[str, Any], *, deployment: str | None = None, accou
         raise ConfigError(f"dns_firewall.mode `{mode}` is not one of: {', '.join(DNS_FIREWALL_MODES)} "
                           '(default "block")')
 
+    egress = v["serverless.egress"]
+    if egress not in SERVERLESS_EGRESS:
+        raise ConfigError(f"serverless.egress `{egress}` is not one of: {', '.join(SERVERLESS_EGRESS)} "
+                          '(default "restricted")')
+
     return Config(
         deployment=name,
         deployment_generated=generated,
@@ -372,6 +387,7 @@ def build_config(raw: Mapping[str, Any], *, deployment: str | None = None, accou
         root_bucket_versioning=v["workspace.root_bucket_versioning"],
         credential_validation_timeout_seconds=timeout,
         dns_firewall_mode=mode,
+        serverless_egress=egress,
     )
 
 
@@ -412,14 +428,16 @@ TEMPLATE = """\
 # extra_allowed_fqdns = ["pypi.org", "files.pythonhosted.org", "cran.r-project.org"]
 # Allow TCP 3306 to the region's legacy Hive metastore (its current addresses only).
 # legacy_hive_metastore = true
-# How long CloudWatch keeps the firewall's ALERT and FLOW logs (a CloudWatch retention period).
-# log_retention_days = 30
+# How long CloudWatch keeps the firewall's ALERT and FLOW logs, the DNS query log and the VPC flow logs
+# (a CloudWatch retention period). `provision down` keeps these log groups unless told `--delete-logs`.
+# log_retention_days = 365
 
 # [workspace]
 # Lifetime of the personal access token created in each new workspace.
 # pat_lifetime_seconds = 86400
-# Cross-account IAM policy: "customer" (customer-managed VPC) or "restricted" (scoped to this VPC and account).
-# crossaccount_policy_type = "customer"
+# Cross-account IAM policy: "restricted" (instances, volumes and security-group changes scoped to this spoke's
+# VPC, security group, region and AWS account) or "customer" (the same actions on any resource).
+# crossaccount_policy_type = "restricted"
 # Keep old object versions in the workspace root bucket.
 # root_bucket_versioning = false
 # How long to keep retrying while a new IAM role propagates ("Failed credentials validation checks").
@@ -429,4 +447,10 @@ TEMPLATE = """\
 # Route 53 Resolver DNS Firewall on every spoke: "block" answers NXDOMAIN for every name off the allowlist,
 # "alert" only logs them (for a trial period), "off" leaves DNS open.
 # mode = "block"
+
+# [serverless]
+# Serverless compute runs in Databricks' network, not behind the firewall. "restricted": an account network
+# policy per spoke lets it reach only the allowlist (extra_allowed_fqdns, the deployment's and the spoke's) and
+# the spoke's root bucket; "full": anywhere.
+# egress = "restricted"
 """

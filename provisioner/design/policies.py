@@ -144,6 +144,27 @@ def bucket_policy(bucket: str, databricks_e2_account_id: str = "") -> dict[str, 
     ))
 
 
+def deny_insecure_transport(bucket: str) -> dict[str, Any]:
+    """Refuse every request to the bucket that is not over TLS (AWS's own recommendation for S3; the provider's
+    policy has no such statement, so it is added after the provider's, which stays byte-identical)."""
+    return _statement(
+        Sid="DenyInsecureTransport",
+        Effect="Deny",
+        Action="s3:*",
+        Resource=[f"arn:{PARTITION}:s3:::{bucket}/*", f"arn:{PARTITION}:s3:::{bucket}"],
+        Principal="*",
+        Condition={"Bool": {"aws:SecureTransport": "false"}},
+    )
+
+
+def root_bucket_policy(bucket: str, databricks_e2_account_id: str) -> dict[str, Any]:
+    """The root bucket's policy as provision writes it: the provider's statement with the Databricks account
+    guard, then a Deny of plain-HTTP requests."""
+    document = bucket_policy(bucket, databricks_e2_account_id)
+    document["Statement"].append(deny_insecure_transport(bucket))
+    return document
+
+
 def _bucket_arns(buckets: list[str] | tuple[str, ...]) -> list[str]:
     return [arn for b in buckets for arn in (f"arn:{PARTITION}:s3:::{b}", f"arn:{PARTITION}:s3:::{b}/*")]
 

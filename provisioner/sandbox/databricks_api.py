@@ -218,6 +218,13 @@ _PAT_DEFAULT_LIFETIME_SECONDS = 2 * 365 * 24 * 3600
 _ACCOUNT_AUDIENCE = ""  # audience of account-level OAuth tokens; workspace tokens carry the deployment name
 _DEPLOYMENT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ACCOUNT_KINDS = ("credentials", "storage-configurations", "networks", "workspaces")
+# Network policies (the public API reference: network_policy_id `^[a-zA-Z0-9_.-]{1,32}$`).
+DEFAULT_NETWORK_POLICY = "default-policy"
+_NETWORK_POLICY_ID = re.compile(r"^[a-zA-Z0-9_.-]{1,32}$")
+_RESTRICTION_MODES = ("FULL_ACCESS", "RESTRICTED_ACCESS")
+_DNS_NAME = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_AWS_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")
+_S3_BUCKET = re.compile(r"^[0-9a-z][-0-9a-z.]{1,61}[0-9a-z]$")
 
 
 # Endpoint groups the fault mode can choose from.
@@ -526,6 +533,13 @@ class DatabricksEmulator:
             self._storage: dict[str, _Storage] = {}
             self._networks: dict[str, _Network] = {}
             self._workspaces: dict[int, _Workspace] = {}
+            # Network policies (serverless egress), by ID; every account has its reserved default-policy.
+            self._network_policies: dict[str, dict[str, Any]] = {
+                DEFAULT_NETWORK_POLICY: {"network_policy_id": DEFAULT_NETWORK_POLICY,
+                                         "egress": {"network_access": {"restriction_mode": "FULL_ACCESS"}}}
+            }
+            # The policy each workspace is bound to; absent means default-policy.
+            self._workspace_policy: dict[int, str] = {}
             self._access_tokens: dict[str, _AccessToken] = {}
             self._role_first_seen: dict[str, float] = {}
             self._fault_draws: dict[str, int] = {}
@@ -1100,6 +1114,102 @@ class DatabricksEmulator:
 
     # ------------------------------------------------------------------------------------ workspace hosts
 
+    # ------------------------------------------------------------------------ network policies (serverless)
+
+    def _route_network_policies(self, request: Request, account_id: str) -> Response:
+        self._account_call(request, account_id)
+        if request.method == "GET":
+            return _json({"items": [dict(p, account_id=account_id) for p in self._network_policies.values()]})
+        policy = self._valid_network_policy(_json_body(request))
+        policy_id = policy["network_policy_id"]
+        if policy_id in self._network_policies:
+            raise ApiError(409, "RESOURCE_ALREADY_EXISTS", f"Network policy {policy_id} already exists.")
+        self._network_policies[policy_id] = policy
+        return _json(dict(policy, account_id=account_id))
+
+    def _route_network_policy(self, request: Request, account_id: str, policy_id: str) -> Response:
+        self._account_call(request, account_id)
+        if policy_id not in self._network_policies:
+            raise _not_found(f"Network policy {policy_id} does not exist.")
+        if request.method == "GET":
+            return _json(dict(self._network_policies[policy_id], account_id=account_id))
+        if request.method == "PUT":
+            body = _json_body(request)
+            if body.get("network_policy_id", policy_id) != policy_id:
+                raise _bad_value("network_policy_id in the body does not match the one in the path.")
+            policy = self._valid_network_policy({**body, "network_policy_id": policy_id})
+            self._network_policies[policy_id] = policy
+            return _json(dict(policy, account_id=account_id))
+        if policy_id == DEFAULT_NETWORK_POLICY:
+            raise _bad_value("The default-policy is reserved and cannot be deleted.")
+        users = sorted(ws for ws, bound in self._workspace_policy.items()
+                       if bound == policy_id and ws in self._workspaces)
+        if users:
+            raise ApiError(400, "INVALID_STATE", f"Unable to delete, network policy {policy_id} is used by "
+                                                 f"workspace {users[0]}")
+        del self._network_policies[policy_id]
+        return _json({})
+
+    def _route_workspace_network(self, request: Request, account_id: str, workspace_id: int) -> Response:
+        self._account_call(request, account_id)
+        ws = self._workspaces.get(workspace_id)
+        if ws is None or ws.deleted_at is not None:
+            raise _not_found(f"Workspace {workspace_id} does not exist.")
+        if request.method == "PUT":
+            body = _json_body(request)
+            policy_id = body.get("network_policy_id")
+            if not isinstance(policy_id, str) or not policy_id:
+                raise _bad_value("network_policy_id is required and must be a non-empty string.")
+            if body.get("workspace_id", workspace_id) != workspace_id:
+                raise _bad_value("workspace_id in the body does not match the one in the path.")
+            if policy_id not in self._network_policies:
+                raise _not_found(f"Network policy {policy_id} does not exist.")
+            if policy_id == DEFAULT_NETWORK_POLICY:
+                self._workspace_policy.pop(workspace_id, None)
+            else:
+                self._workspace_policy[workspace_id] = policy_id
+        bound = self._workspace_policy.get(workspace_id, DEFAULT_NETWORK_POLICY)
+        return _json({"workspace_id": workspace_id, "network_policy_id": bound})
+
+    def _valid_network_policy(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A network policy as the service keeps it, or the 400 it answers (shapes: the SDK's dataclasses)."""
+        policy_id = body.get("network_policy_id")
+        if not isinstance(policy_id, str) or not _NETWORK_POLICY_ID.match(policy_id):
+            raise _bad_value("network_policy_id is required and must match ^[a-zA-Z0-9_.-]{1,32}$.")
+        egress = body.get("egress")
+        access = egress.get("network_access") if isinstance(egress, dict) else None
+        if not isinstance(access, dict):
+            raise _bad_value("egress.network_access is required.")
+        mode = access.get("restriction_mode")
+        if mode not in _RESTRICTION_MODES:
+            raise _bad_value(f"egress.network_access.restriction_mode must be one of {', '.join(_RESTRICTION_MODES)}.")
+        internet = access.get("allowed_internet_destinations", [])
+        storage = access.get("allowed_storage_destinations", [])
+        if not isinstance(internet, list) or not isinstance(storage, list):
+            raise _bad_value("allowed_internet_destinations and allowed_storage_destinations must be lists.")
+        for i, dest in enumerate(internet):
+            where = f"allowed_internet_destinations[{i}]"
+            if not isinstance(dest, dict) or dest.get("internet_destination_type") != "DNS_NAME":
+                raise _bad_value(f"{where}.internet_destination_type must be DNS_NAME.")
+            name = dest.get("destination")
+            if not isinstance(name, str) or not _DNS_NAME.match(name):
+                raise _bad_value(f"{where}.destination {name!r} is not a domain name.")
+        for i, dest in enumerate(storage):
+            where = f"allowed_storage_destinations[{i}]"
+            if not isinstance(dest, dict) or dest.get("storage_destination_type") != "AWS_S3":
+                raise _bad_value(f"{where}.storage_destination_type must be AWS_S3 in an AWS account.")
+            bucket = dest.get("bucket_name")
+            if not isinstance(bucket, str) or not _S3_BUCKET.match(bucket):
+                raise _bad_value(f"{where}.bucket_name {bucket!r} is not an S3 bucket name.")
+            if "region" in dest and not _AWS_REGION.match(str(dest["region"])):
+                raise _bad_value(f"{where}.region {dest['region']!r} is not an AWS region.")
+        kept: dict[str, Any] = {"restriction_mode": mode}
+        if internet:
+            kept["allowed_internet_destinations"] = internet
+        if storage:
+            kept["allowed_storage_destinations"] = storage
+        return {"network_policy_id": policy_id, "egress": {"network_access": kept}}
+
     def _running_workspace(self, deployment: str) -> _Workspace:
         for ws in self._workspaces.values():
             if ws.deployment_name == deployment and ws.deleted_at is None and ws.status == RUNNING:
@@ -1233,6 +1343,13 @@ def _build_url_map() -> Map:
         Rule("/ws/<deployment>/api/2.0/token/delete", endpoint="pat_delete", methods=["POST"]),
         Rule("/ws/<deployment>/api/2.0/preview/scim/v2/Me", endpoint="ws_me", methods=["GET"]),
     ]
+    policies = "/api/2.0/accounts/<account_id>/network-policies"
+    rules += [
+        Rule(policies, endpoint="network_policies", methods=["GET", "POST"]),
+        Rule(f"{policies}/<policy_id>", endpoint="network_policy", methods=["GET", "PUT", "DELETE"]),
+        Rule("/api/2.0/accounts/<account_id>/workspaces/<int:workspace_id>/network", endpoint="workspace_network",
+             methods=["GET", "PUT"]),
+    ]
     for kind in _ACCOUNT_KINDS:
         base = f"/api/2.0/accounts/<account_id>/{kind}"
         rules.append(Rule(base, endpoint="collection", methods=["GET", "POST"], defaults={"kind": kind}))
@@ -1257,7 +1374,8 @@ def _endpoint_group(rule: Rule | None) -> str:
     endpoint = str(rule.endpoint)
     if endpoint in _SIGN_IN_ENDPOINTS:
         return _SIGN_IN_ENDPOINTS[endpoint]
-    return ACCOUNT_API if endpoint in ("collection", "item") else WORKSPACE_API
+    account = ("collection", "item", "network_policies", "network_policy", "workspace_network")
+    return ACCOUNT_API if endpoint in account else WORKSPACE_API
 
 
 def _fault_response(kind: str, group: str) -> Response:

@@ -161,6 +161,10 @@ def install() -> None:
         _install_route_tables()
         _install_dependency_checks()
         _install_flow_logs()
+        # The root bucket's TLS-only Deny, which moto would apply to every request (s3_patches).
+        from provisioner.sandbox import s3_patches
+
+        s3_patches.install()
         _installed = True
 
 

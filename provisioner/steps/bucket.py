@@ -2,7 +2,9 @@
 
 Locked down beyond the guide: all four public-access-block flags (the guide set one), object ownership
 BucketOwnerEnforced (ACLs off; the guide's `acl = "private"` fails on such buckets), default encryption,
-versioning as configured, and the provider's bucket policy for the Databricks control plane.
+versioning as configured, and the provider's bucket policy for the Databricks control plane with its
+Databricks account guard (`databricks_e2_account_id`: only requests tagged with our Databricks account), plus a
+Deny of every request not made over TLS.
 The bucket's data is the user's: `down` keeps a bucket that holds objects unless told `--delete-data`.
 """
 
@@ -17,7 +19,7 @@ from provisioner.aws.errors import CloudError, error_code, gone_if_missing, none
 from provisioner.context import Context
 from provisioner.design.config import Config
 from provisioner.design.naming import is_owned, root_bucket_name, tag_list, tag_map
-from provisioner.design.policies import bucket_policy, to_json
+from provisioner.design.policies import root_bucket_policy, to_json
 from provisioner.steps import keys
 from provisioner.steps.base import Kept, Resource, Step, aspect
 
@@ -121,7 +123,10 @@ class RootBucket(Step):
             if aspect(changes, apply, f"versioning ({wanted.lower()})", differs):
                 s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": wanted})
 
-            policy = bucket_policy(b)
+            if not self.config.databricks_account_id:
+                raise CloudError("databricks_account_id is not set; set it in provision.toml or "
+                                 "DATABRICKS_ACCOUNT_ID (the root bucket policy admits only that account)")
+            policy = root_bucket_policy(b, self.config.databricks_account_id)
             got = none_if_missing(("NoSuchBucketPolicy",), s3.get_bucket_policy, Bucket=b)
             if aspect(changes, apply, "bucket policy", got is None or json.loads(got["Policy"]) != policy):
                 s3.put_bucket_policy(Bucket=b, Policy=to_json(policy))

@@ -736,4 +736,6 @@ def steps(config: Config) -> list[Step]:
         workspace = Workspace(config, spoke.name)
         out += [Credentials(config, spoke.name), Storage(config, spoke.name), Network(config, spoke.name, spoke.azs),
                 workspace, Token(config, spoke.name, workspace)]
-    return out
+    from provisioner.steps import serverless
+
+    return out + serverless.steps(config)

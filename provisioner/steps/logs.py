@@ -1,4 +1,8 @@
-"""CloudWatch log groups: where the firewall, the DNS Firewall's query logging and the VPC flow logs write."""
+"""CloudWatch log groups: where the firewall, the DNS Firewall's query logging and the VPC flow logs write.
+
+They are the record of what left (or tried to leave) the deployment, so `down` keeps them, with their events and
+retention, unless told `--delete-logs`; a later `up` of the same deployment adopts them again (they keep its tags).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from provisioner.aws.errors import CloudError, applied, gone_if_missing, transla
 from provisioner.context import Context
 from provisioner.design.naming import is_owned
 from provisioner.design.policies import PARTITION
-from provisioner.steps.base import Resource, Step, aspect
+from provisioner.steps.base import Kept, Resource, Step, aspect
 
 NOT_FOUND = ("ResourceNotFoundException",)
 
@@ -69,5 +73,10 @@ class LogGroup(Step):
         return changes
 
     def delete(self, ctx: Context, res: Resource) -> None:
+        if not ctx.delete_logs:
+            retention = res.live.get("retention")
+            kept_for = f"events kept {retention} days" if retention else "events kept forever"
+            raise Kept(f"log group {self.name} in {ctx.aws.region} ({kept_for}); kept it: it records what left the "
+                       "deployment (`provision down --delete-logs` deletes it)")
         with translate(f"delete log group {self.name}"):
             gone_if_missing(NOT_FOUND, ctx.aws.logs.delete_log_group, logGroupName=self.name)

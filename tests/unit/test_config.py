@@ -51,6 +51,8 @@ BAD = [
      ["spokes[0].extra_allowed_fqdns[1]", "not a domain name"]),
     (GOOD + SPOKE_A + "extra_allowed_fqdns = 'example.com'\n", ["spokes[0].extra_allowed_fqdns must be a list"]),
     (GOOD + "[dns_firewall]\nmode = 'deny'\n", ["dns_firewall.mode `deny`", "block, alert, off"]),
+    (GOOD + "[serverless]\negress = 'open'\n", ["serverless.egress `open`", "restricted, full"]),
+    (GOOD + "[serverless]\negres = 'full'\n", ["unknown setting `serverless.egres`", "egress"]),
     (f'deployment = ""\ndatabricks_account_id = "{ACCOUNT_ID}"\n', ["deployment is empty"]),
 ]
 
@@ -88,7 +90,7 @@ def test_defaults_are_the_guides():
     assert [(s.name, s.cidr) for s in config.spokes] == [("main", "10.173.0.0/16")]
     assert config.extra_allowed_fqdns == ("pypi.org", "files.pythonhosted.org", "cran.r-project.org")
     assert config.legacy_hive_metastore and config.pat_lifetime_seconds == 86400
-    assert config.crossaccount_policy_type == "customer"
+    assert config.crossaccount_policy_type == "restricted" and config.firewall_log_retention_days == 365
     assert config.deployment.startswith("demo") and len(config.deployment) == 10 and config.deployment_generated
     assert config.spokes[0].extra_allowed_fqdns == () and config.dns_firewall_mode == "block"
     assert config.warnings == ()
@@ -105,6 +107,9 @@ def test_template_parses_to_the_defaults():
     assert config.spokes == default.spokes and config.hub_cidr == default.hub_cidr
     assert config.extra_allowed_fqdns == default.extra_allowed_fqdns
     assert config.dns_firewall_mode == default.dns_firewall_mode
+    assert config.serverless_egress == default.serverless_egress == "restricted"
+    assert config.firewall_log_retention_days == default.firewall_log_retention_days
+    assert config.crossaccount_policy_type == default.crossaccount_policy_type
 
 
 def test_env_overrides(workdir, monkeypatch):

@@ -9,6 +9,7 @@ from provisioner.design.policies import (
     bucket_policy,
     crossaccount_policy,
     kinesis_endpoint_policy,
+    root_bucket_policy,
     s3_endpoint_policy,
     sts_endpoint_policy,
     to_json,
@@ -61,3 +62,55 @@ def test_sts_and_kinesis_endpoint_policies_scope_principals():
     assert "123456789012" in sts_endpoint_policy("123456789012")["Statement"][0]["Principal"]["AWS"]
     kinesis = kinesis_endpoint_policy("us-west-2")["Statement"][0]
     assert kinesis["Resource"] == "arn:aws:kinesis:us-west-2:414351767826:stream/*"
+
+
+def test_root_bucket_policy_is_the_providers_with_account_guard_then_a_tls_deny():
+    doc = root_bucket_policy("abc", "my_e2_account_id")
+    provider = bucket_policy("abc", "my_e2_account_id")
+    assert doc["Statement"][0] == provider["Statement"][0]
+    assert len(to_json(provider)) == 575  # the provider's statement, untouched
+    deny = doc["Statement"][1]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == "s3:*"
+    assert deny["Resource"] == ["arn:aws:s3:::abc/*", "arn:aws:s3:::abc"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def _restricted(region="eu-central-1", account="123456789012"):
+    return crossaccount_policy("restricted", aws_account_id=account, vpc_id="vpc-1", region=region,
+                               security_group_id="sg-1")
+
+
+def _glob(pattern: str, value: str) -> bool:
+    import fnmatch
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+def _run_instances_statements_for(resource: str, doc) -> list[str]:
+    """Sids of the RunInstances Allow statements that cover `resource` (Resource or NotResource)."""
+    sids = []
+    for st in doc["Statement"][2:]:
+        if st.get("Action") != "ec2:RunInstances":
+            continue
+        if "Resource" in st:
+            patterns = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            if any(_glob(p, resource) for p in patterns):
+                sids.append(st["Sid"])
+        elif not any(_glob(p, resource) for p in st["NotResource"]):
+            sids.append(st["Sid"])
+    return sids
+
+
+def test_restricted_ami_statement_follows_the_provider_and_a_databricks_ami_still_launches():
+    # AMI ARNs carry no account (arn:aws:ec2:<region>::image/ami-...). The provider (and Databricks' template)
+    # scopes the image statement and the NotResource entry to <region>:<account>:image/*, which no AMI matches:
+    # the image statement never applies, and the AMI is allowed by AllowEc2RunInstanceOtherResources.
+    doc = _restricted()
+    image = next(s for s in doc["Statement"] if s.get("Sid") == "AllowEc2RunInstanceImagePerTag")
+    assert image["Resource"] == "arn:aws:ec2:eu-central-1:123456789012:image/*"
+    ami = "arn:aws:ec2:eu-central-1::image/ami-0123456789abcdef0"
+    assert _run_instances_statements_for(ami, doc) == ["AllowEc2RunInstanceOtherResources"]
+    # Instances and volumes still need the Vendor tag; subnets must be in the VPC.
+    assert _run_instances_statements_for("arn:aws:ec2:eu-central-1:123456789012:instance/i-1", doc) == [
+        "AllowEc2RunInstancePerTag"]
+    assert _run_instances_statements_for("arn:aws:ec2:eu-central-1:123456789012:subnet/subnet-1", doc) == [
+        "AllowEc2RunInstancePerVPCid"]
