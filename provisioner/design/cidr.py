@@ -1,6 +1,7 @@
 """The address plan: the Terraform guide's `cidrsubnet(cidr, 3, n)` layout, extended to N hub AZs.
 
-Spoke (two AZs, as Databricks needs): workspace subnets n=0,1; Transit Gateway subnets n=2,3.
+Spoke (two AZs, as Databricks needs): workspace subnets n=0,1; Transit Gateway subnets n=2,3; the PrivateLink
+endpoint subnets are the two halves of n=4 (added later, so nothing existing moves; n=5..7 stay free).
 Hub, per AZ i: Transit Gateway subnet n=3i, NAT (public) subnet n=3i+1, firewall subnet n=3i+2. With one
 AZ this is exactly the guide (0, 1, 2). Three slots per AZ fit in 8 (3 new bits) for up to two AZs; more
 AZs take 4 new bits (16 slots).
@@ -32,6 +33,7 @@ class SpokeCidrs:
     vpc: str
     workspace_subnets: tuple[str, str]
     tgw_subnets: tuple[str, str]
+    privatelink_subnets: tuple[str, str] = ("", "")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ def spoke_cidrs(cidr: str) -> SpokeCidrs:
         vpc=cidr,
         workspace_subnets=(cidrsubnet(cidr, SPOKE_NEWBITS, 0), cidrsubnet(cidr, SPOKE_NEWBITS, 1)),
         tgw_subnets=(cidrsubnet(cidr, SPOKE_NEWBITS, 2), cidrsubnet(cidr, SPOKE_NEWBITS, 3)),
+        privatelink_subnets=(cidrsubnet(cidrsubnet(cidr, SPOKE_NEWBITS, 4), 1, 0),
+                             cidrsubnet(cidrsubnet(cidr, SPOKE_NEWBITS, 4), 1, 1)),
     )
 
 

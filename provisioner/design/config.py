@@ -126,6 +126,12 @@ SCHEMA: dict[str | None, dict[str, tuple[type | tuple[type, ...], Any]]] = {
     "state": {
         "backend": (str, None),
     },
+    # `private_link = true` at the top level is short for `[private_link] enabled = true` (TOML cannot have both
+    # a key and a table of one name).
+    "private_link": {
+        "enabled": (bool, False),
+        "public_access": (bool, True),
+    },
 }
 SPOKE_KEYS = ("name", "cidr", "extra_allowed_fqdns")
 REQUIRED_SPOKE_KEYS = ("name", "cidr")
@@ -289,12 +295,20 @@ def _tags(raw: Mapping[str, Any]) -> dict[str, str]:
     return dict(raw)
 
 
+def _private_link_shorthand(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    value = raw.get("private_link")
+    if isinstance(value, bool):
+        return {**raw, "private_link": {"enabled": value}}
+    return raw
+
+
 def build_config(raw: Mapping[str, Any], *, deployment: str | None = None, account_id: str | None = None,
                  region: str | None = None) -> Config:
     """Validate raw settings (a parsed TOML document) with overrides from the environment or flags.
 
     `deployment` is the name to use when the file sets none (a generated one, kept in the state file).
     """
+    raw = _private_link_shorthand(raw)
     v = _flatten(raw)
     regions = all_regions()
     region_name = region or v["region"]
@@ -369,6 +383,18 @@ def build_config(raw: Mapping[str, Any], *, deployment: str | None = None, accou
     if egress not in SERVERLESS_EGRESS:
         raise ConfigError(f"serverless.egress `{egress}` is not one of: {', '.join(SERVERLESS_EGRESS)} "
                           '(default "restricted")')
+
+    private_link = v["private_link.enabled"]
+    if "public_access" in raw.get("private_link", {}) and not private_link:
+        raise ConfigError("private_link.public_access is set but PrivateLink is off; add `enabled = true` to "
+                          "[private_link] (or remove public_access)")
+    if private_link and not regions[region_name].has_privatelink:
+        with_services = sorted(r for r, row in regions.items() if row.has_privatelink)
+        raise ConfigError(f"private_link: {region_name} has no Databricks PrivateLink endpoint services in the "
+                          f"region table; use one of: {', '.join(with_services)}, or private_link = false")
+    if private_link:
+        raise ConfigError("private_link = true is not available in this version of provision yet (back-end "
+                          "PrivateLink needs the Databricks Enterprise tier); remove it")
 
     return Config(
         deployment=name,

@@ -219,14 +219,41 @@ def deny_group(layout: Layout) -> RuleGroupDesign:
     return _rules_group(layout, DENY, "Drops ICMP, FTP, SSH, outbound UDP and spoke-to-spoke flows", rules)
 
 
-def control_plane_group(layout: Layout) -> RuleGroupDesign:
+def workspace_host(url: str) -> str:
+    """The host of a recorded workspace URL (`https://<deployment-name>.cloud.databricks.com`)."""
+    return url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+
+
+def control_plane_group(layout: Layout, workspace_hosts: Mapping[str, str] | None = None) -> RuleGroupDesign:
+    """Flows to the region's control-plane range.
+
+    Without `workspace_hosts` (None): TCP on 443 and 8443-8451 to the range, whatever the name. With it (spoke
+    name -> the host of its recorded workspace URL; spokes whose workspace does not exist yet are absent): only
+    TLS whose SNI is the regional web application or the SCC relay (from every spoke), or the spoke's own
+    workspace host (from that spoke's CIDR alone). Every port there is TLS, so every flow names its host; a
+    flow naming anything else (another customer's workspace behind the same front door) meets the default drop.
+    A spoke's slots are counted before its workspace exists, so learning the host never outgrows the group.
+    """
     cidr = layout.region.control_plane_cidr
-    rules = [
-        suricata_rule("pass", f"tcp $HOME_NET any -> {cidr} {port}", f"Databricks control plane, port {port}",
-                      2001 + i, "flow:to_server")
-        for i, port in enumerate(CONTROL_PLANE_PORTS)
-    ]
-    return _rules_group(layout, CONTROL_PLANE, f"Passes TCP to the Databricks control plane {cidr}", rules)
+    if workspace_hosts is None:
+        rules = [
+            suricata_rule("pass", f"tcp $HOME_NET any -> {cidr} {port}", f"Databricks control plane, port {port}",
+                          2001 + i, "flow:to_server")
+            for i, port in enumerate(CONTROL_PLANE_PORTS)
+        ]
+        return _rules_group(layout, CONTROL_PLANE, f"Passes TCP to the Databricks control plane {cidr}", rules)
+    # (slot, source, host, what): slots 0 and 1 for the web app and the relay, 2 + i for spoke i.
+    named: list[tuple[int, str, str, str]] = [(0, "$HOME_NET", layout.region.webapp, "web application"),
+                                              (1, "$HOME_NET", layout.region.scc_relay, "SCC relay")]
+    named += [(2 + i, spoke.cidrs.vpc, workspace_hosts[spoke.name], f"workspace of spoke {spoke.name}")
+              for i, spoke in enumerate(layout.spokes) if workspace_hosts.get(spoke.name)]
+    rules = [suricata_rule("pass", f"tls {source} any -> {cidr} {port}",
+                           f"Databricks control plane, {what}, port {port}", 2101 + p * 100 + slot,
+                           *domain_match("tls.sni", host), "flow:to_server")
+             for p, port in enumerate(CONTROL_PLANE_PORTS) for slot, source, host, what in named]
+    group = _rules_group(layout, CONTROL_PLANE, f"Passes TLS to the Databricks control plane {cidr}, by SNI", rules)
+    slots = len(CONTROL_PLANE_PORTS) * (2 + len(layout.spokes))
+    return RuleGroupDesign(group.role, group.priority, group.description, group.rule_group, slots)
 
 
 def metastore_group(layout: Layout, addresses: Sequence[str]) -> RuleGroupDesign:
@@ -294,12 +321,14 @@ def rule_group_roles(config: Config) -> tuple[str, ...]:
                  and (r != SPOKE_ALLOWLIST or has_spoke_domains))
 
 
-def rule_group(config: Config, layout: Layout, role: str, addresses: Sequence[str] = ()) -> RuleGroupDesign:
-    """One group by role; `addresses` are the metastore's resolved addresses (metastore group only)."""
+def rule_group(config: Config, layout: Layout, role: str, addresses: Sequence[str] = (),
+               workspace_hosts: Mapping[str, str] | None = None) -> RuleGroupDesign:
+    """One group by role; `addresses` are the metastore's resolved addresses (metastore group only);
+    `workspace_hosts` narrow the control-plane group to names (`control_plane_group`)."""
     if role == DENY:
         return deny_group(layout)
     if role == CONTROL_PLANE:
-        return control_plane_group(layout)
+        return control_plane_group(layout, workspace_hosts)
     if role == METASTORE:
         return metastore_group(layout, addresses)
     if role == ALLOWLIST:

@@ -23,6 +23,13 @@ class Region:
     datasets_bucket: str
     kinesis_region: str
     availability_zones: tuple[str, ...]
+    # Back-end PrivateLink endpoint services (regions.json `_privatelink_source`); empty where there are none.
+    privatelink_workspace_service: str = ""
+    privatelink_relay_service: str = ""
+
+    @property
+    def has_privatelink(self) -> bool:
+        return bool(self.privatelink_workspace_service and self.privatelink_relay_service)
 
     @property
     def databricks_buckets(self) -> tuple[str, ...]:
@@ -47,6 +54,8 @@ def all_regions() -> dict[str, Region]:
             datasets_bucket=str(row["datasets_bucket"]),
             kinesis_region=str(row["kinesis_region"]),
             availability_zones=tuple(row["availability_zones"]),  # type: ignore[arg-type]
+            privatelink_workspace_service=str(row.get("privatelink", {}).get("workspace", "")),  # type: ignore[attr-defined]
+            privatelink_relay_service=str(row.get("privatelink", {}).get("scc_relay", "")),  # type: ignore[attr-defined]
         )
         for name, row in table.items()
     }

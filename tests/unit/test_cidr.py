@@ -28,6 +28,21 @@ def test_spoke_layout_is_the_guides():
     s = spoke_cidrs("10.173.0.0/16")
     assert s.workspace_subnets == ("10.173.0.0/19", "10.173.32.0/19")
     assert s.tgw_subnets == ("10.173.64.0/19", "10.173.96.0/19")
+    # PrivateLink endpoint subnets: the halves of the fifth slot, so nothing above moves.
+    assert s.privatelink_subnets == ("10.173.128.0/20", "10.173.144.0/20")
+    small = spoke_cidrs("10.1.0.0/23")
+    assert small.privatelink_subnets == ("10.1.1.0/27", "10.1.1.32/27")  # /28 is the smallest AWS subnet
+
+
+def test_privatelink_services_come_from_the_region_table():
+    from provisioner.design.regions import all_regions
+
+    with_services = {name for name, r in all_regions().items() if r.has_privatelink}
+    assert with_services == {"eu-central-1", "eu-west-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+                             "ap-southeast-2"}
+    frankfurt = all_regions()["eu-central-1"]
+    assert frankfurt.privatelink_workspace_service == "com.amazonaws.vpce.eu-central-1.vpce-svc-081f78503812597f7"
+    assert frankfurt.privatelink_relay_service == "com.amazonaws.vpce.eu-central-1.vpce-svc-08e5dfca9572c85c4"
 
 
 @pytest.mark.parametrize(

@@ -52,6 +52,11 @@ BAD = [
     (GOOD + SPOKE_A + "extra_allowed_fqdns = 'example.com'\n", ["spokes[0].extra_allowed_fqdns must be a list"]),
     (GOOD + "[dns_firewall]\nmode = 'deny'\n", ["dns_firewall.mode `deny`", "block, alert, off"]),
     (GOOD + "[serverless]\negress = 'open'\n", ["serverless.egress `open`", "restricted, full"]),
+    (GOOD + "[private_link]\npublic_access = false\n", ["private_link.public_access", "PrivateLink is off"]),
+    (GOOD + "private_link = true\nregion = 'ap-northeast-1'\n",
+     ["ap-northeast-1 has no Databricks PrivateLink endpoint services", "eu-central-1"]),
+    (GOOD + "private_link = 'yes'\n", ["[private_link] must be a table", "'yes'"]),
+    (GOOD + "private_link = true\n", ["private_link = true is not available", "Enterprise"]),
     (GOOD + "[serverless]\negres = 'full'\n", ["unknown setting `serverless.egres`", "egress"]),
     (f'deployment = ""\ndatabricks_account_id = "{ACCOUNT_ID}"\n', ["deployment is empty"]),
 ]

@@ -343,3 +343,37 @@ def test_spoke_domains_are_that_spokes_alone():
 ])
 def test_differences(wanted, live, diff):
     assert fw.differences(wanted, live) == diff
+
+
+def test_control_plane_by_sni_passes_the_web_app_the_relay_and_each_spokes_own_workspace():
+    from provisioner.sandbox import suricata
+
+    cfg = config(spokes=(("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16")))
+    lay = layout(cfg)
+    by_address = fw.rule_group(cfg, lay, fw.CONTROL_PLANE)
+    assert all(r.startswith("pass tcp $HOME_NET any -> 18.159.44.32/28") for r in _rules(by_address))
+
+    before = fw.rule_group(cfg, lay, fw.CONTROL_PLANE, workspace_hosts={})
+    after = fw.rule_group(cfg, lay, fw.CONTROL_PLANE, workspace_hosts={
+        "bu1": fw.workspace_host("https://acme-bu1.cloud.databricks.com"),
+        "bu2": fw.workspace_host("https://dbc-1a2b3c4d-5e6f.cloud.databricks.com/")})
+    # Before any workspace exists: the web app and the relay only, on every control-plane port.
+    assert len(_rules(before)) == 2 * len(fw.CONTROL_PLANE_PORTS)
+    rules = _rules(after)
+    assert len(rules) == 4 * len(fw.CONTROL_PLANE_PORTS)
+    for port in fw.CONTROL_PLANE_PORTS:
+        assert (f'pass tls $HOME_NET any -> 18.159.44.32/28 {port} (msg:"Databricks control plane, web application, '
+                f'port {port}"; tls.sni; content:"frankfurt.cloud.databricks.com"; startswith; nocase; endswith; '
+                "flow:to_server;") in "\n".join(rules)
+        # A spoke's workspace host from that spoke's CIDR only.
+        assert any(r.startswith(f"pass tls 10.1.0.0/16 any -> 18.159.44.32/28 {port} ")
+                   and 'content:"acme-bu1.cloud.databricks.com"' in r for r in rules)
+        assert any(r.startswith(f"pass tls 10.2.0.0/16 any -> 18.159.44.32/28 {port} ")
+                   and 'content:"dbc-1a2b3c4d-5e6f.cloud.databricks.com"' in r for r in rules)
+    assert not any(r.startswith("pass tcp") for r in rules)  # nothing passes by address alone
+    assert len({_sid(r) for r in rules}) == len(rules)
+    # Learning the hosts never outgrows the group made before them.
+    assert before.needed_capacity == after.needed_capacity == len(fw.CONTROL_PLANE_PORTS) * 4
+    assert before.capacity == after.capacity
+    if suricata.available():
+        assert suricata.check(before.rule_group) == suricata.check(after.rule_group) == []
