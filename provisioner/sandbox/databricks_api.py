@@ -332,6 +332,8 @@ class EmulatorSettings:
     # "tokens-disabled", "no-token-permission" or "not-a-member" (module docstring).
     token_refusal: str | None = None
     faults: Faults | None = None
+    # Back-end PrivateLink (VPC endpoint registrations, private access settings) needs the Enterprise tier.
+    enterprise_tier: bool = True
 
 
 class ApiError(Exception):
@@ -540,6 +542,9 @@ class DatabricksEmulator:
             }
             # The policy each workspace is bound to; absent means default-policy.
             self._workspace_policy: dict[int, str] = {}
+            # PrivateLink: VPC endpoint registrations and private access settings, by ID.
+            self._vpc_endpoints: dict[str, dict[str, Any]] = {}
+            self._private_access: dict[str, dict[str, Any]] = {}
             self._access_tokens: dict[str, _AccessToken] = {}
             self._role_first_seen: dict[str, float] = {}
             self._fault_draws: dict[str, int] = {}
@@ -861,6 +866,7 @@ class DatabricksEmulator:
         region, ec2 = self._locate_vpc(vpc_id)
         if ec2 is None:
             raise _bad_value(f"VPC {vpc_id} does not exist.")
+        self._check_network_endpoints(endpoints, region)
         if len(subnet_ids) < 2:
             raise _bad_value("A network configuration requires at least 2 subnets in different availability zones.")
         if len(set(subnet_ids)) != len(subnet_ids):
@@ -965,6 +971,9 @@ class DatabricksEmulator:
                     f"Network configuration {network.network_id} uses VPC {network.vpc_id} in {network.region}, "
                     f"not in the workspace region {region}."
                 )
+        pas_id = body.get("private_access_settings_id")
+        if pas_id:
+            self._check_private_access_for(str(pas_id), region)
         self._validate_credential_for_workspace(credential)
         self._validate_bucket(storage.bucket_name)
         workspace_id = self._new_workspace_id()
@@ -1062,6 +1071,8 @@ class DatabricksEmulator:
             if new_network.region != ws.aws_region:
                 raise _bad_value(f"Network configuration {new_network.network_id} is not in {ws.aws_region}.")
             redeploy = redeploy or new_network.network_id != ws.network_id
+        if changes.get("private_access_settings_id"):
+            self._check_private_access_for(str(changes["private_access_settings_id"]), ws.aws_region)
         # Validation passed: apply.
         if "credentials_id" in changes:
             ws.credentials_id = str(changes["credentials_id"])
@@ -1113,6 +1124,138 @@ class DatabricksEmulator:
             ws.warmup_left = self.settings.workspace_api_warmup_requests
 
     # ------------------------------------------------------------------------------------ workspace hosts
+
+    # ----------------------------------------------------------------- PrivateLink: endpoints, access settings
+
+    def _require_enterprise(self) -> None:
+        if not self.settings.enterprise_tier:
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "PrivateLink is available only on the Enterprise "
+                                                           "pricing tier; this account is not on it.")
+
+    def _route_vpc_endpoints(self, request: Request, account_id: str) -> Response:
+        self._account_call(request, account_id)
+        if request.method == "GET":
+            return _json([dict(e, account_id=account_id) for e in self._vpc_endpoints.values()])
+        self._require_enterprise()
+        body = _json_body(request)
+        name = _name(body, "vpc_endpoint_name")
+        aws_id = _required_str(body, "aws_vpc_endpoint_id")
+        region = _required_str(body, "region")
+        if any(e["vpc_endpoint_name"] == name for e in self._vpc_endpoints.values()):
+            raise _bad_value(f"VPC endpoint name {name} already exists in this account.")
+        if any(e["aws_vpc_endpoint_id"] == aws_id for e in self._vpc_endpoints.values()):
+            raise _bad_value(f"AWS VPC endpoint {aws_id} is already registered in this account.")
+        endpoint = ec2_backends[self.settings.aws_account_id][region].vpc_end_points.get(aws_id)
+        if endpoint is None:
+            raise _bad_value(f"AWS VPC endpoint {aws_id} does not exist in {region}.")
+        state = str(getattr(endpoint, "state", "available")).lower()
+        if state != "available":
+            raise _bad_value(f"AWS VPC endpoint {aws_id} is {state}, not available; register it once it is.")
+        use_case = _databricks_service_use(region, endpoint.service_name)
+        if use_case is None:
+            raise _bad_value(f"AWS VPC endpoint {aws_id} connects to {endpoint.service_name}, which is not a "
+                             f"Databricks endpoint service in {region}.")
+        record = {"vpc_endpoint_id": str(uuid.uuid4()), "vpc_endpoint_name": name, "aws_vpc_endpoint_id": aws_id,
+                  "aws_endpoint_service_id": endpoint.service_name.rsplit(".", 1)[-1], "region": region,
+                  "aws_account_id": self.settings.aws_account_id,
+                  "state": "available", "use_case": use_case}
+        self._vpc_endpoints[record["vpc_endpoint_id"]] = record
+        return _json(dict(record, account_id=account_id))
+
+    def _route_vpc_endpoint(self, request: Request, account_id: str, obj_id: str) -> Response:
+        self._account_call(request, account_id)
+        record = self._vpc_endpoints.get(obj_id)
+        if record is None or request.method == "PUT":
+            raise _not_found(f"VPC endpoint {obj_id} does not exist.")
+        if request.method == "DELETE":
+            for network in self._networks.values():
+                if obj_id in [i for ids in (network.vpc_endpoints or {}).values() for i in ids]:
+                    raise ApiError(400, "INVALID_STATE", f"Unable to delete, VPC endpoint is used by network "
+                                                         f"configuration {network.network_id}")
+            del self._vpc_endpoints[obj_id]
+        return _json(dict(record, account_id=account_id))
+
+    def _check_network_endpoints(self, endpoints: Any, region: str) -> None:
+        """`vpc_endpoints.rest_api` and `.dataplane_relay` name registered endpoints of that use, in the region."""
+        if endpoints is None:
+            return
+        if not isinstance(endpoints, dict) or set(endpoints) - {"rest_api", "dataplane_relay"}:
+            raise _bad_value("vpc_endpoints takes rest_api and dataplane_relay, each a list of VPC endpoint IDs.")
+        if endpoints:
+            self._require_enterprise()
+        wanted_use = {"rest_api": "WORKSPACE_ACCESS", "dataplane_relay": "DATAPLANE_RELAY_ACCESS"}
+        for field_name, ids in endpoints.items():
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise _bad_value(f"vpc_endpoints.{field_name} must be a list of VPC endpoint IDs.")
+            for endpoint_id in ids:
+                record = self._vpc_endpoints.get(endpoint_id)
+                if record is None:
+                    raise _bad_value(f"VPC endpoint {endpoint_id} in vpc_endpoints.{field_name} is not registered "
+                                     "in this account.")
+                if record["region"] != region or record["use_case"] != wanted_use[field_name]:
+                    raise _bad_value(f"VPC endpoint {endpoint_id} ({record['use_case']} in {record['region']}) "
+                                     f"cannot serve vpc_endpoints.{field_name} in {region}.")
+
+    def _route_private_accesss(self, request: Request, account_id: str) -> Response:
+        self._account_call(request, account_id)
+        if request.method == "GET":
+            return _json([dict(p, account_id=account_id) for p in self._private_access.values()])
+        self._require_enterprise()
+        record = self._valid_private_access(_json_body(request), str(uuid.uuid4()))
+        if any(p["private_access_settings_name"] == record["private_access_settings_name"]
+               for p in self._private_access.values()):
+            raise _bad_value(f"Private access settings name {record['private_access_settings_name']} already "
+                             "exists in this account.")
+        self._private_access[record["private_access_settings_id"]] = record
+        return _json(dict(record, account_id=account_id))
+
+    def _route_private_access(self, request: Request, account_id: str, obj_id: str) -> Response:
+        self._account_call(request, account_id)
+        record = self._private_access.get(obj_id)
+        if record is None:
+            raise _not_found(f"Private access settings {obj_id} does not exist.")
+        if request.method == "PUT":
+            updated = self._valid_private_access(_json_body(request), obj_id)
+            for ws in self._workspaces.values():
+                if ws.options.get("private_access_settings_id") == obj_id and ws.aws_region != updated["region"]:
+                    raise _bad_value(f"Private access settings {obj_id} are used by workspace {ws.workspace_id} in "
+                                     f"{ws.aws_region}; their region cannot change.")
+            self._private_access[obj_id] = record = updated
+        elif request.method == "DELETE":
+            users = [ws.workspace_id for ws in self._workspaces.values()
+                     if ws.options.get("private_access_settings_id") == obj_id]
+            if users:
+                raise ApiError(400, "INVALID_STATE", f"Unable to delete, private access settings are used by "
+                                                     f"workspace {users[0]}")
+            del self._private_access[obj_id]
+        return _json(dict(record, account_id=account_id))
+
+    def _valid_private_access(self, body: dict[str, Any], pas_id: str) -> dict[str, Any]:
+        name = _name(body, "private_access_settings_name")
+        region = _required_str(body, "region")
+        if not _AWS_REGION.match(region):
+            raise _bad_value(f"region {region!r} is not an AWS region.")
+        public = body.get("public_access_enabled", False)
+        level = body.get("private_access_level", "ACCOUNT")
+        allowed = body.get("allowed_vpc_endpoint_ids", [])
+        if not isinstance(public, bool):
+            raise _bad_value("public_access_enabled must be true or false.")
+        if level not in ("ACCOUNT", "ENDPOINT"):
+            raise _bad_value("private_access_level must be ACCOUNT or ENDPOINT.")
+        if not isinstance(allowed, list) or any(i not in self._vpc_endpoints for i in allowed):
+            raise _bad_value("allowed_vpc_endpoint_ids must list VPC endpoints registered in this account.")
+        return {"private_access_settings_id": pas_id, "private_access_settings_name": name, "region": region,
+                "public_access_enabled": public, "private_access_level": level,
+                "allowed_vpc_endpoint_ids": list(allowed)}
+
+    def _check_private_access_for(self, pas_id: str, region: str) -> None:
+        self._require_enterprise()
+        record = self._private_access.get(pas_id)
+        if record is None:
+            raise _bad_value(f"Private access settings {pas_id} do not exist.")
+        if record["region"] != region:
+            raise _bad_value(f"Private access settings {pas_id} are for {record['region']}, not the workspace "
+                             f"region {region}.")
 
     # ------------------------------------------------------------------------ network policies (serverless)
 
@@ -1343,6 +1486,10 @@ def _build_url_map() -> Map:
         Rule("/ws/<deployment>/api/2.0/token/delete", endpoint="pat_delete", methods=["POST"]),
         Rule("/ws/<deployment>/api/2.0/preview/scim/v2/Me", endpoint="ws_me", methods=["GET"]),
     ]
+    for kind, endpoint in (("vpc-endpoints", "vpc_endpoint"), ("private-access-settings", "private_access")):
+        base = f"/api/2.0/accounts/<account_id>/{kind}"
+        rules += [Rule(base, endpoint=f"{endpoint}s", methods=["GET", "POST"]),
+                  Rule(f"{base}/<obj_id>", endpoint=endpoint, methods=["GET", "PUT", "DELETE"])]
     policies = "/api/2.0/accounts/<account_id>/network-policies"
     rules += [
         Rule(policies, endpoint="network_policies", methods=["GET", "POST"]),
@@ -1374,7 +1521,8 @@ def _endpoint_group(rule: Rule | None) -> str:
     endpoint = str(rule.endpoint)
     if endpoint in _SIGN_IN_ENDPOINTS:
         return _SIGN_IN_ENDPOINTS[endpoint]
-    account = ("collection", "item", "network_policies", "network_policy", "workspace_network")
+    account = ("collection", "item", "network_policies", "network_policy", "workspace_network", "vpc_endpoints",
+               "vpc_endpoint", "private_accesss", "private_access")
     return ACCOUNT_API if endpoint in account else WORKSPACE_API
 
 
@@ -1438,6 +1586,20 @@ def _pat_valid(ws: _Workspace, value: str) -> bool:
     return any(
         _same(value, pat.token_value) and (pat.expiry_time < 0 or pat.expiry_time > now) for pat in ws.pats.values()
     )
+
+
+def _databricks_service_use(region: str, service_name: str) -> str | None:
+    """`WORKSPACE_ACCESS` or `DATAPLANE_RELAY_ACCESS` for the region's Databricks endpoint services, else None."""
+    from provisioner.design.regions import all_regions
+
+    row = all_regions().get(region)
+    if row is None:
+        return None
+    if service_name == row.privatelink_workspace_service:
+        return "WORKSPACE_ACCESS"
+    if service_name == row.privatelink_relay_service:
+        return "DATAPLANE_RELAY_ACCESS"
+    return None
 
 
 def _malformed(message: str) -> ApiError:

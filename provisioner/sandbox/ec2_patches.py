@@ -970,6 +970,19 @@ def _install_tgw_route_tables() -> None:
 # --------------------------------------------------------------------------------------------------- VPC endpoints
 
 
+def _check_endpoint_service(region: str, service_name: str) -> None:
+    """A PrivateLink endpoint service (`com.amazonaws.vpce.<region>.vpce-svc-...`) exists only if it is one of the
+    Databricks endpoint services of that region in the region table; AWS answers InvalidServiceName otherwise."""
+    if not service_name.startswith("com.amazonaws.vpce."):
+        return
+    from provisioner.design.regions import all_regions
+
+    row = all_regions().get(region)
+    known = (row.privatelink_workspace_service, row.privatelink_relay_service) if row else ()
+    if service_name not in known:
+        raise _error("InvalidServiceName", f"The Vpc Endpoint Service '{service_name}' does not exist")
+
+
 def _install_vpc_endpoints() -> None:
     original_create = VPCBackend.create_vpc_endpoint
 
@@ -998,6 +1011,7 @@ def _install_vpc_endpoints() -> None:
                 )
             return endpoint
         if str(endpoint_type or "").lower() == "interface":
+            _check_endpoint_service(self.region_name, service_name)
             vpc = self.get_vpc(vpc_id)
             _validate_subnets(self, vpc_id, subnet_ids or [], "InvalidParameter")
             for group_id in security_group_ids or []:

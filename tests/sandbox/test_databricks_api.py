@@ -1011,3 +1011,79 @@ def test_a_principal_that_is_not_a_member_is_unauthenticated_in_the_workspace(en
         w.current_user.me()
     with pytest.raises(Unauthenticated):
         w.tokens.create(comment="x")
+
+
+# ------------------------------------------------------------------------------------------------ PrivateLink
+
+WORKSPACE_SERVICE = "com.amazonaws.vpce.eu-west-1.vpce-svc-0da6ebf1461278016"
+RELAY_SERVICE = "com.amazonaws.vpce.eu-west-1.vpce-svc-09b4eb2bc775f4e8c"
+
+
+def _interface_endpoint(env: Env, vpc: Vpc, service: str) -> str:
+    return str(env.ec2.create_vpc_endpoint(VpcId=vpc.vpc_id, VpcEndpointType="Interface", ServiceName=service,
+                                           SubnetIds=vpc.subnet_ids[:1], SecurityGroupIds=[vpc.sg_id])
+               ["VpcEndpoint"]["VpcEndpointId"])
+
+
+def test_privatelink_endpoints_are_registered_named_by_a_network_and_a_workspace_gets_access_settings(env: Env):
+    from databricks.sdk.service.provisioning import NetworkVpcEndpoints, PrivateAccessLevel
+
+    stack = make_stack(env)
+    a = stack.account
+    rest = a.vpc_endpoints.create(vpc_endpoint_name="dep-rest", aws_vpc_endpoint_id=_interface_endpoint(
+        env, stack.vpc, WORKSPACE_SERVICE), region=REGION)
+    relay = a.vpc_endpoints.create(vpc_endpoint_name="dep-relay", aws_vpc_endpoint_id=_interface_endpoint(
+        env, stack.vpc, RELAY_SERVICE), region=REGION)
+    assert (rest.use_case.value, relay.use_case.value) == ("WORKSPACE_ACCESS", "DATAPLANE_RELAY_ACCESS")
+
+    # A network may name only registered endpoints, each for its own use.
+    vpc = make_vpc(env, "10.1.0.0/16", subnets=(("10.1.0.0/24", "a"), ("10.1.1.0/24", "b")))
+    with pytest.raises(BadRequest, match="not registered"):
+        a.networks.create(network_name="pl-network", vpc_id=vpc.vpc_id, subnet_ids=vpc.subnet_ids,
+                          security_group_ids=[vpc.sg_id],
+                          vpc_endpoints=NetworkVpcEndpoints(rest_api=["nope"], dataplane_relay=[relay.vpc_endpoint_id]))
+    with pytest.raises(BadRequest, match=r"cannot serve vpc_endpoints\.rest_api"):
+        a.networks.create(network_name="pl-network", vpc_id=vpc.vpc_id, subnet_ids=vpc.subnet_ids,
+                          security_group_ids=[vpc.sg_id], vpc_endpoints=NetworkVpcEndpoints(
+                              rest_api=[relay.vpc_endpoint_id], dataplane_relay=[relay.vpc_endpoint_id]))
+    network = a.networks.create(network_name="pl-network", vpc_id=vpc.vpc_id, subnet_ids=vpc.subnet_ids,
+                                security_group_ids=[vpc.sg_id], vpc_endpoints=NetworkVpcEndpoints(
+                                    rest_api=[rest.vpc_endpoint_id], dataplane_relay=[relay.vpc_endpoint_id]))
+    with pytest.raises(InvalidState):
+        a.vpc_endpoints.delete(rest.vpc_endpoint_id)  # a network names it
+
+    elsewhere = a.private_access.create(private_access_settings_name="pas-us", region="us-east-1",
+                                        public_access_enabled=True, private_access_level=PrivateAccessLevel.ACCOUNT)
+    with pytest.raises(BadRequest, match="not the workspace region"):
+        create_workspace(stack, "pl-ws", private_access_settings_id=elsewhere.private_access_settings_id)
+    pas = a.private_access.create(private_access_settings_name="pas-eu", region=REGION, public_access_enabled=True,
+                                  private_access_level=PrivateAccessLevel.ACCOUNT)
+    stack.network_id = str(network.network_id)
+    ws = create_workspace(stack, "pl-ws", private_access_settings_id=pas.private_access_settings_id)
+    assert a.workspaces.get(ws.workspace_id).private_access_settings_id == pas.private_access_settings_id
+    with pytest.raises(InvalidState):
+        a.private_access.delete(pas.private_access_settings_id)
+
+
+def test_an_endpoint_must_exist_be_available_and_reach_a_databricks_service(env: Env):
+    a = env.account()
+    vpc = make_vpc(env)
+    with pytest.raises(BadRequest, match="does not exist"):
+        a.vpc_endpoints.create(vpc_endpoint_name="dep-rest", aws_vpc_endpoint_id="vpce-0123456789abcdef0",
+                               region=REGION)
+    other = _interface_endpoint(env, vpc, "com.amazonaws.eu-west-1.sts")
+    with pytest.raises(BadRequest, match="not a Databricks endpoint service"):
+        a.vpc_endpoints.create(vpc_endpoint_name="dep-sts", aws_vpc_endpoint_id=other, region=REGION)
+    endpoint = _interface_endpoint(env, vpc, WORKSPACE_SERVICE)
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+
+    ec2_backends[DEFAULT_ACCOUNT_ID][REGION].vpc_end_points[endpoint].state = "pending"
+    with pytest.raises(BadRequest, match="pending, not available"):
+        a.vpc_endpoints.create(vpc_endpoint_name="dep-rest", aws_vpc_endpoint_id=endpoint, region=REGION)
+
+
+def test_privatelink_needs_the_enterprise_tier(env: Env):
+    env.emulator.settings.enterprise_tier = False
+    with pytest.raises(BadRequest, match="Enterprise"):
+        env.account().private_access.create(private_access_settings_name="pas-eu", region=REGION)

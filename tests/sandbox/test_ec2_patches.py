@@ -143,12 +143,8 @@ def _private_nat(ec2: Any, subnet_id: str, **tags: str) -> str:
 
 def _interface_endpoint(ec2: Any, vpc_id: str, subnet_ids: list[str], **kwargs: Any) -> dict[str, Any]:
     endpoint: dict[str, Any] = ec2.create_vpc_endpoint(
-        VpcEndpointType="Interface",
-        VpcId=vpc_id,
-        ServiceName=f"com.amazonaws.{REGION}.sts",
-        SubnetIds=subnet_ids,
-        **kwargs,
-    )["VpcEndpoint"]
+        **{"VpcEndpointType": "Interface", "VpcId": vpc_id, "ServiceName": f"com.amazonaws.{REGION}.sts",
+           "SubnetIds": subnet_ids, **kwargs})["VpcEndpoint"]
     return endpoint
 
 
@@ -654,6 +650,19 @@ def test_interface_endpoint_refuses_two_subnets_in_one_zone(ec2: Any) -> None:
 
     assert _code(refused) == "DuplicateSubnetsInSameZone"
     assert ec2.describe_vpc_endpoints()["VpcEndpoints"] == []
+
+
+def test_interface_endpoint_to_a_privatelink_service_needs_a_databricks_service_of_the_region(ec2: Any) -> None:
+    vpc_id = _vpc(ec2, dns=True)
+    subnet_id = _subnet(ec2, vpc_id, "10.0.0.0/24")
+    for unknown in ("com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0",
+                    "com.amazonaws.vpce.eu-west-1.vpce-svc-081f78503812597f7"):  # eu-central-1's, not eu-west-1's
+        with pytest.raises(ClientError) as refused:
+            _interface_endpoint(ec2, vpc_id, [subnet_id], ServiceName=unknown)
+        assert _code(refused) == "InvalidServiceName"
+    workspace = "com.amazonaws.vpce.eu-west-1.vpce-svc-0da6ebf1461278016"  # the region table's REST API service
+    assert _interface_endpoint(ec2, vpc_id, [subnet_id], ServiceName=workspace, PrivateDnsEnabled=True)["State"] \
+        in ("pending", "available")
 
 
 # --------------------------------------------------------------------------------------------------- route tables
