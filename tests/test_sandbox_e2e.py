@@ -92,6 +92,7 @@ def _live_ec2(exports: dict[str, str], deployment: str) -> dict[str, int]:
 # and the Databricks objects (checked through the Databricks SDK instead).
 NOT_TAGGED_KINDS = {"firewall routes", "firewall logging", "Databricks credentials", "Databricks network",
                     "Databricks storage", "Databricks token", "Databricks workspace",
+                    "Databricks network policy", "Databricks workspace network option",
                     "Resolver query logging association"}
 
 
