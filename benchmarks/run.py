@@ -98,6 +98,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--time-scale", type=float, default=0.05)
     parser.add_argument("--spokes", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--workers", type=int, default=None, help="passed to `up` (default: provision's own)")
     args = parser.parse_args()
 
     from provisioner.sandbox.server import Sandbox
@@ -118,7 +119,8 @@ def main() -> int:
                 text = config(spokes)
                 (work_n / "provision.toml").write_text(text)
                 path = critical_path(text, args.time_scale)
-                wall, done = provision(work_n, env, "up", "--workers", "8")
+                workers = ["--workers", str(args.workers)] if args.workers else []
+                wall, done = provision(work_n, env, "up", *workers)
                 if done.returncode != 0:
                     print(done.stdout[-2000:], done.stderr[-2000:], file=sys.stderr)
                     return 1
@@ -148,7 +150,7 @@ def main() -> int:
     finally:
         sandbox.stop()
     width = max(len(name) for name, _ in rows)
-    print(f"time scale {args.time_scale}")
+    print(f"time scale {args.time_scale}, workers {args.workers or 'default'}")
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     print("\nno-op `up`, AWS calls by service and action:")

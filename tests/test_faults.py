@@ -111,3 +111,30 @@ def test_up_status_down_through_a_fifth_of_requests_failing(aws, workdir, faulty
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws)  # read back around the proxy
     assert live_tagged(deployment) == []
     assert sum(resolver_objects(aws).values()) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_the_whole_deployment_through_faults_on_both_clouds(aws, databricks, workdir, faulty, monkeypatch, seed):
+    """AWS and the Databricks account (its sign-in included) both failing a fifth of requests, before or after
+    they take effect: every command finishes first time, and nothing is made twice or left behind."""
+    from provisioner.sandbox.databricks_api import Faults
+    from tests.test_databricks_faults import _objects, _one_of_each
+
+    deployment = f"bothfaulty{seed}"
+    workdir.write_config(config_text(deployment, hub_azs=2))
+    faulty(0.2, seed)
+    databricks.settings.faults = Faults(rate=0.2, seed=seed)
+
+    for command in (("up",), ("status",), ("down", "--yes", "--delete-logs")):
+        result = workdir.run(*command)
+        assert result.code == 0, f"{command}: {result.out + result.err}"
+        if command == ("up",):
+            databricks.settings.faults, faults = None, databricks.settings.faults
+            assert _objects(databricks) == _one_of_each(deployment)
+            assert {c: n for c, n in components(deployment, aws).items() if n > 1} == {}
+            databricks.settings.faults = faults
+    databricks.settings.faults = None
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws)
+    assert live_tagged(deployment) == []
+    assert all(not names for names in _objects(databricks).values())

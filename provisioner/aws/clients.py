@@ -26,7 +26,7 @@ MAX_ATTEMPTS = 10
 DEFAULT_MAX_POOL_CONNECTIONS = 10  # botocore's own default
 # (event name, handler) registered on every session this module makes: how tests count API calls.
 SESSION_HOOKS: list[tuple[str, Callable[..., Any]]] = []
-READ_PREFIXES = ("Describe", "Get", "List", "Head", "Search")
+READ_PREFIXES = ("Describe", "Get", "List", "Head", "Search", "Simulate")  # Simulate*: IAM policy simulation
 
 
 def is_mutating(operation: str) -> bool:
