@@ -76,6 +76,9 @@ class Config:
     # Serverless compute's egress (an account network policy per spoke): "restricted" to the allowlist and the
     # spoke's root bucket, or "full".
     serverless_egress: str = "restricted"
+    # Back-end PrivateLink (refused by build_config until its steps exist; the firewall design already follows it).
+    private_link: bool = False
+    private_link_public_access: bool = True
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -414,6 +417,8 @@ def build_config(raw: Mapping[str, Any], *, deployment: str | None = None, accou
         credential_validation_timeout_seconds=timeout,
         dns_firewall_mode=mode,
         serverless_egress=egress,
+        private_link=private_link,
+        private_link_public_access=v["private_link.public_access"],
     )
 
 

@@ -272,6 +272,8 @@ def metastore_group(layout: Layout, addresses: Sequence[str]) -> RuleGroupDesign
 
 def allowlist_group(config: Config, layout: Layout) -> RuleGroupDesign:
     targets = allowed_fqdns(config, layout)
+    if config.private_link:  # the relay is the spoke's endpoint; its name still resolves (DNS allowlist)
+        targets = tuple(t for t in targets if t != layout.region.scc_relay)
     source = {"RulesSourceList": {"Targets": list(targets), "TargetTypes": list(TARGET_TYPES),
                                   "GeneratedRulesType": "ALLOWLIST"}}
     return RuleGroupDesign(
@@ -313,12 +315,36 @@ def spoke_allowlist_group(config: Config, layout: Layout) -> RuleGroupDesign:
     return _rules_group(layout, SPOKE_ALLOWLIST, "Passes TLS and HTTP to domains allowed for one spoke only", rules)
 
 
+def passes_to_range(rule_groups: Sequence[Mapping[str, Any]], cidr: str) -> list[str]:
+    """The pass rules, among the groups' Suricata rules, whose destination is inside or overlaps `cidr` (or is
+    `any`): what `status` reports when the firewall should pass nothing to the control-plane range."""
+    rng = ipaddress.ip_network(cidr)
+    found = []
+    for group in rule_groups:
+        for line in str(group.get("RulesSource", {}).get("RulesString", "")).splitlines():
+            parts = line.split()
+            if len(parts) < 7 or parts[0] != "pass":
+                continue
+            destination = parts[5].strip("[]")
+            for item in destination.split(","):
+                try:
+                    overlaps = item == "any" or ipaddress.ip_network(item, strict=False).overlaps(rng)
+                except ValueError:  # a variable such as $HOME_NET: the spokes, never the control plane
+                    overlaps = False
+                if overlaps:
+                    found.append(line)
+                    break
+    return found
+
+
 def rule_group_roles(config: Config) -> tuple[str, ...]:
     """The groups a deployment has, in evaluation order."""
     roles = (DENY, CONTROL_PLANE, METASTORE, SPOKE_ALLOWLIST, ALLOWLIST)
     has_spoke_domains = any(spoke_fqdns(config).values())
+    # With back-end PrivateLink the workspace API and the relay are reached through the spoke's interface
+    # endpoints: nothing passes to the control-plane range.
     return tuple(r for r in roles if (r != METASTORE or config.legacy_hive_metastore)
-                 and (r != SPOKE_ALLOWLIST or has_spoke_domains))
+                 and (r != SPOKE_ALLOWLIST or has_spoke_domains) and (r != CONTROL_PLANE or not config.private_link))
 
 
 def rule_group(config: Config, layout: Layout, role: str, addresses: Sequence[str] = (),

@@ -377,3 +377,24 @@ def test_control_plane_by_sni_passes_the_web_app_the_relay_and_each_spokes_own_w
     assert before.capacity == after.capacity
     if suricata.available():
         assert suricata.check(before.rule_group) == suricata.check(after.rule_group) == []
+
+
+def test_with_privatelink_nothing_passes_to_the_control_plane_and_the_relay_leaves_the_allowlist():
+    import dataclasses
+
+    base = config(spokes=(("bu1", "10.1.0.0/16"),))
+    private = dataclasses.replace(base, private_link=True)
+    lay = layout(private)
+    assert fw.CONTROL_PLANE in fw.rule_group_roles(base)
+    assert fw.CONTROL_PLANE not in fw.rule_group_roles(private)
+    relay = lay.region.scc_relay
+    targets = fw.rule_group(private, lay, fw.ALLOWLIST).rule_group["RulesSource"]["RulesSourceList"]["Targets"]
+    assert relay not in targets and lay.region.webapp in targets
+    assert relay in fw.allowed_fqdns(private, lay)  # still resolvable: the DNS Firewall keeps it
+    cidr = lay.region.control_plane_cidr
+    groups = [fw.rule_group(private, lay, r, ("192.0.2.1",)).rule_group for r in fw.rule_group_roles(private)]
+    assert fw.passes_to_range(groups, cidr) == []
+    default = [fw.rule_group(base, lay, r, ("192.0.2.1",)).rule_group for r in fw.rule_group_roles(base)]
+    assert len(fw.passes_to_range(default, cidr)) == len(fw.CONTROL_PLANE_PORTS)
+    anywhere = {"RulesSource": {"RulesString": 'pass tcp $HOME_NET any -> any 443 (msg:"x"; sid:9; rev:1;)\n'}}
+    assert fw.passes_to_range([anywhere], cidr) != []
