@@ -2,6 +2,9 @@
 
 import json
 
+import pytest
+from botocore.exceptions import ClientError
+
 from provisioner.state import load
 from tests.conftest import client, config_text, live_tagged
 
@@ -106,3 +109,24 @@ def test_recorded_configs_rebuild_routes_of_every_spoke_removed_since(tmp_path):
     routes = [s for s in removed if s.key.endswith("#removed")]
     assert len(routes) == 2  # one per AZ, each with the routes to both removed spokes
     assert all({r.destination for r in s.routes} == {"10.2.0.0/16", "10.3.0.0/16"} for s in routes)
+
+
+def test_prune_keeps_a_removed_spokes_root_bucket_with_data_unless_delete_data(aws, workdir):
+    workdir.write_config(config_text("prnd", spokes=TWO))
+    assert workdir.run("up").code == 0
+    client("s3").put_object(Bucket="prnd-bu2-rootbucket", Key="user/table.parquet", Body=b"data")
+    vpc = _ids(workdir, "prnd")["spoke/bu2/vpc"]
+
+    workdir.write_config(config_text("prnd", spokes=TWO[:1]))
+    kept = workdir.run("up", "--prune", "--yes")
+    assert kept.code == 0, kept.err
+    assert "1 kept" in kept.out
+    assert client("s3").head_bucket(Bucket="prnd-bu2-rootbucket")
+    assert [k for k in _ids(workdir, "prnd") if k.startswith("spoke/bu2/")] == ["spoke/bu2/root-bucket"]
+    assert vpc not in {v["VpcId"] for v in client("ec2").describe_vpcs()["Vpcs"]}  # the network went
+
+    gone = workdir.run("up", "--prune", "--yes", "--delete-data")
+    assert gone.code == 0, gone.err
+    assert not [k for k in _ids(workdir, "prnd") if k.startswith("spoke/bu2/")]
+    with pytest.raises(ClientError):
+        client("s3").head_bucket(Bucket="prnd-bu2-rootbucket")
