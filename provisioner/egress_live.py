@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provisioner import egress
 from provisioner.aws.errors import CloudError, none_if_missing, translate
+from provisioner.aws.paging import next_token_pages
 from provisioner.design import evaluate as ev
 from provisioner.design import firewall as fw_design
 from provisioner.design.naming import is_owned, tag_map
@@ -74,17 +75,6 @@ class Live:
     network: egress.NetworkData
 
 
-def _pages(call: Callable[..., Any], result: str, **params: Any) -> Iterator[Any]:
-    """Every item of a NextToken-paginated list call."""
-    token = None
-    while True:
-        page = call(**params, **({"NextToken": token} if token else {}))
-        yield from page.get(result) or []
-        token = page.get("NextToken")
-        if not token:
-            return
-
-
 def _recorded(ctx: Context, key: str, what: str) -> str:
     value = ctx.state.resource_id(key)
     if not value:
@@ -133,18 +123,19 @@ def read_dns_rules(r53: Any, vpc_id: str) -> list[ev.DnsRule]:
     names: dict[str, str] = {}
     domains: dict[str, tuple[str, ...]] = {}
     found = []
-    for association in _pages(r53.list_firewall_rule_group_associations, "FirewallRuleGroupAssociations",
-                               VpcId=vpc_id):
+    for association in next_token_pages(r53.list_firewall_rule_group_associations,
+                                        "FirewallRuleGroupAssociations", VpcId=vpc_id):
         if association.get("Status") == "DELETING":
             continue
         group_id = association["FirewallRuleGroupId"]
         group = r53.get_firewall_rule_group(FirewallRuleGroupId=group_id)["FirewallRuleGroup"]
-        for rule in _pages(r53.list_firewall_rules, "FirewallRules", FirewallRuleGroupId=group_id):
+        for rule in next_token_pages(r53.list_firewall_rules, "FirewallRules", FirewallRuleGroupId=group_id):
             list_id = rule["FirewallDomainListId"]
             if list_id not in domains:
                 names[list_id] = r53.get_firewall_domain_list(FirewallDomainListId=list_id)["FirewallDomainList"][
                     "Name"]
-                domains[list_id] = tuple(_pages(r53.list_firewall_domains, "Domains", FirewallDomainListId=list_id))
+                domains[list_id] = tuple(next_token_pages(r53.list_firewall_domains, "Domains",
+                                                          FirewallDomainListId=list_id))
             found.append(ev.DnsRule(group.get("Name", group_id), group_id, int(association.get("Priority") or 0),
                                     int(rule.get("Priority") or 0), rule.get("Name", ""), rule["Action"],
                                     names[list_id], list_id, domains[list_id], rule.get("BlockResponse")))

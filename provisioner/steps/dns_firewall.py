@@ -15,12 +15,13 @@ With `dns_firewall.mode = "off"` the lists, the group and the associations are r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from provisioner.aws.errors import CloudError, error_code, gone_if_missing, none_if_missing, translate
+from provisioner.aws.paging import next_token_pages
 from provisioner.context import Context
 from provisioner.design import dns_firewall as design
 from provisioner.design.config import Config
@@ -45,19 +46,8 @@ def domain_list_key(role: str) -> str:
     return keys.hub("dns-firewall/domain-list", role)
 
 
-def _pages(call: Callable[..., Any], result: str, **params: Any) -> Iterator[Any]:
-    """Every item of a NextToken-paginated Route 53 Resolver list call."""
-    token = None
-    while True:
-        page = call(**params, **({"NextToken": token} if token else {}))
-        yield from page.get(result) or []
-        token = page.get("NextToken")
-        if not token:
-            return
-
-
 def _tags(ctx: Context, arn: str) -> dict[str, str]:
-    return tag_map(list(_pages(ctx.aws.route53resolver.list_tags_for_resource, "Tags", ResourceArn=arn)))
+    return tag_map(list(next_token_pages(ctx.aws.route53resolver.list_tags_for_resource, "Tags", ResourceArn=arn)))
 
 
 def _require_owned(ctx: Context, what: str, arn: str) -> dict[str, str]:
@@ -105,7 +95,7 @@ class _Named(Step):
                 got = none_if_missing(NOT_FOUND, getattr(r53, self.get_call), **{self.id_param: recorded})
                 item = got[self.answer] if got else None
             if item is None:
-                listed = _pages(getattr(r53, self.list_call), self.list_result)
+                listed = next_token_pages(getattr(r53, self.list_call), self.list_result)
                 named = [i for i in listed if i.get("Name") == self.name]
                 owned = [i for i in named if is_owned(_tags(ctx, i["Arn"]), ctx.deployment)]
                 if named and not owned:
@@ -158,7 +148,7 @@ class DomainList(_Named):
         wanted = self.domains()
         with translate(f"update DNS Firewall domain list {self.name}"):
             have = set() if res.live.get("fresh") else set(
-                _pages(r53.list_firewall_domains, "Domains", FirewallDomainListId=res.id))
+                next_token_pages(r53.list_firewall_domains, "Domains", FirewallDomainListId=res.id))
             # AWS keeps domains with a trailing dot or not as given; compare without it.
             have = {d.rstrip(".") for d in have}
             added, removed = sorted(set(wanted) - have), sorted(have - set(wanted))
@@ -212,7 +202,7 @@ class RuleGroup(_Named):
         lists = {r.domain_list: str(ctx.output(domain_list_key(r.domain_list))) for r in self.rules}
         with translate(f"update DNS Firewall rule group {self.name}"):
             live = {r["FirewallDomainListId"]: r
-                    for r in _pages(r53.list_firewall_rules, "FirewallRules", FirewallRuleGroupId=res.id)}
+                    for r in next_token_pages(r53.list_firewall_rules, "FirewallRules", FirewallRuleGroupId=res.id)}
             wanted = {lists[r.domain_list]: r for r in self.rules}
             for list_id in sorted(set(live) - set(wanted)):
                 if aspect(changes, apply, f"unexpected rule {live[list_id].get('Name')}", True):
@@ -237,7 +227,7 @@ class RuleGroup(_Named):
     def delete(self, ctx: Context, res: Resource) -> None:
         r53 = ctx.aws.route53resolver
         with translate(f"delete DNS Firewall rule group {self.name}"):
-            for rule in list(_pages(r53.list_firewall_rules, "FirewallRules", FirewallRuleGroupId=res.id)):
+            for rule in list(next_token_pages(r53.list_firewall_rules, "FirewallRules", FirewallRuleGroupId=res.id)):
                 gone_if_missing(NOT_FOUND, r53.delete_firewall_rule, FirewallRuleGroupId=res.id,
                                 FirewallDomainListId=rule["FirewallDomainListId"])
             gone_if_missing(NOT_FOUND, r53.delete_firewall_rule_group, FirewallRuleGroupId=res.id)
@@ -265,9 +255,10 @@ class SpokeDnsFirewall(Step):
         if not vpc_id or not group_id:
             return None
         with translate(f"read the DNS Firewall association of {vpc_id}"):
-            found = [a for a in _pages(r53.list_firewall_rule_group_associations, "FirewallRuleGroupAssociations",
-                                       FirewallRuleGroupId=group_id, VpcId=vpc_id)
-                     if a.get("Status") != "DELETING"]
+            associations = next_token_pages(r53.list_firewall_rule_group_associations,
+                                            "FirewallRuleGroupAssociations", FirewallRuleGroupId=group_id,
+                                            VpcId=vpc_id)
+            found = [a for a in associations if a.get("Status") != "DELETING"]
             if not found:
                 return None
             config = r53.get_firewall_config(ResourceId=vpc_id)["FirewallConfig"]
@@ -387,11 +378,11 @@ class SpokeQueryLogging(Step):
             return None
         r53 = ctx.aws.route53resolver
         with translate(f"read the query logging of {vpc_id}"):
-            found = [a for a in _pages(r53.list_resolver_query_log_config_associations,
-                                       "ResolverQueryLogConfigAssociations",
-                                       Filters=[{"Name": "ResourceId", "Values": [vpc_id]},
-                                                {"Name": "ResolverQueryLogConfigId", "Values": [config_id]}])
-                     if a.get("Status") not in ("DELETING", "FAILED")]
+            associations = next_token_pages(
+                r53.list_resolver_query_log_config_associations, "ResolverQueryLogConfigAssociations",
+                Filters=[{"Name": "ResourceId", "Values": [vpc_id]},
+                         {"Name": "ResolverQueryLogConfigId", "Values": [config_id]}])
+            found = [a for a in associations if a.get("Status") not in ("DELETING", "FAILED")]
         if not found:
             return None
         return Resource(found[0]["Id"], outputs={"vpc": vpc_id}, live=found[0])
