@@ -19,12 +19,10 @@ import pytest
 from provisioner import engine, steps
 from provisioner.aws import clients
 from provisioner.steps import (
-    bucket,
     dns_firewall,
     firewall,
     flow_logs,
     hub_network,
-    iam,
     spoke_network,
     transit_gateway,
 )
@@ -90,13 +88,15 @@ def _chain(workdir: Any, monkeypatch: pytest.MonkeyPatch, *command: str) -> list
 def test_a_crash_after_any_change_of_up_or_down_leaves_no_twin(aws, workdir, monkeypatch):
     # A dead process waits for nothing: no grace for the calls under way in other steps' threads.
     monkeypatch.setattr(engine, "INTERRUPT_GRACE_SECONDS", 0.05)
+    # The creates the engine cannot make idempotent are all here; the role and the bucket (named, adopted by
+    # name after a crash) have crash tests of their own in test_foundation.py.
     monkeypatch.setattr(steps, "FAMILIES", (hub_network, transit_gateway, spoke_network, firewall, dns_firewall,
-                                            flow_logs, iam, bucket))
+                                            flow_logs))
     deployment = "crashes"
     workdir.write_config(config_text(deployment, hub_azs=1, extra="[firewall]\nlegacy_hive_metastore = false\n"))
 
-    died = _chain(workdir, monkeypatch, "up")
-    assert len(died) > 60  # every change of a fresh `up` was, once, the last thing a run did
+    died = _chain(workdir, monkeypatch, "up", "--skip-preflight")  # preflight changes nothing; it would only add reads
+    assert len(died) > 50  # every change of a fresh `up` was, once, the last thing a run did
     assert {c: n for c, n in components(deployment, aws).items() if n > 1} == {}
     assert resolver_objects(aws) == Counter({"domain lists": 2, "rule groups": 1, "associations": 1,
                                              "query log configs": 1})

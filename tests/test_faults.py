@@ -87,7 +87,7 @@ def resolver_objects(url: str) -> Counter[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_up_status_down_through_a_fifth_of_requests_failing(aws, workdir, faulty, aws_families, monkeypatch, seed):
     deployment = f"faults{seed}"
     workdir.write_config(config_text(deployment, spokes=SPOKES, hub_azs=2))
@@ -114,7 +114,7 @@ def test_up_status_down_through_a_fifth_of_requests_failing(aws, workdir, faulty
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [7, 8, 9])
+@pytest.mark.parametrize("seed", [7])
 def test_the_whole_deployment_through_faults_on_both_clouds(aws, databricks, workdir, faulty, monkeypatch, seed):
     """AWS and the Databricks account (its sign-in included) both failing a fifth of requests, before or after
     they take effect: every command finishes first time, and nothing is made twice or left behind."""
