@@ -58,13 +58,6 @@ class Reads:
                 self._answers[key] = load()
             return self._answers[key]
 
-    def forget(self, key: str | None = None) -> None:
-        with self._lock:
-            if key is None:
-                self._answers.clear()
-            else:
-                self._answers.pop(key, None)
-
 
 def _no_report(key: str, status: str, message: str) -> None:
     return None

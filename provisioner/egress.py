@@ -97,7 +97,6 @@ class EgressCheck(Check):
     def __init__(self, config: Config) -> None:
         super().__init__("network/egress", "egress forced through the firewall; spokes isolated")
         self.config = config
-        self._data = NetworkData()
 
     def sources(self, ctx: Context) -> list[Source]:
         from provisioner.steps import keys
@@ -105,7 +104,8 @@ class EgressCheck(Check):
         return [Source(f"spoke {s.name} {az}", ctx.output(keys.spoke(s.name, "workspace-subnet", az)))
                 for s in ctx.layout.spokes for az in s.azs]
 
-    def report(self, ctx: Context) -> EgressReport:
+    def network(self, ctx: Context) -> tuple[NetworkData, list[Source]]:
+        """What EC2 says of the deployment's VPCs and Transit Gateway, and the subnets to walk from."""
         from provisioner.steps import keys
 
         try:
@@ -115,15 +115,18 @@ class EgressCheck(Check):
         except RuntimeError as e:
             raise CloudError(f"cannot trace egress: {e}") from e
         with translate("read the network to trace egress"):
-            self._data = read_network(ctx.aws.ec2, vpcs, tgw)
-        return trace_egress(self._data, sources)
+            return read_network(ctx.aws.ec2, vpcs, tgw), sources
+
+    def report(self, ctx: Context) -> EgressReport:
+        return trace_egress(*self.network(ctx))
 
     def run(self, ctx: Context) -> list[str]:
-        report = self.report(ctx)
+        data, sources = self.network(ctx)
+        report = trace_egress(data, sources)
         problems = report.problems()
         if len(ctx.layout.spokes) > 1:
             cidrs = {s.name: s.cidrs.vpc for s in ctx.layout.spokes}
-            problems += isolation_problems(self._data, self.sources(ctx), cidrs)
+            problems += isolation_problems(data, sources, cidrs)
         if any(not t.egress.of(FIREWALL_ENDPOINT) for t in report.traces):
             problems.insert(0, "egress is not forced through the firewall: no path passes a firewall endpoint"
                             if all(not t.egress.of(FIREWALL_ENDPOINT) for t in report.traces)

@@ -17,8 +17,6 @@ import time
 from typing import Any
 
 import pytest
-from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.ec2.models import ec2_backends
 from moto.moto_api import state_manager
 
 from provisioner import steps
@@ -110,11 +108,6 @@ def _fail_without_record(real_create: Any) -> Any:
         res = real_create(self, ctx)
         ec2_patches.fail_nat_gateway(res.id, region=REGION, failure_code="InsufficientFreeAddressesInSubnet",
                                      failure_message="Subnet has insufficient free addresses to create this NAT")
-        # AWS lets go of a failed NAT gateway's address; moto keeps it associated.
-        backend = ec2_backends[DEFAULT_ACCOUNT_ID][REGION]
-        for address in backend.addresses:
-            if address.eni is backend.nat_gateways[res.id]._eni:
-                address.eni = address.association_id = None
         raise KeyboardInterrupt
 
     return create

@@ -15,8 +15,6 @@ import json
 from typing import Any
 
 import pytest
-from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.ec2.models import ec2_backends
 
 from provisioner import steps
 from provisioner.aws import clients
@@ -414,11 +412,6 @@ def test_failed_nat_gateway_reports_aws_message_and_next_up_replaces_it(aws, wor
         res = real_create(self, ctx)
         ec2_patches.fail_nat_gateway(res.id, region=REGION, failure_code="InsufficientFreeAddressesInSubnet",
                                      failure_message="Subnet has insufficient free addresses to create this NAT")
-        # AWS lets go of a failed NAT gateway's address; moto keeps it associated.
-        backend = ec2_backends[DEFAULT_ACCOUNT_ID][REGION]
-        for address in backend.addresses:
-            if address.eni is backend.nat_gateways[res.id]._eni:
-                address.eni = address.association_id = None
         return res
 
     monkeypatch.setattr(hub_network.NatGateway, "create", create_then_fail)

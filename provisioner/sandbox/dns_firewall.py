@@ -27,9 +27,7 @@ the Batch*FirewallRule calls, sharing through RAM, and service quotas.
 
 from __future__ import annotations
 
-import ast
 import copy
-import inspect
 import re
 import secrets
 import threading
@@ -54,6 +52,8 @@ from moto.route53resolver.models import (
     Route53ResolverBackend,
 )
 from moto.route53resolver.responses import Route53ResolverResponse
+
+from provisioner.sandbox.moto_source import class_members
 
 __all__ = [
     "ADDED_ACTIONS",
@@ -1294,27 +1294,9 @@ _INSTALLED_MARKER = "_provisioner_sandbox_dns_firewall"
 _install_lock = threading.Lock()
 
 
-def _class_members(module: Any, class_name: str) -> tuple[set[str], set[str]]:
-    """Methods and `self.x = ...` attributes a class defines in moto's pristine source (patches don't show)."""
-    for node in ast.parse(inspect.getsource(module)).body:
-        if isinstance(node, ast.ClassDef) and node.name == class_name:
-            methods = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
-            attributes = {
-                target.attr
-                for item in ast.walk(node)
-                if isinstance(item, ast.Assign | ast.AnnAssign)
-                for target in (item.targets if isinstance(item, ast.Assign) else [item.target])
-                if isinstance(target, ast.Attribute)
-                and isinstance(target.value, ast.Name)
-                and target.value.id == "self"
-            }
-            return methods, attributes
-    return set(), set()
-
-
 def _missing_internals() -> list[str]:
     problems = []
-    backend_methods, backend_attributes = _class_members(_resolver_models, "Route53ResolverBackend")
+    backend_methods, backend_attributes = class_members(_resolver_models, "Route53ResolverBackend")
     for name in (*_BACKEND_PATCHES, *_BACKEND_METHODS):
         if name not in backend_methods:
             problems.append(f"moto's Route53ResolverBackend no longer defines {name}")
@@ -1322,11 +1304,11 @@ def _missing_internals() -> list[str]:
         if name not in backend_attributes:
             problems.append(f"moto's Route53ResolverBackend no longer sets self.{name}")
     for class_name, attributes in _MODEL_ATTRIBUTES.items():
-        _, model_attributes = _class_members(_resolver_models, class_name)
+        _, model_attributes = class_members(_resolver_models, class_name)
         problems += [
             f"moto's {class_name} no longer sets self.{name}" for name in attributes if name not in model_attributes
         ]
-    response_methods, _ = _class_members(_resolver_responses, "Route53ResolverResponse")
+    response_methods, _ = class_members(_resolver_responses, "Route53ResolverResponse")
     if "route53resolver_backend" not in response_methods:
         problems.append("moto's Route53ResolverResponse no longer has route53resolver_backend")
     if not hasattr(ManagedState, "advance"):
@@ -1343,7 +1325,7 @@ def compatibility_problems() -> list[str]:
     problems = []
     if moto.__version__ != SUPPORTED_MOTO_VERSION:
         problems.append(f"moto is {moto.__version__}; this module was written against {SUPPORTED_MOTO_VERSION}")
-    response_methods, _ = _class_members(_resolver_responses, "Route53ResolverResponse")
+    response_methods, _ = class_members(_resolver_responses, "Route53ResolverResponse")
     problems += [f"moto now implements {name} itself" for name in ADDED_ACTIONS if name in response_methods]
     return problems + _missing_internals()
 

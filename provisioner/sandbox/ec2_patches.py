@@ -236,11 +236,16 @@ def fail_nat_gateway(
     failure_code: str = "InternalError",
     failure_message: str = "The NAT gateway could not be created because of an internal error.",
 ) -> None:
-    """Put a NAT gateway in the `failed` state with the failure details AWS reports."""
-    nat: Any = ec2_models.ec2_backends[account_id][region].nat_gateways[nat_gateway_id]
+    """Put a NAT gateway in the `failed` state with the failure details AWS reports. AWS lets go of a failed NAT
+    gateway's Elastic IP (a new NAT gateway may take it); moto would keep it associated."""
+    backend: Any = ec2_models.ec2_backends[account_id][region]
+    nat: Any = backend.nat_gateways[nat_gateway_id]
     nat.failure_code = failure_code
     nat.failure_message = failure_message
     nat.state = "failed"
+    for address in backend.addresses:
+        if address.eni is not None and address.eni is getattr(nat, "_eni", None):
+            address.eni = address.association_id = None
 
 
 def missing_internals() -> list[str]:

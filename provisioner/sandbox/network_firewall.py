@@ -24,7 +24,6 @@ AssociateFirewallPolicy (PENDING); meanwhile the firewall is PROVISIONING, as AW
 
 from __future__ import annotations
 
-import ast
 import copy
 import inspect
 import re
@@ -50,6 +49,7 @@ from moto.networkfirewall.models import NetworkFirewallBackend, NetworkFirewallM
 from moto.networkfirewall.responses import NetworkFirewallResponse, _firewall
 
 from provisioner.sandbox import suricata
+from provisioner.sandbox.moto_source import class_members
 
 __all__ = [
     "ADDED_ACTIONS",
@@ -1483,30 +1483,11 @@ _INSTALLED_MARKER = "_provisioner_sandbox_network_firewall"
 _install_lock = threading.Lock()
 
 
-def _class_members(module: Any, class_name: str) -> tuple[set[str], set[str]]:
-    """Methods and `self.x = ...` attributes a class defines in moto's pristine source (patches don't show)."""
-    tree = ast.parse(inspect.getsource(module))
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == class_name:
-            methods = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
-            attributes = {
-                target.attr
-                for item in ast.walk(node)
-                if isinstance(item, ast.Assign | ast.AnnAssign)
-                for target in (item.targets if isinstance(item, ast.Assign) else [item.target])
-                if isinstance(target, ast.Attribute)
-                and isinstance(target.value, ast.Name)
-                and target.value.id == "self"
-            }
-            return methods, attributes
-    return set(), set()
-
-
 def _missing_internals() -> list[str]:
     problems = []
-    response_methods, _ = _class_members(_nfw_responses, "NetworkFirewallResponse")
-    backend_methods, backend_attributes = _class_members(_nfw_models, "NetworkFirewallBackend")
-    _, model_attributes = _class_members(_nfw_models, "NetworkFirewallModel")
+    response_methods, _ = class_members(_nfw_responses, "NetworkFirewallResponse")
+    backend_methods, backend_attributes = class_members(_nfw_models, "NetworkFirewallBackend")
+    _, model_attributes = class_members(_nfw_models, "NetworkFirewallModel")
     for name in REPLACED_ACTIONS:
         if name not in response_methods:
             problems.append(f"moto's NetworkFirewallResponse no longer defines {name}")
@@ -1540,7 +1521,7 @@ def compatibility_problems() -> list[str]:
     problems = []
     if moto.__version__ != SUPPORTED_MOTO_VERSION:
         problems.append(f"moto is {moto.__version__}; this module was written against {SUPPORTED_MOTO_VERSION}")
-    response_methods, _ = _class_members(_nfw_responses, "NetworkFirewallResponse")
+    response_methods, _ = class_members(_nfw_responses, "NetworkFirewallResponse")
     problems += [f"moto now implements {name} itself" for name in ADDED_ACTIONS if name in response_methods]
     return problems + _missing_internals()
 

@@ -28,7 +28,7 @@ from provisioner.design.config import Config
 from provisioner.design.layout import layout
 from provisioner.design.naming import is_owned, resource_name, tag_list, tag_map
 from provisioner.steps import keys
-from provisioner.steps.base import Resource, Retired, Step, aspect
+from provisioner.steps.base import Resource, Retired, Step, aspect, cannot_fix
 from provisioner.steps.ec2_common import client_token
 from provisioner.steps.logs import LogGroup
 
@@ -85,6 +85,7 @@ class _Named(Step):
     list_result: str
     id_param: str
     answer: str  # the member of a Get/Create answer holding the object
+    delete_call: str
 
     def find(self, ctx: Context) -> Resource | None:
         r53 = ctx.aws.route53resolver
@@ -113,10 +114,14 @@ class _Named(Step):
         return Resource(item["Id"], outputs={"arn": item["Arn"], "name": self.name}, live={**item, "Tags": tags})
 
 
+    def delete(self, ctx: Context, res: Resource) -> None:
+        with translate(f"delete {self.kind} {self.name}"):
+            gone_if_missing(NOT_FOUND, getattr(ctx.aws.route53resolver, self.delete_call), **{self.id_param: res.id})
+
 class DomainList(_Named):
     kind = "DNS Firewall domain list"
     get_call, list_call, list_result = "get_firewall_domain_list", "list_firewall_domain_lists", "FirewallDomainLists"
-    id_param, answer = "FirewallDomainListId", "FirewallDomainList"
+    id_param, answer, delete_call = "FirewallDomainListId", "FirewallDomainList", "delete_firewall_domain_list"
 
     def __init__(self, config: Config, role: str) -> None:
         self.config = config
@@ -168,16 +173,12 @@ class DomainList(_Named):
         res.live.pop("fresh", None)
         return changes
 
-    def delete(self, ctx: Context, res: Resource) -> None:
-        with translate(f"delete DNS Firewall domain list {self.name}"):
-            gone_if_missing(NOT_FOUND, ctx.aws.route53resolver.delete_firewall_domain_list,
-                            FirewallDomainListId=res.id)
 
 
 class RuleGroup(_Named):
     kind = "DNS Firewall rule group"
     get_call, list_call, list_result = "get_firewall_rule_group", "list_firewall_rule_groups", "FirewallRuleGroups"
-    id_param, answer = "FirewallRuleGroupId", "FirewallRuleGroup"
+    id_param, answer, delete_call = "FirewallRuleGroupId", "FirewallRuleGroup", "delete_firewall_rule_group"
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -226,11 +227,11 @@ class RuleGroup(_Named):
 
     def delete(self, ctx: Context, res: Resource) -> None:
         r53 = ctx.aws.route53resolver
-        with translate(f"delete DNS Firewall rule group {self.name}"):
+        with translate(f"delete the rules of DNS Firewall rule group {self.name}"):  # AWS keeps a group with rules
             for rule in list(next_token_pages(r53.list_firewall_rules, "FirewallRules", FirewallRuleGroupId=res.id)):
                 gone_if_missing(NOT_FOUND, r53.delete_firewall_rule, FirewallRuleGroupId=res.id,
                                 FirewallDomainListId=rule["FirewallDomainListId"])
-            gone_if_missing(NOT_FOUND, r53.delete_firewall_rule_group, FirewallRuleGroupId=res.id)
+        super().delete(ctx, res)
 
 
 class SpokeDnsFirewall(Step):
@@ -333,6 +334,7 @@ class QueryLogConfig(_Named):
     kind = "Resolver query logging"
     get_call, list_call = "get_resolver_query_log_config", "list_resolver_query_log_configs"
     list_result, id_param, answer = "ResolverQueryLogConfigs", "ResolverQueryLogConfigId", "ResolverQueryLogConfig"
+    delete_call = "delete_resolver_query_log_config"
 
     def __init__(self, config: Config) -> None:
         super().__init__(QUERY_LOG_CONFIG_KEY, design.query_log_config_name(config.deployment), (QUERY_LOG_GROUP_KEY,))
@@ -349,17 +351,12 @@ class QueryLogConfig(_Named):
         changes: list[str] = []
         destination = ctx.output(QUERY_LOG_GROUP_KEY, "arn")
         if res.live.get("DestinationArn") != destination:
-            changes.append(f"logs to {res.live.get('DestinationArn')}, not {destination} (delete it, then `up`)")
-            if apply:
-                raise CloudError(f"Resolver query logging {self.name} {changes[-1]}")
+            cannot_fix(changes, apply, f"Resolver query logging {self.name}",
+                       f"logs to {res.live.get('DestinationArn')}, not {destination} (delete it, then `up`)")
         with translate(f"tag Resolver query logging {self.name}"):
             _ensure_tags(ctx, self, res.outputs["arn"], res.live.get("Tags", {}), changes, apply)
         return changes
 
-    def delete(self, ctx: Context, res: Resource) -> None:
-        with translate(f"delete Resolver query logging {self.name}"):
-            gone_if_missing(NOT_FOUND, ctx.aws.route53resolver.delete_resolver_query_log_config,
-                            ResolverQueryLogConfigId=res.id)
 
 
 class SpokeQueryLogging(Step):
