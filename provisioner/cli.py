@@ -321,6 +321,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
     """Create everything, or finish what an earlier run left; never makes a duplicate."""
     from provisioner import engine, render
     from provisioner import prune as pruning
+    from provisioner.steps import privatelink
 
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
@@ -340,6 +341,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
     with _session(opts, cfg, workers=workers) as (ctx, steps):
         removed_steps = pruning.removed_steps(ctx.state, steps, all_steps) if prune else []
         engine.check_plan(steps, ctx.state)  # before anything is written
+        privatelink.check_switch(cfg, ctx.state)
         if not skip_preflight:
             _preflight_for_up(ctx, cfg, steps, human)
         ctx.state.set_meta(generated_name=cfg.deployment_generated or ctx.state.get_meta("generated_name"),

@@ -76,7 +76,7 @@ class Config:
     # Serverless compute's egress (an account network policy per spoke): "restricted" to the allowlist and the
     # spoke's root bucket, or "full".
     serverless_egress: str = "restricted"
-    # Back-end PrivateLink (refused by build_config until its steps exist; the firewall design already follows it).
+    # Back-end PrivateLink (steps/privatelink.py; needs the Databricks Enterprise tier).
     private_link: bool = False
     private_link_public_access: bool = True
 
@@ -395,9 +395,6 @@ def build_config(raw: Mapping[str, Any], *, deployment: str | None = None, accou
         with_services = sorted(r for r, row in regions.items() if row.has_privatelink)
         raise ConfigError(f"private_link: {region_name} has no Databricks PrivateLink endpoint services in the "
                           f"region table; use one of: {', '.join(with_services)}, or private_link = false")
-    if private_link:
-        raise ConfigError("private_link = true is not available in this version of provision yet (back-end "
-                          "PrivateLink needs the Databricks Enterprise tier); remove it")
 
     return Config(
         deployment=name,
@@ -484,4 +481,12 @@ TEMPLATE = """\
 # policy per spoke lets it reach only the allowlist (extra_allowed_fqdns, the deployment's and the spoke's) and
 # the spoke's root bucket; "full": anywhere.
 # egress = "restricted"
+
+# [private_link]
+# Back-end PrivateLink (needs the Databricks Enterprise tier): clusters reach the workspace's REST API and the
+# secure cluster connectivity relay through interface endpoints in their spoke, not through the hub and firewall.
+# Only in regions with Databricks endpoint services; set it before the first `up` (a workspace cannot be
+# switched later). With it on, public_access (default true) says whether the workspace is also reachable from
+# the internet (users' browsers, the API). A top-level `private_link` true or false is short for this table.
+# enabled = false
 """

@@ -136,6 +136,18 @@ def spoke_route_table(layout: Layout, spoke: SpokeLayout) -> RouteTable:
     )
 
 
+def privatelink_route_table(spoke: SpokeLayout) -> RouteTable:
+    """The back-end PrivateLink endpoints' subnets: a table of their own with only the VPC's local route, so
+    nothing placed there has a way out of the spoke (the endpoints only answer the workspace subnets)."""
+    s = spoke.name
+    return RouteTable(
+        key=spoke_key(s, "privatelink-route-table"),
+        vpc=spoke_key(s, "vpc"),
+        routes=(),
+        subnets=tuple(spoke_key(s, "privatelink-subnet", az) for az in spoke.azs),
+    )
+
+
 def hub_route_tables(layout: Layout) -> tuple[RouteTable, ...]:
     """Per AZ, firewall before NAT: TGW subnet -> firewall endpoint; firewall subnet -> NAT (and back to the
     spokes through the TGW); NAT subnet -> IGW, and replies to the spokes back through the endpoint.

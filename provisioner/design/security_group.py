@@ -52,6 +52,13 @@ def workspace_rules(legacy_hive_metastore: bool) -> frozenset[Rule]:
     return frozenset(rules)
 
 
+def privatelink_endpoint_rules(workspace_group_id: str) -> frozenset[Rule]:
+    """The back-end PrivateLink endpoints' group: in, from the workspace group only, on the ports the workspace
+    group may send to (REST API 443, relay 6666, FIPS relay 2443, control-plane calls 8443-8451); nothing out
+    (an endpoint answers, it never starts a connection: security groups are stateful)."""
+    return frozenset(Rule(INGRESS, "tcp", lo, hi, f"sg:{workspace_group_id}") for lo, hi in EGRESS_TCP_PORTS)
+
+
 def rules_from_permissions(direction: str, permissions: Iterable[Mapping[str, Any]], group_id: str) -> set[Rule]:
     """Flatten EC2's IpPermissions (grouped by protocol and ports, with lists of peers) into single rules."""
     rules: set[Rule] = set()

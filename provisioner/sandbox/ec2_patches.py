@@ -1056,6 +1056,25 @@ def _install_vpc_endpoints() -> None:
 
     _patch(VpcResponses, "describe_vpc_endpoints", describe_vpc_endpoints)
 
+    original_modify = VpcResponses.modify_vpc_endpoint
+
+    def modify_vpc_endpoint(self: Any) -> Any:
+        # moto drops PrivateDnsEnabled; AWS turns an interface endpoint's private DNS on or off in place (and,
+        # to turn it on, asks the same of the VPC as at create).
+        private_dns = self._get_param("PrivateDnsEnabled")
+        endpoint = self.ec2_backend.vpc_end_points.get(self._get_param("VpcEndpointId"))
+        if private_dns is not None and endpoint is not None and _truthy(private_dns):
+            vpc = self.ec2_backend.get_vpc(endpoint.vpc_id)
+            if not (_truthy(vpc.enable_dns_support) and _truthy(vpc.enable_dns_hostnames)):
+                raise InvalidParameter("Enabling private DNS requires both enableDnsSupport and enableDnsHostnames "
+                                       f"VPC attributes set to true for {endpoint.vpc_id}")
+        answer = original_modify(self)
+        if private_dns is not None and endpoint is not None:
+            endpoint.private_dns_enabled = _truthy(private_dns)
+        return answer
+
+    _patch(VpcResponses, "modify_vpc_endpoint", modify_vpc_endpoint)
+
 
 # --------------------------------------------------------------------------------------------------- route tables
 

@@ -24,11 +24,13 @@ def _families() -> tuple[ModuleType, ...]:
         flow_logs,
         hub_network,
         iam,
+        privatelink,
         spoke_network,
         transit_gateway,
     )
 
-    return (hub_network, transit_gateway, spoke_network, firewall, dns_firewall, flow_logs, iam, bucket, databricks)
+    return (hub_network, transit_gateway, spoke_network, privatelink, firewall, dns_firewall, flow_logs, iam, bucket,
+            databricks)
 
 
 def __getattr__(name: str) -> Any:

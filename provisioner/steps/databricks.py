@@ -321,39 +321,58 @@ class Network(AccountObject):
     api, id_field, name_field = "networks", "network_id", "network_name"
 
     def __init__(self, config: Config, spoke: str, azs: tuple[str, ...]) -> None:
+        from provisioner.steps import privatelink
+
         self.azs = azs
+        # With back-end PrivateLink the network names the spoke's registered endpoints (`vpc_endpoints`).
+        self.endpoints = {privatelink.NETWORK_FIELD[w]: privatelink.registration_key(spoke, w)
+                          for w in (privatelink.WORKSPACE, privatelink.RELAY)} if config.private_link else {}
         needs = (keys.spoke(spoke, "vpc"), *(keys.spoke(spoke, "workspace-subnet", az) for az in azs),
-                 keys.spoke(spoke, "security-group"))
+                 keys.spoke(spoke, "security-group"), *self.endpoints.values())
         super().__init__(config, spoke, keys.spoke(spoke, "network"),
                          resource_name(config.deployment, spoke, "network"), needs)
 
     def details(self) -> dict[str, Any]:
-        return {"azs": ",".join(self.azs)}
+        found: dict[str, Any] = {"azs": ",".join(self.azs)}
+        if self.endpoints:
+            found["vpc_endpoints"] = ", ".join(f"{f}: {k}" for f, k in self.endpoints.items())
+        return found
 
     def as_recorded(self, ctx: Context) -> dict[str, Any]:
-        """The spoke's VPC, workspace subnets and security group as recorded (None where not recorded)."""
+        """The spoke's VPC, workspace subnets, security group and (PrivateLink) endpoint registrations as
+        recorded (None where not recorded)."""
         subnets = [self.recorded(ctx, keys.spoke(self.spoke, "workspace-subnet", az)) for az in self.azs]
         sg = self.recorded(ctx, keys.spoke(self.spoke, "security-group"))
+        endpoints = {f: self.recorded(ctx, k) for f, k in self.endpoints.items()}
         return {"vpc_id": self.recorded(ctx, keys.spoke(self.spoke, "vpc")),
                 "subnet_ids": None if None in subnets else sorted(subnets),
-                "security_group_ids": None if sg is None else [sg]}
+                "security_group_ids": None if sg is None else [sg],
+                "vpc_endpoints": None if None in endpoints.values() else {f: [i] for f, i in endpoints.items()}}
 
     def resource(self, ctx: Context, obj: Any) -> Resource:
+        named = obj.vpc_endpoints
+        endpoints = {f: sorted(getattr(named, f, None) or []) for f in ("rest_api", "dataplane_relay")}
         live = {"vpc_id": obj.vpc_id, "subnet_ids": sorted(obj.subnet_ids or []),
                 "security_group_ids": sorted(obj.security_group_ids or []), "vpc_status": _status(obj.vpc_status),
-                "problems": network_problems(obj)}
+                "problems": network_problems(obj),
+                "vpc_endpoints": {f: ids for f, ids in endpoints.items() if ids}}
         return Resource(obj.network_id, outputs={"name": self.name, "vpc_id": obj.vpc_id}, live=live)
 
     def wanted(self, ctx: Context) -> dict[str, Any]:
         s = self.spoke
         return {"vpc_id": ctx.output(keys.spoke(s, "vpc")),
                 "subnet_ids": sorted(ctx.output(keys.spoke(s, "workspace-subnet", az)) for az in self.azs),
-                "security_group_ids": [ctx.output(keys.spoke(s, "security-group"))]}
+                "security_group_ids": [ctx.output(keys.spoke(s, "security-group"))],
+                "vpc_endpoints": {f: [ctx.output(k)] for f, k in self.endpoints.items()}}
 
     def make(self, ctx: Context, wanted: dict[str, Any]) -> Any:
+        from databricks.sdk.service.provisioning import NetworkVpcEndpoints
+
+        endpoints = wanted["vpc_endpoints"]
         return self.account(ctx).networks.create(
             network_name=self.name, vpc_id=wanted["vpc_id"], subnet_ids=wanted["subnet_ids"],
-            security_group_ids=wanted["security_group_ids"])
+            security_group_ids=wanted["security_group_ids"],
+            vpc_endpoints=NetworkVpcEndpoints(**endpoints) if endpoints else None)
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
@@ -395,12 +414,20 @@ class Workspace(DatabricksStep):
     replace_on = ("name", "region")
 
     def __init__(self, config: Config, spoke: str) -> None:
+        from provisioner.steps.privatelink import private_access_key
+
         self.deployment_name = workspace_deployment_name(config.deployment, spoke)
-        needs = (keys.spoke(spoke, "credentials"), keys.spoke(spoke, "storage"), keys.spoke(spoke, "network"))
+        # With back-end PrivateLink the workspace is given the spoke's private access settings.
+        self.private_access = private_access_key(spoke) if config.private_link else None
+        needs = (keys.spoke(spoke, "credentials"), keys.spoke(spoke, "storage"), keys.spoke(spoke, "network"),
+                 *((self.private_access,) if self.private_access else ()))
         super().__init__(config, spoke, keys.spoke(spoke, "workspace"), self.deployment_name, needs)
 
     def details(self) -> dict[str, Any]:
-        return {"region": self.config.region, "deployment_name": self.deployment_name}
+        found = {"region": self.config.region, "deployment_name": self.deployment_name}
+        if self.private_access:
+            found["private_access_settings"] = self.private_access
+        return found
 
     def resource(self, obj: Any) -> Resource:
         # With an account deployment-name prefix Databricks answers "<prefix>-<ours>": the URL follows the answer.
@@ -411,6 +438,7 @@ class Workspace(DatabricksStep):
                         live={"status": _status(obj.workspace_status), "message": obj.workspace_status_message or "",
                               "credentials_id": obj.credentials_id, "network_id": obj.network_id,
                               "storage_configuration_id": obj.storage_configuration_id,
+                              "private_access_settings_id": obj.private_access_settings_id,
                               "aws_region": obj.aws_region, "url": url})
 
     def read(self, ctx: Context, workspace_id: str) -> Any:
@@ -435,6 +463,8 @@ class Workspace(DatabricksStep):
         wanted = {"aws_region": self.config.region, "credentials_id": ctx.output(keys.spoke(s, "credentials")),
                   "storage_configuration_id": ctx.output(keys.spoke(s, "storage")),
                   "network_id": ctx.output(keys.spoke(s, "network"))}
+        if self.private_access:
+            wanted["private_access_settings_id"] = ctx.output(self.private_access)
         params = {"workspace_name": self.name, "deployment_name": self.deployment_name, **wanted}
         role_arn = ctx.output(keys.spoke(s, "credentials"), "role_arn") or ctx.output(keys.spoke(s, "role"), "arn")
         api = self.account(ctx).workspaces
@@ -528,9 +558,11 @@ class Workspace(DatabricksStep):
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
         differences = []
-        for field, key in (("credentials_id", "credentials"), ("storage_configuration_id", "storage"),
-                           ("network_id", "network")):
-            wanted = self.recorded(ctx, keys.spoke(self.spoke, key))
+        for field, key in (("credentials_id", keys.spoke(self.spoke, "credentials")),
+                           ("storage_configuration_id", keys.spoke(self.spoke, "storage")),
+                           ("network_id", keys.spoke(self.spoke, "network")),
+                           ("private_access_settings_id", self.private_access)):
+            wanted = self.recorded(ctx, key) if key else None
             if wanted and res.live.get(field) != wanted:
                 differences.append(f"uses {field} {res.live.get(field)}, not {wanted}")
         self.immutable(changes, apply, differences)

@@ -61,10 +61,12 @@ class WorkspaceSecurityGroup(Ec2Step):
     def details(self) -> dict[str, Any]:
         return {"rules": "; ".join(r.describe() for r in sorted(self.rules))}
 
+    description = "Databricks workspace"
+
     def create(self, ctx: Context) -> Resource:
         got = create_once(ctx, self, SECURITY_GROUP, lambda ec2: ec2.create_security_group(
             GroupName=self.name, VpcId=ctx.output(keys.spoke(self.spoke, "vpc")),
-            Description=f"Databricks workspace {ctx.deployment}-{self.spoke}",
+            Description=f"{self.description} {ctx.deployment}-{self.spoke}",
             TagSpecifications=self.tag_specifications(ctx)))
         return self.created(ctx, {"GroupId": got["GroupId"]})
 
@@ -74,8 +76,12 @@ class WorkspaceSecurityGroup(Ec2Step):
         res = super().wait(ctx, res)
         return res if "IpPermissionsEgress" in res.live else self.reread(ctx, res)
 
+    def wanted_rules(self, ctx: Context) -> frozenset[Rule]:
+        return self.rules
+
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
         ec2 = ctx.aws.ec2
+        wanted = self.wanted_rules(ctx)
         have = (rules_from_permissions(INGRESS, res.live.get("IpPermissions", []), res.id)
                 | rules_from_permissions(EGRESS, res.live.get("IpPermissionsEgress", []), res.id))
         calls: dict[tuple[str, str], Callable[..., Any]] = {
@@ -84,7 +90,7 @@ class WorkspaceSecurityGroup(Ec2Step):
             (INGRESS, "remove"): ec2.revoke_security_group_ingress,
             (EGRESS, "remove"): ec2.revoke_security_group_egress,
         }
-        for verb, rules in (("remove", have - self.rules), ("add", self.rules - have)):
+        for verb, rules in (("remove", have - wanted), ("add", wanted - have)):
             for direction in (INGRESS, EGRESS):
                 chosen = sorted(r for r in rules if r.direction == direction)
                 what = "missing" if verb == "add" else "unexpected"
@@ -135,7 +141,8 @@ class VpcEndpoint(Ec2Step):
     def details(self) -> dict[str, Any]:
         return {"service": self.service_name(), "type": self.endpoint_type}
 
-    def policy(self, ctx: Context) -> dict[str, Any]:
+    def policy(self, ctx: Context) -> dict[str, Any] | None:
+        """The endpoint policy; None for a service that takes none (AWS then attaches full access)."""
         raise NotImplementedError
 
     def create_params(self, ctx: Context) -> dict[str, Any]:
@@ -143,10 +150,12 @@ class VpcEndpoint(Ec2Step):
 
     def create(self, ctx: Context) -> Resource:
         vpc_id = ctx.output(keys.spoke(self.spoke, "vpc"))
+        policy = self.policy(ctx)
         endpoint = ctx.aws.ec2.create_vpc_endpoint(
             VpcEndpointType=self.endpoint_type, VpcId=vpc_id, ServiceName=self.service_name(),
-            PolicyDocument=to_json(self.policy(ctx)), ClientToken=client_token(ctx, self, vpc_id),
-            TagSpecifications=self.tag_specifications(ctx), **self.create_params(ctx))["VpcEndpoint"]
+            **({} if policy is None else {"PolicyDocument": to_json(policy)}),
+            ClientToken=client_token(ctx, self, vpc_id), TagSpecifications=self.tag_specifications(ctx),
+            **self.create_params(ctx))["VpcEndpoint"]
         return self.created(ctx, endpoint)
 
     def ensure_aspects(self, ctx: Context, res: Resource, apply: bool, changes: list[str]) -> None:
@@ -158,7 +167,8 @@ class VpcEndpoint(Ec2Step):
             return
         modify: dict[str, Any] = {}
         policy = self.policy(ctx)
-        if aspect(changes, apply, "endpoint policy", policy_differs(live.get("PolicyDocument"), policy)):
+        if policy is not None and aspect(changes, apply, "endpoint policy",
+                                         policy_differs(live.get("PolicyDocument"), policy)):
             modify["PolicyDocument"] = to_json(policy)
         self.ensure_placement(ctx, res, apply, changes, modify)
         if modify:
@@ -177,7 +187,7 @@ class VpcEndpoint(Ec2Step):
                              f"{errors[0].get('Message')}")
 
 
-def _set_diff(changes: list[str], apply: bool, what: str, have: list[str], wanted: list[str], add_key: str,
+def set_diff(changes: list[str], apply: bool, what: str, have: list[str], wanted: list[str], add_key: str,
               remove_key: str, modify: dict[str, Any]) -> None:
     add, remove = sorted(set(wanted) - set(have)), sorted(set(have) - set(wanted))
     if aspect(changes, apply, f"{what} {sorted(have)}, not {sorted(wanted)}", bool(add or remove)):
@@ -208,7 +218,7 @@ class S3GatewayEndpoint(VpcEndpoint):
 
     def ensure_placement(self, ctx: Context, res: Resource, apply: bool, changes: list[str],
                          modify: dict[str, Any]) -> None:
-        _set_diff(changes, apply, "route tables", res.live.get("RouteTableIds", []),
+        set_diff(changes, apply, "route tables", res.live.get("RouteTableIds", []),
                   [ctx.output(keys.spoke(self.spoke, "route-table"))], "AddRouteTableIds", "RemoveRouteTableIds",
                   modify)
 
@@ -228,24 +238,26 @@ class InterfaceEndpoint(VpcEndpoint):
                          (*(keys.spoke(spoke.name, "workspace-subnet", az) for az in spoke.azs),
                           keys.spoke(spoke.name, "security-group")))
 
-    def policy(self, ctx: Context) -> dict[str, Any]:
+    def policy(self, ctx: Context) -> dict[str, Any] | None:
         return self._policy(ctx)
 
     def _subnets(self, ctx: Context) -> list[str]:
         return [ctx.output(keys.spoke(self.spoke, "workspace-subnet", az)) for az in self.azs]
 
+    def _groups(self, ctx: Context) -> list[str]:
+        return [ctx.output(keys.spoke(self.spoke, "security-group"))]
+
     def create_params(self, ctx: Context) -> dict[str, Any]:
-        return {"SubnetIds": self._subnets(ctx), "PrivateDnsEnabled": True,
-                "SecurityGroupIds": [ctx.output(keys.spoke(self.spoke, "security-group"))]}
+        # Private DNS needs the VPC's enableDnsSupport and enableDnsHostnames (the VPC step sets both).
+        return {"SubnetIds": self._subnets(ctx), "PrivateDnsEnabled": True, "SecurityGroupIds": self._groups(ctx)}
 
     def ensure_placement(self, ctx: Context, res: Resource, apply: bool, changes: list[str],
                          modify: dict[str, Any]) -> None:
         live = res.live
-        _set_diff(changes, apply, "subnets", live.get("SubnetIds", []), self._subnets(ctx), "AddSubnetIds",
-                  "RemoveSubnetIds", modify)
-        _set_diff(changes, apply, "security groups", [g["GroupId"] for g in live.get("Groups", [])],
-                  [ctx.output(keys.spoke(self.spoke, "security-group"))], "AddSecurityGroupIds",
-                  "RemoveSecurityGroupIds", modify)
+        set_diff(changes, apply, "subnets", live.get("SubnetIds", []), self._subnets(ctx), "AddSubnetIds",
+                 "RemoveSubnetIds", modify)
+        set_diff(changes, apply, "security groups", [g["GroupId"] for g in live.get("Groups", [])],
+                 self._groups(ctx), "AddSecurityGroupIds", "RemoveSecurityGroupIds", modify)
         if aspect(changes, apply, "private DNS off", not live.get("PrivateDnsEnabled")):
             modify["PrivateDnsEnabled"] = True
 

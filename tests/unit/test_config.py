@@ -56,7 +56,6 @@ BAD = [
     (GOOD + "private_link = true\nregion = 'ap-northeast-1'\n",
      ["ap-northeast-1 has no Databricks PrivateLink endpoint services", "eu-central-1"]),
     (GOOD + "private_link = 'yes'\n", ["[private_link] must be a table", "'yes'"]),
-    (GOOD + "private_link = true\n", ["private_link = true is not available", "Enterprise"]),
     (GOOD + "[serverless]\negres = 'full'\n", ["unknown setting `serverless.egres`", "egress"]),
     (f'deployment = ""\ndatabricks_account_id = "{ACCOUNT_ID}"\n', ["deployment is empty"]),
 ]
@@ -99,6 +98,15 @@ def test_defaults_are_the_guides():
     assert config.deployment.startswith("demo") and len(config.deployment) == 10 and config.deployment_generated
     assert config.spokes[0].extra_allowed_fqdns == () and config.dns_firewall_mode == "block"
     assert config.warnings == ()
+
+
+def test_private_link_settings():
+    assert not build_config({"databricks_account_id": ACCOUNT_ID}).private_link
+    short = build_config({"databricks_account_id": ACCOUNT_ID, "private_link": True})
+    assert short.private_link and short.private_link_public_access
+    table = build_config({"databricks_account_id": ACCOUNT_ID,
+                          "private_link": {"enabled": True, "public_access": False}})
+    assert table.private_link and not table.private_link_public_access
 
 
 def test_template_parses_to_the_defaults():

@@ -1,0 +1,131 @@
+"""Back-end PrivateLink (`private_link = true`) end to end against emulated AWS and the emulated Databricks
+account, read back with boto3 and the Databricks SDK only; and the switch on or off refused for a live workspace."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from provisioner.design.regions import region
+from tests.conftest import REGION, client, config_text, live_tagged
+
+PRIVATE_LINK = "[private_link]\nenabled = true\npublic_access = false\n"
+
+
+def _state(workdir: Any, deployment: str) -> dict[str, Any]:
+    return json.loads((workdir.path / "state" / f"{deployment}.json").read_text())
+
+
+def _spoke_vpc(deployment: str, spoke: str) -> str:
+    vpcs = client("ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [f"{deployment}-{spoke}"]}])["Vpcs"]
+    assert len(vpcs) == 1
+    return str(vpcs[0]["VpcId"])
+
+
+@pytest.mark.slow
+def test_up_with_private_link_builds_endpoints_registrations_and_access_settings(aws, databricks, workdir):
+    deployment = "plk"
+    workdir.write_config(config_text(deployment, extra=PRIVATE_LINK))
+    up = workdir.run("up")
+    assert up.code == 0, up.out + up.err
+
+    ec2 = client("ec2")
+    services = region(REGION)
+    vpc_id = _spoke_vpc(deployment, "main")
+    endpoints = {e["ServiceName"]: e for e in ec2.describe_vpc_endpoints(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"] if e["State"] != "deleted"}
+    workspace_ep = endpoints[services.privatelink_workspace_service]
+    relay_ep = endpoints[services.privatelink_relay_service]
+    pl_subnets = {s["SubnetId"]: s for s in ec2.describe_subnets(
+        Filters=[{"Name": "tag:Name", "Values": [f"{deployment}-main-privatelink-*"]}])["Subnets"]}
+    assert sorted(s["CidrBlock"] for s in pl_subnets.values()) == ["10.173.128.0/20", "10.173.144.0/20"]
+    groups = ec2.describe_security_groups(
+        Filters=[{"Name": "tag:Name", "Values": [f"{deployment}-main-privatelink-sg",
+                                                 f"{deployment}-main-workspace-sg"]}])["SecurityGroups"]
+    by_name = {g["GroupName"]: g for g in groups}
+    endpoint_sg = by_name[f"{deployment}-main-privatelink-sg"]
+    workspace_sg = by_name[f"{deployment}-main-workspace-sg"]["GroupId"]
+    for ep in (workspace_ep, relay_ep):
+        assert ep["State"] == "available" and ep["VpcEndpointType"] == "Interface"
+        assert ep["PrivateDnsEnabled"] is True
+        assert sorted(ep["SubnetIds"]) == sorted(pl_subnets)
+        assert [g["GroupId"] for g in ep["Groups"]] == [endpoint_sg["GroupId"]]
+    # The endpoints' group: in from the workspace group on the Databricks ports only, nothing out.
+    ports = sorted((p["FromPort"], p["ToPort"]) for p in endpoint_sg["IpPermissions"]
+                   for pair in p["UserIdGroupPairs"] if pair["GroupId"] == workspace_sg)
+    assert ports == [(443, 443), (2443, 2443), (6666, 6666), (8443, 8451)]
+    assert all(not p.get("IpRanges") for p in endpoint_sg["IpPermissions"])
+    assert endpoint_sg["IpPermissionsEgress"] == []
+    # The PrivateLink subnets have a table of their own, with the local route only.
+    tables = ec2.describe_route_tables(
+        Filters=[{"Name": "association.subnet-id", "Values": list(pl_subnets)}])["RouteTables"]
+    assert len(tables) == 1 and [r["GatewayId"] for r in tables[0]["Routes"]] == ["local"]
+
+    account = databricks.account_client()
+    registrations = {r.aws_vpc_endpoint_id: r for r in account.vpc_endpoints.list()}
+    assert set(registrations) == {workspace_ep["VpcEndpointId"], relay_ep["VpcEndpointId"]}
+    assert {str(r.state).lower() for r in registrations.values()} == {"available"}
+    ws = next(w for w in account.workspaces.list() if w.workspace_name == f"{deployment}-main")
+    network = account.networks.get(ws.network_id)
+    assert network.vpc_endpoints.rest_api == [registrations[workspace_ep["VpcEndpointId"]].vpc_endpoint_id]
+    assert network.vpc_endpoints.dataplane_relay == [registrations[relay_ep["VpcEndpointId"]].vpc_endpoint_id]
+    pas = account.private_access.get(ws.private_access_settings_id)
+    assert pas.region == REGION and pas.public_access_enabled is False
+    assert str(getattr(pas.private_access_level, "value", pas.private_access_level)) == "ACCOUNT"
+
+    # A second run changes nothing; status is healthy, its PrivateLink check included.
+    databricks.requests.clear()
+    ec2_before = ec2.describe_vpc_endpoints()["VpcEndpoints"]
+    again = workdir.run("up")
+    assert again.code == 0, again.out + again.err
+    assert [r for r in databricks.requests if r.split(" ")[0] in ("POST", "PUT", "PATCH", "DELETE")
+            and "/oidc/" not in r] == []
+    assert len(ec2.describe_vpc_endpoints()["VpcEndpoints"]) == len(ec2_before)
+    status = workdir.run("status", "--json")
+    assert status.code == 0, status.out + status.err
+    checks = {r["key"]: r for r in json.loads(status.out)["resources"] if r["kind"] == "check"}
+    assert checks["privatelink/endpoints"]["status"] == "ok"
+
+    # Private DNS turned off behind provision's back is drift (exit 3), and `up` puts it back.
+    ec2.modify_vpc_endpoint(VpcEndpointId=relay_ep["VpcEndpointId"], PrivateDnsEnabled=False)
+    drift = workdir.run("status")
+    assert drift.code == 3 and "private DNS off" in drift.out
+    fixed = workdir.run("up")
+    assert fixed.code == 0, fixed.out + fixed.err
+    assert ec2.describe_vpc_endpoints(VpcEndpointIds=[relay_ep["VpcEndpointId"]])["VpcEndpoints"][0][
+        "PrivateDnsEnabled"] is True
+
+    down = workdir.run("down", "--yes", "--delete-logs")
+    assert down.code == 0, down.out + down.err
+    assert list(account.vpc_endpoints.list()) == [] and list(account.private_access.list()) == []
+    assert live_tagged(deployment) == []
+
+
+@pytest.mark.parametrize("first, then, words", [
+    ("", PRIVATE_LINK, ["private_link = true, but workspace swt-main exists without it", "private_link = false"]),
+    (PRIVATE_LINK, "", ["private_link is off, but workspace swt-main has back-end PrivateLink",
+                        "cannot take away"]),
+], ids=["on", "off"])
+def test_switching_private_link_on_a_live_workspace_is_refused_before_any_write(aws, databricks, workdir, calls,
+                                                                                first, then, words):
+    """The state file says a workspace exists (with or without private access settings): the other setting is
+    refused in one line, exit 2, before any AWS or Databricks write."""
+    from provisioner.state import load
+
+    workdir.write_config(config_text("swt", extra=first))
+    state = load(workdir.path / "state", "swt")
+    state.record("spoke/main/workspace", "1234", spec="x", outputs={})
+    if first:
+        state.record("spoke/main/private-access-settings", "pas-1", spec="x", outputs={})
+    state.close()
+    workdir.write_config(config_text("swt", extra=then))
+    databricks.requests.clear()
+    result = workdir.run("up", "--skip-preflight")
+    assert result.code == 2, result.out + result.err
+    line = " ".join(result.err.split())
+    assert all(w in line for w in words), line
+    assert calls.mutating == []
+    assert [r for r in databricks.requests if r.split(" ")[0] in ("POST", "PUT", "PATCH", "DELETE")
+            and "/oidc/" not in r] == []
