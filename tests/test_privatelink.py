@@ -75,6 +75,12 @@ def test_up_with_private_link_builds_endpoints_registrations_and_access_settings
     assert pas.region == REGION and pas.public_access_enabled is False
     assert str(getattr(pas.private_access_level, "value", pas.private_access_level)) == "ACCOUNT"
 
+    # The firewall passes nothing to the control-plane range: that traffic no longer reaches the hub.
+    nfw = client("network-firewall")
+    for group in nfw.list_rule_groups()["RuleGroups"]:
+        described = nfw.describe_rule_group(RuleGroupArn=group["Arn"])
+        assert services.control_plane_cidr not in json.dumps(described["RuleGroup"], default=str), group["Name"]
+
     # A second run changes nothing; status is healthy, its PrivateLink check included.
     databricks.requests.clear()
     ec2_before = ec2.describe_vpc_endpoints()["VpcEndpoints"]
@@ -96,6 +102,12 @@ def test_up_with_private_link_builds_endpoints_registrations_and_access_settings
     assert fixed.code == 0, fixed.out + fixed.err
     assert ec2.describe_vpc_endpoints(VpcEndpointIds=[relay_ep["VpcEndpointId"]])["VpcEndpoints"][0][
         "PrivateDnsEnabled"] is True
+
+    # public_access may change at any time: the settings are replaced in place.
+    workdir.write_config(config_text(deployment, extra="[private_link]\nenabled = true\npublic_access = true\n"))
+    opened = workdir.run("up")
+    assert opened.code == 0, opened.out + opened.err
+    assert account.private_access.get(ws.private_access_settings_id).public_access_enabled is True
 
     down = workdir.run("down", "--yes", "--delete-logs")
     assert down.code == 0, down.out + down.err

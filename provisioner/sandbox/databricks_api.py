@@ -27,7 +27,9 @@ Behaviour where the public record is silent (chosen here, documented so clients 
   So with a non-zero window the first validation of a new role always fails, and a role deleted and created again
   under the same ARN is in a fresh window.
 - A FAILED or RUNNING workspace can be PATCHed to other credentials or another network (storage only while
-  FAILED); a change of configuration, or any PATCH of a FAILED workspace, provisions it again.
+  FAILED); a change of configuration, or any PATCH of a FAILED workspace, provisions it again. As the service
+  documents, PrivateLink can be added but not removed: clearing ``private_access_settings_id``, or moving a
+  workspace whose network names VPC endpoints to one that names none, is refused.
 - Credential-validation failures are ``text/plain`` 400s (the form the service has sent since about 2024).
   At credential create the message is the documented "please use a valid cross account IAM role" text for a bad
   role and the list-of-checks text while the role is still propagating; at workspace create it is always the
@@ -1073,6 +1075,16 @@ class DatabricksEmulator:
             redeploy = redeploy or new_network.network_id != ws.network_id
         if changes.get("private_access_settings_id"):
             self._check_private_access_for(str(changes["private_access_settings_id"]), ws.aws_region)
+        # PrivateLink can be added or upgraded, never taken away: not the settings, nor the network's endpoints.
+        if "private_access_settings_id" in changes and not changes["private_access_settings_id"] \
+                and ws.options.get("private_access_settings_id"):
+            raise _bad_value(f"Workspace {ws.workspace_id} has PrivateLink support, which cannot be removed "
+                             "(private_access_settings_id cannot be cleared).")
+        old_network = self._networks.get(ws.network_id or "")
+        if (new_network is not None and old_network is not None and (old_network.vpc_endpoints or {})
+                and not (new_network.vpc_endpoints or {})):
+            raise _bad_value(f"Workspace {ws.workspace_id} has back-end PrivateLink; network configuration "
+                             f"{new_network.network_id} has no vpc_endpoints, and PrivateLink cannot be removed.")
         # Validation passed: apply.
         if "credentials_id" in changes:
             ws.credentials_id = str(changes["credentials_id"])

@@ -1058,11 +1058,19 @@ def test_privatelink_endpoints_are_registered_named_by_a_network_and_a_workspace
         create_workspace(stack, "pl-ws", private_access_settings_id=elsewhere.private_access_settings_id)
     pas = a.private_access.create(private_access_settings_name="pas-eu", region=REGION, public_access_enabled=True,
                                   private_access_level=PrivateAccessLevel.ACCOUNT)
+    plain_network = stack.network_id
     stack.network_id = str(network.network_id)
     ws = create_workspace(stack, "pl-ws", private_access_settings_id=pas.private_access_settings_id)
     assert a.workspaces.get(ws.workspace_id).private_access_settings_id == pas.private_access_settings_id
     with pytest.raises(InvalidState):
         a.private_access.delete(pas.private_access_settings_id)
+    # A RUNNING workspace cannot lose PrivateLink: neither its settings nor its network's endpoints.
+    assert a.workspaces.get(ws.workspace_id).workspace_status.value == "RUNNING"
+    with pytest.raises(BadRequest, match="cannot be removed"):
+        a.workspaces.update(ws.workspace_id, Workspace(private_access_settings_id=""),
+                            update_mask="private_access_settings_id")
+    with pytest.raises(BadRequest, match="PrivateLink cannot be removed"):
+        a.workspaces.update(ws.workspace_id, Workspace(network_id=plain_network), update_mask="network_id")
 
 
 def test_an_endpoint_must_exist_be_available_and_reach_a_databricks_service(env: Env):
