@@ -100,6 +100,10 @@ class DatabricksEndpoint(InterfaceEndpoint):
     def service_name(self) -> str:
         return self.full_service_name
 
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "private_dns": True,
+                "subnets": ", ".join(keys.spoke(self.spoke, "privatelink-subnet", az) for az in self.azs)}
+
     def policy(self, ctx: Context) -> dict[str, Any] | None:
         return None
 

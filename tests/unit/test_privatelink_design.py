@@ -1,0 +1,75 @@
+"""Back-end PrivateLink as data: the endpoints' security group, their subnets' route table, and the step graph
+that `up` runs forwards and `down` backwards."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioner import steps as steps_pkg
+from provisioner.design.config import build_config
+from provisioner.design.layout import layout
+from provisioner.design.routes import privatelink_route_table, vpc_route_tables
+from provisioner.design.security_group import INGRESS, privatelink_endpoint_rules
+from tests.conftest import ACCOUNT_ID
+
+
+def _config(**extra: object):  # type: ignore[no-untyped-def]
+    return build_config({"databricks_account_id": ACCOUNT_ID, "deployment": "pl", **extra})
+
+
+def test_endpoint_group_admits_only_the_workspace_group_on_the_databricks_ports():
+    rules = privatelink_endpoint_rules("sg-0ws")
+    assert {r.direction for r in rules} == {INGRESS}
+    assert {r.peer for r in rules} == {"sg:sg-0ws"} and {r.protocol for r in rules} == {"tcp"}
+    assert sorted((r.from_port, r.to_port) for r in rules) == [(443, 443), (2443, 2443), (6666, 6666), (8443, 8451)]
+
+
+def test_privatelink_subnets_have_a_table_with_no_way_out():
+    spoke = layout(_config(private_link=True)).spokes[0]
+    table = privatelink_route_table(spoke)
+    assert table.routes == () and not table.main
+    assert table.subnets == tuple(f"spoke/main/privatelink-subnet/{az}" for az in spoke.azs)
+    # The spoke's own table, and what the egress walker reads, are unchanged.
+    assert table.key not in {t.key for t in vpc_route_tables(layout(_config(private_link=True)))}
+
+
+def _graph(config):  # type: ignore[no-untyped-def]
+    return {s.key: s for s in steps_pkg.all_steps(config)}
+
+
+def _stands_on(graph, key: str, other: str) -> bool:  # type: ignore[no-untyped-def]
+    todo, seen = list(graph[key].needs), set()
+    while todo:
+        k = todo.pop()
+        if k == other:
+            return True
+        if k not in seen:
+            seen.add(k)
+            todo += list(graph[k].needs)
+    return False
+
+
+@pytest.mark.parametrize(("upper", "lower"), [
+    ("spoke/main/workspace", "spoke/main/private-access-settings"),
+    ("spoke/main/network", "spoke/main/workspace-endpoint-registration"),
+    ("spoke/main/network", "spoke/main/relay-endpoint-registration"),
+    ("spoke/main/relay-endpoint-registration", "spoke/main/relay-endpoint"),
+    ("spoke/main/workspace-endpoint", "spoke/main/privatelink-security-group"),
+    ("spoke/main/workspace-endpoint", "spoke/main/privatelink-subnet/eu-central-1b"),
+    ("spoke/main/privatelink-route-table", "spoke/main/privatelink-subnet/eu-central-1a"),
+    # The endpoints' group refers to the workspace group: it goes first on the way down.
+    ("spoke/main/privatelink-security-group", "spoke/main/security-group"),
+])
+def test_what_stands_on_what(upper, lower):
+    """`up` makes `lower` first; `down` deletes `upper` first (Databricks refuses to delete what is in use)."""
+    assert _stands_on(_graph(_config(private_link=True)), upper, lower)
+
+
+def test_default_deployment_has_no_privatelink_step_and_an_unchanged_graph():
+    graph = _graph(_config())
+    assert not [k for k in graph if "privatelink" in k or "endpoint-registration" in k or "access-settings" in k]
+    assert "vpc_endpoints" not in graph["spoke/main/network"].details()
+    assert "private_access_settings" not in graph["spoke/main/workspace"].details()
+    on = _graph(_config(private_link=True))
+    assert on["spoke/main/network"].spec() != graph["spoke/main/network"].spec()
+    assert len([k for k in on if k not in graph]) == 9  # 2 subnets, table, group, 2 endpoints, 2 registrations, PAS
