@@ -361,3 +361,26 @@ def test_a_workspace_host_that_never_answers_fails_at_the_deadline_keeping_the_w
     assert "Name or service not known" in failure.message and "The workspace is kept" in failure.message
     assert dbsteps.WORKSPACE_API_TIMEOUT <= clock.now() - begun < dbsteps.WORKSPACE_API_TIMEOUT + 60
     assert ctx.state.resource("spoke/main/workspace") is not None
+
+
+@pytest.mark.slow
+def test_privatelink_creates_losing_their_reply_leave_one_object_each(aws, databricks, workdir, clock):
+    """The VPC endpoint registrations, the private access settings and the network naming the endpoints: each
+    create takes effect, its reply is lost, the SDK sends it again and hears the name is taken; each is adopted."""
+    workdir.write_config(config_text("lostpl", extra="private_link = true"))
+    databricks.settings.faults = Faults(rate=1.0, after=1.0, kinds=("503",), methods=frozenset({"POST"}),
+                                        route=r"/(vpc-endpoints|private-access-settings|networks)$", limit=1)
+    up = workdir.run("up")
+    assert up.code == 0, up.out + up.err
+    lost = [line for line in databricks.emulator.faults_injected if "(fault, after)" in line]
+    assert len(lost) == 3, lost
+    databricks.settings.faults = None
+    account = databricks.account_client()
+    assert sorted(e.vpc_endpoint_name for e in account.vpc_endpoints.list()) == [
+        "lostpl-main-relay-vpce", "lostpl-main-workspace-vpce"]
+    [pas] = list(account.private_access.list())
+    [network] = list(account.networks.list())
+    [ws] = list(account.workspaces.list())
+    assert ws.private_access_settings_id == pas.private_access_settings_id and ws.network_id == network.network_id
+    state = _state(workdir, "lostpl")
+    assert state["resources"]["spoke/main/private-access-settings"]["id"] == pas.private_access_settings_id
