@@ -141,3 +141,17 @@ def test_switching_private_link_on_a_live_workspace_is_refused_before_any_write(
     assert calls.mutating == []
     assert [r for r in databricks.requests if r.split(" ")[0] in ("POST", "PUT", "PATCH", "DELETE")
             and "/oidc/" not in r] == []
+
+
+def test_without_the_enterprise_tier_up_fails_saying_so(aws, databricks, workdir, monkeypatch):
+    from provisioner import cli
+    from provisioner.steps.privatelink import PrivateAccessSettings
+
+    monkeypatch.setattr(cli, "all_steps", lambda config: [PrivateAccessSettings(config, "main")])
+    monkeypatch.setattr(cli, "all_checks", lambda config: [])
+    databricks.settings.enterprise_tier = False
+    workdir.write_config(config_text("ent", extra="private_link = true"))
+    result = workdir.run("up", "--skip-preflight")
+    assert result.code == 1, result.out + result.err
+    assert "Enterprise" in result.out + result.err
+    assert list(databricks.account_client().private_access.list()) == []
