@@ -439,9 +439,11 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
          progress: ProgressOpt = Progress.auto) -> None:
     """Delete what `up` made, in a safe order, and nothing it did not make."""
     from provisioner import engine, render
+    from provisioner.steps import privatelink
 
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
+    cfg = privatelink.as_built(cfg, opts.load(cfg))  # PrivateLink turned off since: its resources go too
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError("down needs confirmation; pass --yes to delete without asking")

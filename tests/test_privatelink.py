@@ -94,21 +94,20 @@ def test_up_with_private_link_builds_endpoints_registrations_and_access_settings
     checks = {r["key"]: r for r in json.loads(status.out)["resources"] if r["kind"] == "check"}
     assert checks["privatelink/endpoints"]["status"] == "ok"
 
-    # Private DNS turned off behind provision's back is drift (exit 3), and `up` puts it back.
+    # Private DNS turned off behind provision's back is drift (exit 3).
     ec2.modify_vpc_endpoint(VpcEndpointId=relay_ep["VpcEndpointId"], PrivateDnsEnabled=False)
     drift = workdir.run("status")
     assert drift.code == 3 and "private DNS off" in drift.out
+    # `up` puts it back; and public_access may change at any time: the settings are replaced in place.
+    workdir.write_config(config_text(deployment, extra="[private_link]\nenabled = true\npublic_access = true\n"))
     fixed = workdir.run("up")
     assert fixed.code == 0, fixed.out + fixed.err
     assert ec2.describe_vpc_endpoints(VpcEndpointIds=[relay_ep["VpcEndpointId"]])["VpcEndpoints"][0][
         "PrivateDnsEnabled"] is True
-
-    # public_access may change at any time: the settings are replaced in place.
-    workdir.write_config(config_text(deployment, extra="[private_link]\nenabled = true\npublic_access = true\n"))
-    opened = workdir.run("up")
-    assert opened.code == 0, opened.out + opened.err
     assert account.private_access.get(ws.private_access_settings_id).public_access_enabled is True
 
+    # `down` takes down what was built, even with the setting turned off since.
+    workdir.write_config(config_text(deployment))
     down = workdir.run("down", "--yes", "--delete-logs")
     assert down.code == 0, down.out + down.err
     assert list(account.vpc_endpoints.list()) == [] and list(account.private_access.list()) == []

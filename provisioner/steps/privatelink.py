@@ -21,6 +21,7 @@ all its compute stopped and a new network configuration, which `provision` does 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from provisioner.aws.errors import CloudError
@@ -292,6 +293,24 @@ def steps(config: Config) -> list[Step]:
 def network_needs(config: Config, spoke: str) -> tuple[str, ...]:
     """What a spoke's network configuration stands on besides the network itself: the registrations."""
     return tuple(registration_key(spoke, w) for w in (WORKSPACE, RELAY)) if config.private_link else ()
+
+
+def as_built(config: Config, state: State) -> Config:
+    """The config `down` takes down: with PrivateLink on when the state file records any of its resources, even if
+    the setting has since been turned off (else its endpoints would keep the spoke VPC from being deleted)."""
+    if config.private_link:
+        return config
+    built = {key for spoke in layout(config).spokes for key in _keys(spoke)}
+    if built & set(state.resources()):
+        return dataclasses.replace(config, private_link=True)
+    return config
+
+
+def _keys(spoke: SpokeLayout) -> list[str]:
+    s = spoke.name
+    return [*(keys.spoke(s, "privatelink-subnet", az) for az in spoke.azs), keys.spoke(s, "privatelink-route-table"),
+            keys.spoke(s, "privatelink-security-group"), *(endpoint_key(s, w) for w in (WORKSPACE, RELAY)),
+            *(registration_key(s, w) for w in (WORKSPACE, RELAY)), private_access_key(s)]
 
 
 def check_switch(config: Config, state: State) -> None:
