@@ -8,6 +8,9 @@ Spoke `s` (AZs `az` are the layout's two spoke AZs):
     spoke/s/security-group, spoke/s/s3-endpoint, spoke/s/sts-endpoint, spoke/s/kinesis-endpoint,
     spoke/s/tgw-attachment
     spoke/s/credentials, spoke/s/storage, spoke/s/network, spoke/s/workspace, spoke/s/token
+    with back-end PrivateLink: spoke/s/privatelink-subnet/az, spoke/s/privatelink-route-table,
+    spoke/s/privatelink-security-group, spoke/s/{workspace,relay}-endpoint,
+    spoke/s/{workspace,relay}-endpoint-registration, spoke/s/private-access-settings
 Hub (AZs `az` are the layout's hub AZs):
     hub/vpc, hub/igw, hub/tgw-subnet/az, hub/nat-subnet/az, hub/firewall-subnet/az, hub/eip/az, hub/nat/az,
     hub/tgw-subnet-route-table/az, hub/firewall-subnet-route-table/az, hub/nat-subnet-route-table/az,

@@ -16,7 +16,8 @@ configuration, the registrations and settings, then the endpoints, their group, 
 
 Switching PrivateLink on or off for a deployment whose workspace exists is refused before anything is written
 (`check_switch`): Databricks cannot take PrivateLink away from a workspace, and adding it to a running one needs
-all its compute stopped and a new network configuration, which `provision` does not do in place.
+all its compute stopped and a new network configuration, whose subnets and security group cannot be those of the
+one in use (docs/privatelink.md): `provision` does not do that in place.
 """
 
 from __future__ import annotations
