@@ -1147,7 +1147,7 @@ class DatabricksEmulator:
     def _route_vpc_endpoints(self, request: Request, account_id: str) -> Response:
         self._account_call(request, account_id)
         if request.method == "GET":
-            return _json([dict(e, account_id=account_id) for e in self._vpc_endpoints.values()])
+            return _json([self._registration(e, account_id) for e in self._vpc_endpoints.values()])
         self._require_enterprise()
         body = _json_body(request)
         name = _name(body, "vpc_endpoint_name")
@@ -1185,7 +1185,15 @@ class DatabricksEmulator:
                     raise ApiError(400, "INVALID_STATE", f"Unable to delete, VPC endpoint is used by network "
                                                          f"configuration {network.network_id}")
             del self._vpc_endpoints[obj_id]
-        return _json(dict(record, account_id=account_id))
+        return _json(self._registration(record, account_id))
+
+    def _registration(self, record: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """A registration as GET answers it: its `state` is the AWS endpoint's as it is now ("derived from AWS";
+        `deleted` once the endpoint is gone)."""
+        endpoint = ec2_backends[self.settings.aws_account_id][record["region"]].vpc_end_points.get(
+            record["aws_vpc_endpoint_id"])
+        state = str(getattr(endpoint, "state", "available")).lower() if endpoint is not None else "deleted"
+        return dict(record, account_id=account_id, state=state)
 
     def _check_network_endpoints(self, endpoints: Any, region: str) -> None:
         """`vpc_endpoints.rest_api` and `.dataplane_relay` name registered endpoints of that use, in the region."""

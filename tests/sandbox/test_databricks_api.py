@@ -1089,6 +1089,12 @@ def test_an_endpoint_must_exist_be_available_and_reach_a_databricks_service(env:
     ec2_backends[DEFAULT_ACCOUNT_ID][REGION].vpc_end_points[endpoint].state = "pending"
     with pytest.raises(BadRequest, match="pending, not available"):
         a.vpc_endpoints.create(vpc_endpoint_name="dep-rest", aws_vpc_endpoint_id=endpoint, region=REGION)
+    # Registered once available; its state follows the AWS endpoint's, which Databricks derives it from.
+    ec2_backends[DEFAULT_ACCOUNT_ID][REGION].vpc_end_points[endpoint].state = "available"
+    registered = a.vpc_endpoints.create(vpc_endpoint_name="dep-rest", aws_vpc_endpoint_id=endpoint, region=REGION)
+    assert registered.state == "available"
+    env.ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint])
+    assert a.vpc_endpoints.get(registered.vpc_endpoint_id).state == "deleted"
 
 
 def test_privatelink_needs_the_enterprise_tier(env: Env):
