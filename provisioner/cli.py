@@ -443,11 +443,11 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
 
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
-    cfg = privatelink.as_built(cfg, opts.load(cfg))  # PrivateLink turned off since: its resources go too
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError("down needs confirmation; pass --yes to delete without asking")
         typer.confirm(f"Delete every resource of deployment {cfg.deployment} in {cfg.region}?", abort=True)
+    cfg = privatelink.as_built(cfg, opts.load(cfg))  # PrivateLink turned off since: its resources go too
     with _session(opts, cfg, workers=workers) as (ctx, steps):
         ctx.delete_data = delete_data
         ctx.delete_logs = delete_logs
