@@ -150,3 +150,22 @@ def test_without_the_enterprise_tier_up_fails_saying_so(aws, databricks, workdir
     assert result.code == 1, result.out + result.err
     assert "Enterprise" in result.out + result.err
     assert list(databricks.account_client().private_access.list()) == []
+
+
+@pytest.mark.parametrize("extra, says", [
+    ("private_link = true\nregion = 'ap-northeast-1'\n",
+     ["ap-northeast-1 has no Databricks PrivateLink endpoint services", "eu-central-1"]),
+    ("[private_link]\npublic_access = false\n", ["private_link.public_access", "PrivateLink is off"]),
+], ids=["region-without-services", "public-access-without-private-link"])
+def test_bad_privatelink_settings_are_one_line_exit_2_and_write_nothing(aws, databricks, workdir, calls, extra,
+                                                                        says):
+    from tests.test_bad_input import snapshot
+
+    workdir.write_config(config_text("badpl", extra=extra))
+    before = snapshot(workdir.path)
+    databricks.requests.clear()
+    result = workdir.run("up")
+    assert result.code == 2, result.out + result.err
+    [line] = result.err.strip().splitlines()
+    assert all(w in line for w in says), line
+    assert snapshot(workdir.path) == before and calls.calls == [] and databricks.requests == []
