@@ -94,6 +94,7 @@ def test_up_with_private_link_builds_endpoints_registrations_and_access_settings
     ec2.modify_vpc_endpoint(VpcEndpointId=relay_ep["VpcEndpointId"], PrivateDnsEnabled=False)
     drift = workdir.run("status")
     assert drift.code == 3 and "private DNS off" in drift.out
+    assert f"main: relay endpoint {relay_ep['VpcEndpointId']} has private DNS off" in " ".join(drift.out.split())
     # `up` puts it back; and public_access may change at any time: the settings are replaced in place.
     workdir.write_config(config_text(deployment, extra="[private_link]\nenabled = true\npublic_access = true\n"))
     fixed = workdir.run("up")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from provisioner.aws.errors import CloudError
+from provisioner.aws.errors import CloudError, translate
 from provisioner.context import Context
 from provisioner.design import routes as rt
 from provisioner.design.config import Config
@@ -362,7 +362,8 @@ class PrivateLinkCheck(Check):
             if not endpoint_id or not reg_id:
                 problems.append(f"the {which} endpoint or its registration is not recorded")
                 continue
-            item = describe_one(ctx.aws.ec2, VPC_ENDPOINT, endpoint_id)
+            with translate(f"read VPC endpoint {endpoint_id}"):
+                item = describe_one(ctx.aws.ec2, VPC_ENDPOINT, endpoint_id)
             if item is None or str(item.get("State", "")).lower() != "available":
                 problems.append(f"{which} endpoint {endpoint_id} is {item.get('State') if item else 'gone'}")
             elif not item.get("PrivateDnsEnabled"):
