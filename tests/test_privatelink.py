@@ -111,20 +111,27 @@ def test_up_with_private_link_builds_endpoints_registrations_and_access_settings
     assert live_tagged(deployment) == []
 
 
-@pytest.mark.parametrize("first, then, words", [
-    ("", PRIVATE_LINK, ["private_link = true, but workspace swt-main exists without it", "private_link = false"]),
-    (PRIVATE_LINK, "", ["private_link is off, but workspace swt-main has back-end PrivateLink",
-                        "cannot take away"]),
-], ids=["on", "off"])
+@pytest.mark.parametrize("first, then, workspace, words", [
+    ("", PRIVATE_LINK, True, ["private_link = true, but workspace swt-main exists without it",
+                              "private_link = false"]),
+    (PRIVATE_LINK, "", True, ["private_link is off, but workspace swt-main has back-end PrivateLink",
+                              "cannot take away"]),
+    ("", PRIVATE_LINK, False, ["private_link is on, but network configuration swt-main-network was made without it",
+                               "revert private_link"]),
+    (PRIVATE_LINK, "", False, ["private_link is off, but network configuration swt-main-network was made with it"]),
+], ids=["on", "off", "on-network-only", "off-network-only"])
 def test_switching_private_link_on_a_live_workspace_is_refused_before_any_write(aws, databricks, workdir, calls,
-                                                                                first, then, words):
-    """The state file says a workspace exists (with or without private access settings): the other setting is
-    refused in one line, exit 2, before any AWS or Databricks write."""
+                                                                                first, then, workspace, words):
+    """The state file says a workspace (or, before it, a network configuration) exists, made with or without
+    PrivateLink: the other setting is refused in one line, exit 2, before any AWS or Databricks write."""
     from provisioner.state import load
 
     workdir.write_config(config_text("swt", extra=first))
     state = load(workdir.path / "state", "swt")
-    state.record("spoke/main/workspace", "1234", spec="x", outputs={})
+    network_spec = {"name": "swt-main-network", **({"vpc_endpoints": "..."} if first else {})}
+    state.record("spoke/main/network", "net-1", spec="x", spec_values=network_spec, outputs={})
+    if workspace:
+        state.record("spoke/main/workspace", "1234", spec="x", outputs={})
     if first:
         state.record("spoke/main/private-access-settings", "pas-1", spec="x", outputs={})
     state.close()

@@ -320,6 +320,7 @@ def check_switch(config: Config, state: State) -> None:
     only through a new network configuration once all its compute is stopped, which `provision` does not do."""
     for spoke in config.spokes:
         if state.resource(keys.spoke(spoke.name, "workspace")) is None:
+            _check_network_switch(config, state, spoke.name)
             continue
         has = state.resource(private_access_key(spoke.name)) is not None
         name = resource_name(config.deployment, spoke.name)
@@ -332,6 +333,21 @@ def check_switch(config: Config, state: State) -> None:
                              "PrivateLink to a running workspace only through a new network configuration once all "
                              "its compute is stopped, which provision does not do in place: set private_link = "
                              "false, or `provision down` then `provision up` to make the workspace anew with it")
+
+
+def _check_network_switch(config: Config, state: State, spoke: str) -> None:
+    """No workspace yet, but a network configuration made with PrivateLink on while it is now off, or the other way
+    round: Databricks cannot change a network configuration, and `up` would stop on it after other writes."""
+    network = state.resource(keys.spoke(spoke, "network"))
+    if network is None or not network.get("spec_values"):
+        return  # not made, or made by a run that stopped before saying how (the step itself compares then)
+    had = "vpc_endpoints" in network["spec_values"]
+    if had != config.private_link:
+        name = resource_name(config.deployment, spoke, "network")
+        raise UsageError(f"private_link is {'on' if config.private_link else 'off'}, but network configuration "
+                         f"{name} was made {'without' if config.private_link else 'with'} it, and Databricks cannot "
+                         "change a network configuration: revert private_link, or `provision down` then "
+                         "`provision up`")
 
 
 class PrivateLinkCheck(Check):
