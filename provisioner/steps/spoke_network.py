@@ -51,6 +51,7 @@ class WorkspaceSecurityGroup(Ec2Step):
     kind = "security group"
     resource = SECURITY_GROUP
     exists_waiter = "SecurityGroupExists"
+    description = "Databricks workspace"  # the group's description, before the deployment and spoke
 
     def __init__(self, config: Config, spoke: str) -> None:
         self.spoke = spoke
@@ -60,8 +61,6 @@ class WorkspaceSecurityGroup(Ec2Step):
 
     def details(self) -> dict[str, Any]:
         return {"rules": "; ".join(r.describe() for r in sorted(self.rules))}
-
-    description = "Databricks workspace"
 
     def create(self, ctx: Context) -> Resource:
         got = create_once(ctx, self, SECURITY_GROUP, lambda ec2: ec2.create_security_group(
@@ -187,7 +186,7 @@ class VpcEndpoint(Ec2Step):
                              f"{errors[0].get('Message')}")
 
 
-def set_diff(changes: list[str], apply: bool, what: str, have: list[str], wanted: list[str], add_key: str,
+def _set_diff(changes: list[str], apply: bool, what: str, have: list[str], wanted: list[str], add_key: str,
               remove_key: str, modify: dict[str, Any]) -> None:
     add, remove = sorted(set(wanted) - set(have)), sorted(set(have) - set(wanted))
     if aspect(changes, apply, f"{what} {sorted(have)}, not {sorted(wanted)}", bool(add or remove)):
@@ -218,7 +217,7 @@ class S3GatewayEndpoint(VpcEndpoint):
 
     def ensure_placement(self, ctx: Context, res: Resource, apply: bool, changes: list[str],
                          modify: dict[str, Any]) -> None:
-        set_diff(changes, apply, "route tables", res.live.get("RouteTableIds", []),
+        _set_diff(changes, apply, "route tables", res.live.get("RouteTableIds", []),
                   [ctx.output(keys.spoke(self.spoke, "route-table"))], "AddRouteTableIds", "RemoveRouteTableIds",
                   modify)
 
@@ -254,10 +253,10 @@ class InterfaceEndpoint(VpcEndpoint):
     def ensure_placement(self, ctx: Context, res: Resource, apply: bool, changes: list[str],
                          modify: dict[str, Any]) -> None:
         live = res.live
-        set_diff(changes, apply, "subnets", live.get("SubnetIds", []), self._subnets(ctx), "AddSubnetIds",
-                 "RemoveSubnetIds", modify)
-        set_diff(changes, apply, "security groups", [g["GroupId"] for g in live.get("Groups", [])],
-                 self._groups(ctx), "AddSecurityGroupIds", "RemoveSecurityGroupIds", modify)
+        _set_diff(changes, apply, "subnets", live.get("SubnetIds", []), self._subnets(ctx), "AddSubnetIds",
+                  "RemoveSubnetIds", modify)
+        _set_diff(changes, apply, "security groups", [g["GroupId"] for g in live.get("Groups", [])],
+                  self._groups(ctx), "AddSecurityGroupIds", "RemoveSecurityGroupIds", modify)
         if aspect(changes, apply, "private DNS off", not live.get("PrivateDnsEnabled")):
             modify["PrivateDnsEnabled"] = True
 
