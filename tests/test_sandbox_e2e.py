@@ -93,6 +93,7 @@ def _live_ec2(exports: dict[str, str], deployment: str) -> dict[str, int]:
 NOT_TAGGED_KINDS = {"firewall routes", "firewall logging", "Databricks credentials", "Databricks network",
                     "Databricks storage", "Databricks token", "Databricks workspace",
                     "Databricks network policy", "Databricks workspace network option",
+                    "Databricks VPC endpoint", "Databricks private access settings",
                     "Resolver query logging association"}
 
 
