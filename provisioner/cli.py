@@ -267,6 +267,7 @@ def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
          prune: Annotated[bool, typer.Option("--prune", hidden=True)] = False) -> None:
     """Show what `up` would do, from the config and the state file: no network call, no credentials."""
     from provisioner import engine, render
+    from provisioner.steps import privatelink
 
     if prune:
         raise UsageError("--prune is an option of `provision up`; plan already lists what it would delete")
@@ -292,6 +293,10 @@ def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
     out.print(render.plan_summary(items))
     _warn_orphans(state, steps)
     _warn_settings(cfg)
+    try:
+        privatelink.check_switch(cfg, state)
+    except UsageError as e:
+        err.print(f"warning: `up` will refuse this config: {e}", markup=False, soft_wrap=True)
 
 
 def _warn_settings(cfg: Config) -> None:

@@ -136,6 +136,8 @@ def test_switching_private_link_on_a_live_workspace_is_refused_before_any_write(
         state.record("spoke/main/private-access-settings", "pas-1", spec="x", outputs={})
     state.close()
     workdir.write_config(config_text("swt", extra=then))
+    planned = workdir.run("plan")
+    assert planned.code == 0 and "warning: `up` will refuse this config" in planned.err
     databricks.requests.clear()
     result = workdir.run("up", "--skip-preflight")
     assert result.code == 2, result.out + result.err
