@@ -73,10 +73,11 @@ class EndpointSecurityGroup(WorkspaceSecurityGroup):
     description = "Databricks PrivateLink endpoints"
 
     def __init__(self, config: Config, spoke: str) -> None:
-        super().__init__(config, spoke)
-        self.key = keys.spoke(spoke, "privatelink-security-group")
-        self.name = resource_name(config.deployment, spoke, "privatelink-sg")
-        self.needs = (keys.spoke(spoke, "vpc"), keys.spoke(spoke, "security-group"))
+        self.spoke = spoke
+        self.rules = frozenset()  # they name the workspace group, known once it exists: `wanted_rules`
+        Step.__init__(self, keys.spoke(spoke, "privatelink-security-group"),
+                      resource_name(config.deployment, spoke, "privatelink-sg"),
+                      (keys.spoke(spoke, "vpc"), keys.spoke(spoke, "security-group")))
 
     def details(self) -> dict[str, Any]:
         rules = sorted(privatelink_endpoint_rules("<workspace-sg>"))
