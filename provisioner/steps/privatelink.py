@@ -292,11 +292,6 @@ def steps(config: Config) -> list[Step]:
     return [step for spoke in layout(config).spokes for step in spoke_steps(config, spoke)]
 
 
-def network_needs(config: Config, spoke: str) -> tuple[str, ...]:
-    """What a spoke's network configuration stands on besides the network itself: the registrations."""
-    return tuple(registration_key(spoke, w) for w in (WORKSPACE, RELAY)) if config.private_link else ()
-
-
 def as_built(config: Config, state: State) -> Config:
     """The config `down` takes down: with PrivateLink on when the state file records any of its resources, even if
     the setting has since been turned off (else its endpoints would keep the spoke VPC from being deleted)."""
