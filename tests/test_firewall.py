@@ -204,8 +204,10 @@ def test_up_builds_a_default_deny_firewall_that_all_egress_passes(firewall_takes
         "fwmain-bu2-rootbucket.s3.amazonaws.com", "fwmain-bu2-rootbucket.s3.eu-central-1.amazonaws.com",
         "pypi.org", "files.pythonhosted.org", "cran.r-project.org"])
     assert (allowlist["TargetTypes"], allowlist["GeneratedRulesType"]) == (["TLS_SNI", "HTTP_HOST"], "ALLOWLIST")
-    assert [r.split(" (")[0] for r in _rules(groups["control-plane"])] == [
-        "pass tcp $HOME_NET any -> 18.159.44.32/28 443", "pass tcp $HOME_NET any -> 18.159.44.32/28 8443:8451"]
+    # No workspace yet: to the control-plane range only TLS naming the web application or the relay.
+    assert [(r.split(" (")[0], r.split('content:"')[1].split('"')[0]) for r in _rules(groups["control-plane"])] == [
+        (f"pass tls $HOME_NET any -> 18.159.44.32/28 {port}", host) for port in ("443", "8443:8451")
+        for host in ("frankfurt.cloud.databricks.com", "tunnel.eu-central-1.cloud.databricks.com")]
     assert [r.split(" (")[0] for r in _rules(groups["metastore"])] == [
         "pass tcp $HOME_NET any -> 203.0.113.10/32 3306", "pass tcp $HOME_NET any -> 203.0.113.11/32 3306",
         "drop tcp $HOME_NET any -> any 3306"]
@@ -298,8 +300,9 @@ def test_second_region_without_legacy_metastore_has_no_3306_rule(aws, dns, workd
     assert sorted(groups["allowlist"]["RuleGroup"]["RulesSource"]["RulesSourceList"]["Targets"]) == sorted([
         "oregon.cloud.databricks.com", "tunnel.cloud.databricks.com", ".maven.org",
         "fwusw2-main-rootbucket.s3.amazonaws.com", "fwusw2-main-rootbucket.s3.us-west-2.amazonaws.com"])
-    assert [r.split(" (")[0] for r in _rules(groups["control-plane"])] == [
-        "pass tcp $HOME_NET any -> 44.234.192.32/28 443", "pass tcp $HOME_NET any -> 44.234.192.32/28 8443:8451"]
+    assert [(r.split(" (")[0], r.split('content:"')[1].split('"')[0]) for r in _rules(groups["control-plane"])] == [
+        (f"pass tls $HOME_NET any -> 44.234.192.32/28 {port}", host) for port in ("443", "8443:8451")
+        for host in ("oregon.cloud.databricks.com", "tunnel.cloud.databricks.com")]
     assert not any("3306" in rule for g in groups.values() for rule in _rules(g))
     policy = _policy(deployment, "us-west-2")["FirewallPolicy"]
     assert policy["StatefulEngineOptions"]["RuleOrder"] == "STRICT_ORDER"

@@ -2,8 +2,10 @@
 
 What it owns, in `up` order (the documents come from `provisioner.design.firewall`):
 
-- `hub/firewall/rule-group/<role>`: the stateful rule groups (deny, control-plane, metastore when the legacy Hive
-  metastore is on, allowlist). The metastore group pins the addresses the metastore host resolves to at `up`.
+- `hub/firewall/rule-group/<role>`: the stateful rule groups (deny, control-plane unless back-end PrivateLink is
+  on, metastore when the legacy Hive metastore is on, spoke-allowlist, allowlist). The metastore group pins the
+  addresses the metastore host resolves to at `up`; the control-plane group passes by SNI, the workspace hosts
+  once known (`hub/firewall/workspace-hosts`, in `control_plane`).
 - `hub/firewall/policy`: the STRICT_ORDER, default-deny policy referencing them.
 - `hub/firewall/log-group/alert`, `hub/firewall/log-group/flow`: CloudWatch log groups with the configured retention.
 - `hub/firewall`: the firewall, one endpoint per hub AZ; `up` waits for READY and IN_SYNC and records each AZ's
@@ -14,7 +16,8 @@ What it owns, in `up` order (the documents come from `provisioner.design.firewal
   and the NAT's way out only once nothing reaches the NAT uninspected.
 
 One module per resource: `rule_groups`, `policy`, `firewall`, `logs` (log groups and logging), `routes`,
-`metastore` (the 3306 addresses and their status check), and `common` (keys, deadlines, shared helpers).
+`metastore` (the 3306 addresses and their status check), `control_plane` (the workspace hosts learnt once the
+workspaces exist, a family of its own, and the PrivateLink check), and `common` (keys, deadlines, shared helpers).
 
 Updates to rule groups and the policy carry the UpdateToken of the describe they were compared with, so a change
 made meanwhile by someone else fails (InvalidTokenException) instead of being overwritten unseen.
@@ -34,6 +37,7 @@ from provisioner.steps.firewall.common import (
     routes_key,
     rule_group_key,
 )
+from provisioner.steps.firewall.control_plane import HOSTS_KEY, ControlPlaneClosedCheck, FirewallWorkspaceHosts
 from provisioner.steps.firewall.firewall import Firewall, endpoints_by_az, firewall_problems
 from provisioner.steps.firewall.logs import FirewallLogging, FirewallLogGroup
 from provisioner.steps.firewall.metastore import (
@@ -58,12 +62,15 @@ def steps(config: Config) -> list[Step]:
 
 
 def checks(config: Config) -> list[Check]:
-    return [MetastoreAddressesCheck(config)] if config.legacy_hive_metastore else []
+    found: list[Check] = [MetastoreAddressesCheck(config)] if config.legacy_hive_metastore else []
+    if config.private_link:
+        found.append(ControlPlaneClosedCheck(config))
+    return found
 
 
 __all__ = [
-    "FIREWALL_KEY", "LOGGING_KEY", "POLICY_KEY", "Firewall", "FirewallLogGroup", "FirewallLogging", "FirewallPolicy",
-    "FirewallRoutes", "FirewallRuleGroup", "MetastoreAddressesCheck", "checks", "endpoints_by_az",
-    "firewall_problems", "log_group_key", "recorded_metastore", "resolve_metastore", "routes_key", "rule_group_key",
-    "steps",
+    "FIREWALL_KEY", "HOSTS_KEY", "LOGGING_KEY", "POLICY_KEY", "ControlPlaneClosedCheck", "Firewall",
+    "FirewallLogGroup", "FirewallLogging", "FirewallPolicy", "FirewallRoutes", "FirewallRuleGroup",
+    "FirewallWorkspaceHosts", "MetastoreAddressesCheck", "checks", "endpoints_by_az", "firewall_problems",
+    "log_group_key", "recorded_metastore", "resolve_metastore", "routes_key", "rule_group_key", "steps",
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.aws.errors import none_if_missing, translate
+from botocore.exceptions import ClientError
+
+from provisioner.aws.errors import error_code, none_if_missing, translate
 from provisioner.context import Context
 from provisioner.design import firewall as design
 from provisioner.design.config import Config
@@ -55,11 +57,13 @@ class FirewallRuleGroup(Step):
     # -- what it should be ---------------------------------------------------------------------------------
     def wanted(self, ctx: Context, resolve: bool) -> design.RuleGroupDesign:
         """The group as it should be. The metastore group pins addresses: resolved now during `up`
-        (`resolve`), else the ones recorded at the last `up`, so `status` compares with what was meant."""
+        (`resolve`), else the ones recorded at the last `up`, so `status` compares with what was meant. The
+        control-plane group passes the workspace hosts recorded so far (`recorded_workspace_hosts`)."""
         addresses: tuple[str, ...] = ()
         if self.role == design.METASTORE:
             addresses = self._metastore_addresses(ctx, resolve)
-        return design.rule_group(self.config, layout(self.config), self.role, addresses)
+        hosts = recorded_workspace_hosts(ctx, self.config) if self.role == design.CONTROL_PLANE else None
+        return design.rule_group(self.config, layout(self.config), self.role, addresses, hosts)
 
     def _metastore_addresses(self, ctx: Context, resolve: bool) -> tuple[str, ...]:
         host = layout(self.config).region.legacy_metastore_host
@@ -151,12 +155,11 @@ class FirewallRuleGroup(Step):
         if outgrown:
             return changes
         diff = design.differences(group.rule_group, res.live.get("RuleGroup"))
-        if aspect(changes, apply, f"rules ({', '.join(diff)})", bool(diff)):
-            with translate(f"update firewall rule group {name}"):
-                updated = ctx.aws.network_firewall.update_rule_group(
-                    RuleGroupArn=res.id, UpdateToken=res.live["UpdateToken"], RuleGroup=dict(group.rule_group),
-                    Description=group.description)
-            res.live["UpdateToken"] = updated["UpdateToken"]
+        wider = design.extra_passes(group.rule_group, res.live.get("RuleGroup"))
+        described = f"rules ({', '.join(diff)})" + (
+            f"; passes what the design does not: {' | '.join(wider)}" if wider else "")
+        if aspect(changes, apply, described, bool(diff)):
+            update_rules(ctx, res, group)
         missing = _missing_tags(ctx, self, tag_map(response.get("Tags")), name)
         if aspect(changes, apply, "tags", bool(missing)):
             with translate(f"tag firewall rule group {name}"):
@@ -181,6 +184,40 @@ class FirewallRuleGroup(Step):
         _wait_gone(ctx, self.key, f"firewall rule group {res.outputs.get('name', res.id)}",
                    lambda: none_if_missing(NOT_FOUND, ctx.aws.network_firewall.describe_rule_group,
                                            RuleGroupArn=res.id))
+
+
+def update_rules(ctx: Context, res: Resource, group: design.RuleGroupDesign) -> None:
+    """Send `group` to the live rule group `res` with the UpdateToken of the describe it was compared with: a
+    change made meanwhile by someone else fails instead of being overwritten unseen. AWS applies the update to
+    the firewall in place: flows keep passing under the old rules until the new ones are in force."""
+    nfw = ctx.aws.network_firewall
+    name = res.live.get("RuleGroupResponse", {}).get("RuleGroupName", res.id)
+    with translate(f"update firewall rule group {name}"):
+        try:
+            updated = nfw.update_rule_group(RuleGroupArn=res.id, UpdateToken=res.live["UpdateToken"],
+                                            RuleGroup=dict(group.rule_group), Description=group.description)
+        except ClientError as e:
+            if error_code(e) != "InvalidTokenException":
+                raise
+            # The token is stale: our own update whose reply was lost took effect (botocore retried it), or
+            # someone else changed the group. Read it again: done if it is now as designed; else not ours.
+            got = nfw.describe_rule_group(RuleGroupArn=res.id)
+            if design.differences(group.rule_group, got.get("RuleGroup")):
+                raise
+            res.live.update(got)
+            return
+    res.live["UpdateToken"] = updated["UpdateToken"]
+    res.live["RuleGroup"] = dict(group.rule_group)
+
+
+def recorded_workspace_hosts(ctx: Context, config: Config) -> dict[str, str]:
+    """Spoke name -> the host of its workspace URL as the state file records it (`provision output`): published
+    once the workspace is RUNNING, dropped once it is deleted."""
+    from provisioner.steps.databricks import workspace_url_output
+
+    lay = layout(config)
+    return design.workspace_hosts(lay, {s.name: ctx.state.get("outputs", workspace_url_output(s.name))
+                                        for s in lay.spokes})
 
 
 def _rule_group_resource(got: dict[str, Any]) -> Resource:
