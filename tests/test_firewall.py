@@ -676,3 +676,53 @@ def test_plan_lists_the_firewall_family_without_any_call(workdir, calls):
         assert items[f"hub/firewall/routes/{az}"]["details"] == {"az": az, "routes": (
             "tgw-subnet-route-table: 0.0.0.0/0 -> endpoint; nat-subnet-route-table: 10.173.0.0/16 -> endpoint; "
             "nat-subnet-route-table: 0.0.0.0/0 -> IGW")}
+
+
+def test_private_link_converts_the_firewall_to_pass_nothing_to_the_control_plane_range(
+        aws, workdir, calls, monkeypatch):
+    """From `Config.private_link` alone (the config file cannot turn it on until the endpoints are built): a live
+    deployment's `deny` group drops the range before the policy lets the control-plane group go, the relay
+    leaves the allowlist, and `status` checks, from the live policy, that nothing passes there."""
+    import dataclasses
+
+    from provisioner import cli
+
+    deployment = "fwpl"
+    workdir.write_config(config_text(deployment, hub_azs=1))
+    assert workdir.run("up").code == 0
+    control_plane = _groups(deployment)["control-plane"]["RuleGroupResponse"]["RuleGroupArn"]
+    real = cli._config
+    monkeypatch.setattr(cli, "_config", lambda opts: dataclasses.replace(real(opts), private_link=True))
+    calls.clear()
+    result = workdir.run("up")
+    assert result.code == 0, result.out + result.err
+
+    groups = _groups(deployment)
+    assert sorted(groups) == ["allowlist", "deny", "metastore"]
+    assert _rules(groups["deny"])[-1].startswith("drop ip $HOME_NET any -> 18.159.44.32/28 any (")
+    targets = groups["allowlist"]["RuleGroup"]["RulesSource"]["RulesSourceList"]["Targets"]
+    assert "tunnel.eu-central-1.cloud.databricks.com" not in targets and "frankfurt.cloud.databricks.com" in targets
+    # Never wider for a moment: the drop is in force before the policy changes, the old group goes after.
+    writes = [c for c in calls.calls if c in ("UpdateRuleGroup", "UpdateFirewallPolicy", "DeleteRuleGroup")]
+    assert writes.index("UpdateFirewallPolicy") < writes.index("DeleteRuleGroup")
+    assert writes.index("UpdateRuleGroup") < writes.index("UpdateFirewallPolicy")
+    assert "hub/firewall/rule-group/control-plane" not in _state(workdir, deployment)["resources"]
+    assert not [g for g in client("network-firewall").list_rule_groups()["RuleGroups"]
+                if g["Arn"] == control_plane]
+
+    code, items = _status(workdir)
+    assert code == 0, unhealthy(items)
+    assert items["hub/firewall/control-plane-closed"]["status"] == "ok"
+
+    # Someone removes the drop: the allowlist then passes its names to the range, and status says so.
+    nfw = client("network-firewall")
+    arn = groups["deny"]["RuleGroupResponse"]["RuleGroupArn"]
+    got = nfw.describe_rule_group(RuleGroupArn=arn)
+    kept = "\n".join(_rules(groups["deny"])[:-1]) + "\n"
+    nfw.update_rule_group(RuleGroupArn=arn, UpdateToken=got["UpdateToken"],
+                          RuleGroup={**got["RuleGroup"], "RulesSource": {"RulesString": kept}})
+    code, items = _status(workdir)
+    assert code == 3
+    (problem,) = items["hub/firewall/control-plane-closed"]["drift"]
+    assert "passes to 18.159.44.32/28: the domain allowlist (TLS_SNI, HTTP_HOST) passes" in problem
+    assert items["hub/firewall/rule-group/deny"]["status"] == "drifted"
