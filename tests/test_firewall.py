@@ -726,3 +726,50 @@ def test_private_link_converts_the_firewall_to_pass_nothing_to_the_control_plane
     (problem,) = items["hub/firewall/control-plane-closed"]["drift"]
     assert "passes to 18.159.44.32/28: the domain allowlist (TLS_SNI, HTTP_HOST) passes" in problem
     assert items["hub/firewall/rule-group/deny"]["status"] == "drifted"
+
+
+@pytest.mark.parametrize(("live_now", "succeeds"), [("designed", True), ("changed by someone", False)])
+def test_a_stale_update_token_is_success_only_when_the_group_is_now_as_designed(live_now, succeeds):
+    """botocore retries an UpdateRuleGroup whose reply was lost: AWS then answers the stale token. If our first
+    attempt took effect the group is as designed and that is success; a change by someone else stays an error."""
+    from types import SimpleNamespace
+
+    from botocore.exceptions import ClientError
+
+    from provisioner.errors import CloudError
+    from provisioner.steps.base import Resource
+    from provisioner.steps.firewall.rule_groups import update_rules
+
+    cfg = _config(config_text("fwtok"))
+    group = fw.rule_group(cfg, layout(cfg), fw.CONTROL_PLANE, workspace_hosts={"main": "fwtok-main.example"})
+    now = dict(group.rule_group) if succeeds else fw.rule_group(cfg, layout(cfg), fw.CONTROL_PLANE).rule_group
+    stale = ClientError({"Error": {"Code": "InvalidTokenException", "Message": "stale"}}, "UpdateRuleGroup")
+
+    def update_rule_group(**kwargs: Any) -> Any:
+        raise stale
+
+    nfw = SimpleNamespace(update_rule_group=update_rule_group,
+                          describe_rule_group=lambda **kw: {"RuleGroup": now, "UpdateToken": "t2"})
+    ctx: Any = SimpleNamespace(aws=SimpleNamespace(network_firewall=nfw))
+    res = Resource("arn:group", live={"UpdateToken": "t1", "RuleGroup": {}, "RuleGroupResponse": {}})
+    if succeeds:
+        update_rules(ctx, res, group)
+        assert res.live["UpdateToken"] == "t2"
+    else:
+        with pytest.raises(CloudError, match="InvalidTokenException"):
+            update_rules(ctx, res, group)
+
+
+def test_the_workspace_hosts_step_stands_on_every_workspace_and_retires_with_private_link():
+    import dataclasses
+
+    from provisioner.steps.base import Retired
+    from provisioner.steps.firewall import control_plane
+
+    cfg = _config(config_text("fwh", spokes=(("a", "10.1.0.0/16"), ("b", "10.2.0.0/16"))))
+    (step,) = control_plane.steps(cfg)
+    assert set(step.needs) == {"hub/firewall/rule-group/control-plane", "spoke/a/workspace", "spoke/b/workspace"}
+    (retired,) = control_plane.steps(dataclasses.replace(cfg, private_link=True))
+    assert isinstance(retired, Retired) and retired.needs == (fwsteps.POLICY_KEY,)
+    assert [c.key for c in fwsteps.checks(dataclasses.replace(cfg, private_link=True))][-1] == \
+        "hub/firewall/control-plane-closed"
