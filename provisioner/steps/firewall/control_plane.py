@@ -37,8 +37,9 @@ class FirewallWorkspaceHosts(Step):
         self.config = config
         self.group_key = rule_group_key(design.CONTROL_PLANE)
         spokes = tuple(s.name for s in layout(config).spokes)
-        super().__init__(HOSTS_KEY, f"{design.rule_group_name_prefix(config.deployment, design.CONTROL_PLANE)}* "
-                         "workspace hosts", (self.group_key, *(keys.spoke(s, "workspace") for s in spokes)))
+        group = design.rule_group(config, layout(config), design.CONTROL_PLANE)
+        super().__init__(HOSTS_KEY, f"{design.rule_group_name(config.deployment, design.CONTROL_PLANE, group.capacity)}"
+                         " workspace hosts", (self.group_key, *(keys.spoke(s, "workspace") for s in spokes)))
 
     def details(self) -> dict[str, Any]:
         return {"spokes": ", ".join(s.name for s in layout(self.config).spokes)}
