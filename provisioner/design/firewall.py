@@ -276,7 +276,12 @@ def missing_workspace_hosts(wanted: Mapping[str, Any], live: Mapping[str, Any] |
     """The spokes (-> host) whose workspace rules in the `wanted` control-plane group are not all in `live`."""
     have = set(rules_of(live))
     return {spoke: host for spoke, host in hosts.items()
-            if any(rule not in have for rule in rules_of(wanted) if f'content:"{host}"' in rule)}
+            if any(rule not in have for rule in rules_of(wanted) if f'msg:"{_workspace_rule_msg(spoke)}' in rule)}
+
+
+def _workspace_rule_msg(spoke: str) -> str:
+    """How a spoke's workspace rules begin their message (followed by the port)."""
+    return f"Databricks control plane, workspace of spoke {spoke}, "
 
 
 def metastore_group(layout: Layout, addresses: Sequence[str]) -> RuleGroupDesign:
