@@ -38,8 +38,9 @@ class FirewallWorkspaceHosts(Step):
         self.group_key = rule_group_key(design.CONTROL_PLANE)
         spokes = tuple(s.name for s in layout(config).spokes)
         group = design.rule_group(config, layout(config), design.CONTROL_PLANE)
-        super().__init__(HOSTS_KEY, f"{design.rule_group_name(config.deployment, design.CONTROL_PLANE, group.capacity)}"
-                         " workspace hosts", (self.group_key, *(keys.spoke(s, "workspace") for s in spokes)))
+        # Named after the group it writes in: `plan` shows "firewall workspace hosts <group>".
+        super().__init__(HOSTS_KEY, design.rule_group_name(config.deployment, design.CONTROL_PLANE, group.capacity),
+                         (self.group_key, *(keys.spoke(s, "workspace") for s in spokes)))
 
     def details(self) -> dict[str, Any]:
         return {"spokes": ", ".join(s.name for s in layout(self.config).spokes)}
