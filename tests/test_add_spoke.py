@@ -58,6 +58,9 @@ def test_adding_a_spoke_writes_only_the_new_spoke_and_what_must_learn_of_it(aws,
     before = load(workdir.path / "state", "grow").resources()
     before_targets = _allowlist_targets()
     assert any("grow-bu1-rootbucket" in t for t in before_targets)
+    control_plane = before["hub/firewall/rule-group/control-plane"]["id"]
+    before_control_plane = _rules(control_plane)
+    assert any(r.startswith("pass tls 10.1.0.0/16 ") for r in before_control_plane)  # bu1's workspace host
     writes.calls.clear()
 
     workdir.write_config(config_text("grow", spokes=TWO))
@@ -92,11 +95,17 @@ def test_adding_a_spoke_writes_only_the_new_spoke_and_what_must_learn_of_it(aws,
     assert all(before[k]["id"] == after[k]["id"] for k in before if "/routes/" not in k)
 
     # The firewall is changed in place, never opened: no rule group or policy is deleted or made anew, and every
-    # rule group has its final form before the policy changes (it only adds the new spoke's CIDR to HOME_NET).
-    firewall = [op for service, op, _ in writes.calls if service == "network-firewall"]
-    assert not [op for op in firewall if op.startswith(("Delete", "Create", "Disassociate"))]
-    policy_at = firewall.index("UpdateFirewallPolicy")
-    assert "UpdateRuleGroup" not in firewall[policy_at:]
+    # rule group has its final form before the policy changes (it only adds the new spoke's CIDR to HOME_NET), but
+    # for the control-plane group learning the new workspace's host once that workspace exists: from bu2 alone.
+    firewall = [(op, params) for service, op, params in writes.calls if service == "network-firewall"]
+    assert not [op for op, _ in firewall if op.startswith(("Delete", "Create", "Disassociate"))]
+    policy_at = [op for op, _ in firewall].index("UpdateFirewallPolicy")
+    (learnt,) = [params for op, params in firewall[policy_at:] if op == "UpdateRuleGroup"]
+    assert learnt["RuleGroupArn"] == control_plane
+    rules = learnt["RuleGroup"]["RulesSource"]["RulesString"].splitlines()
+    assert set(before_control_plane) <= set(rules)
+    added = set(rules) - set(before_control_plane)
+    assert len(added) == 2 and all(r.startswith("pass tls 10.2.0.0/16 any -> 18.159.44.32/28 ") for r in added)
     # Every domain allowed before is in every version of the allowlist written (never dropped and re-added), and
     # every rule group written keeps the other spoke in HOME_NET.
     for _service, op, params in writes.calls:
@@ -105,6 +114,13 @@ def test_adding_a_spoke_writes_only_the_new_spoke_and_what_must_learn_of_it(aws,
             assert "10.1.0.0/16" in group["RuleVariables"]["IPSets"]["HOME_NET"]["Definition"]
             if "allowlist" in params.get("RuleGroupArn", ""):
                 assert set(before_targets) <= set(group["RulesSource"]["RulesSourceList"]["Targets"])
+
+
+def _rules(arn: str) -> list[str]:
+    from tests.conftest import client
+
+    got = client("network-firewall").describe_rule_group(RuleGroupArn=arn)
+    return list(got["RuleGroup"]["RulesSource"]["RulesString"].splitlines())
 
 
 def _allowlist_targets() -> list[str]:

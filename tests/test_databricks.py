@@ -26,6 +26,7 @@ from provisioner.databricks.retry import (
     call_with_retry,
     is_credential_validation_failure,
 )
+from provisioner.design import firewall as fw
 from provisioner.design.config import build_config
 from provisioner.design.layout import layout
 from provisioner.design.naming import tag_list
@@ -208,13 +209,14 @@ def _spoke_steps(config: Any, spoke: str = "main") -> list[Step]:
 
 @pytest.mark.parametrize("spokes", [(("main", "10.173.0.0/16"),),
                                     (("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16"))], ids=["1-spoke", "2-spokes"])
-def test_up_builds_the_databricks_objects_and_down_removes_them(aws, databricks, workdir, spokes, full_graph):
+def test_up_builds_the_databricks_objects_and_down_removes_them(aws, databricks, workdir, spokes, calls, full_graph):
     deployment = f"dbx{len(spokes)}"
     workdir.write_config(config_text(deployment, spokes=spokes))
     names = [s for s, _ in spokes]
 
-    up = workdir.run("up")
+    up = workdir.run("up", "--progress", "json")
     assert up.code == 0, up.out + up.err
+    _assert_firewall_learnt_the_hosts_after_the_workspaces(workdir, deployment, spokes, up.out)
 
     account = databricks.account_client()
     assert sorted(c.credentials_name for c in account.credentials.list()) == [f"{deployment}-{s}-creds" for s in names]
@@ -251,10 +253,12 @@ def test_up_builds_the_databricks_objects_and_down_removes_them(aws, databricks,
 
     # A second run finds everything and changes nothing.
     databricks.requests.clear()
+    calls.clear()
     again = workdir.run("up")
     assert again.code == 0, again.out + again.err
     assert _api_calls(databricks, "POST", "DELETE", "PATCH") == []
     assert "failed" not in again.out
+    assert "UpdateRuleGroup" not in calls.calls
 
     status = workdir.run("status", "--json")
     assert status.code == 0, status.out
@@ -262,6 +266,17 @@ def test_up_builds_the_databricks_objects_and_down_removes_them(aws, databricks,
     assert {r["status"] for r in resources} == {"present"}, status.out
     # credentials, storage, network, workspace, token, network policy, the workspace's binding to it
     assert len([r for r in resources if r["kind"].startswith("Databricks")]) == 7 * len(spokes)
+
+    # Someone passes the whole control-plane range again: status names the rule.
+    nfw = client("network-firewall")
+    arn = _state(workdir, deployment)["resources"]["hub/firewall/rule-group/control-plane"]["id"]
+    got = nfw.describe_rule_group(RuleGroupArn=arn)
+    widened = 'pass tcp $HOME_NET any -> 18.159.44.32/28 443 (msg:"anything"; flow:to_server; sid:9; rev:1;)'
+    nfw.update_rule_group(RuleGroupArn=arn, UpdateToken=got["UpdateToken"], RuleGroup={
+        **got["RuleGroup"], "RulesSource": {"RulesString": got["RuleGroup"]["RulesSource"]["RulesString"] + widened}})
+    status = workdir.run("status")
+    assert status.code == 3, status.out
+    assert f"passes what the design does not: {widened}" in " ".join(status.out.split())
 
     databricks.requests.clear()
     down = workdir.run("down", "--yes")
@@ -272,6 +287,29 @@ def test_up_builds_the_databricks_objects_and_down_removes_them(aws, databricks,
     state = _state(workdir, deployment)
     assert state["outputs"] == {} and state["secrets"] == {}
     assert not [k for k in state["resources"] if k.split("/")[-1] in ("credentials", "storage", "network")]
+
+
+def _assert_firewall_learnt_the_hosts_after_the_workspaces(workdir: Any, deployment: str,
+                                                          spokes: tuple[tuple[str, str], ...], progress: str) -> None:
+    """The control-plane group was made before any workspace (the firewall does not wait for one) and learnt
+    each workspace's host, from that workspace's spoke alone, once the workspaces were RUNNING."""
+    events = [json.loads(line) for line in progress.splitlines() if line.startswith("{")]
+    done = {e["step"]: i for i, e in enumerate(events) if e["state"] == "done"}
+    state = _state(workdir, deployment)
+    # (the emulator's workspace URLs are on its own address)
+    hosts = {spoke: fw.workspace_host(state["outputs"][f"spoke/{spoke}/workspace-url"]) for spoke, _ in spokes}
+    assert all(done["hub/firewall/rule-group/control-plane"] < done[f"spoke/{s}/workspace"] <
+               done["hub/firewall/workspace-hosts"] for s, _ in spokes)
+    assert events[done["hub/firewall/workspace-hosts"]]["message"] == \
+        "updated: workspace hosts not passed yet: " + ", ".join(f"{s} ({h})" for s, h in sorted(hosts.items()))
+    arn = state["resources"]["hub/firewall/rule-group/control-plane"]["id"]
+    rules = client("network-firewall").describe_rule_group(RuleGroupArn=arn)["RuleGroup"]["RulesSource"][
+        "RulesString"].splitlines()
+    assert all(r.startswith("pass tls ") and "tls.sni;" in r for r in rules)
+    for spoke, cidr in spokes:
+        assert [r.split(" (")[0] for r in rules if f"workspace of spoke {spoke}," in r] == [
+            f"pass tls {cidr} any -> 18.159.44.32/28 {port}" for port in ("443", "8443:8451")]
+        assert all(f'content:"{hosts[spoke]}"' in r for r in rules if f"workspace of spoke {spoke}," in r)
 
 
 def test_the_token_is_kept_in_the_state_file_and_printed_only_when_asked(aws, databricks, workdir):

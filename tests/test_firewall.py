@@ -204,8 +204,10 @@ def test_up_builds_a_default_deny_firewall_that_all_egress_passes(firewall_takes
         "fwmain-bu2-rootbucket.s3.amazonaws.com", "fwmain-bu2-rootbucket.s3.eu-central-1.amazonaws.com",
         "pypi.org", "files.pythonhosted.org", "cran.r-project.org"])
     assert (allowlist["TargetTypes"], allowlist["GeneratedRulesType"]) == (["TLS_SNI", "HTTP_HOST"], "ALLOWLIST")
-    assert [r.split(" (")[0] for r in _rules(groups["control-plane"])] == [
-        "pass tcp $HOME_NET any -> 18.159.44.32/28 443", "pass tcp $HOME_NET any -> 18.159.44.32/28 8443:8451"]
+    # No workspace yet: to the control-plane range only TLS naming the web application or the relay.
+    assert [(r.split(" (")[0], r.split('content:"')[1].split('"')[0]) for r in _rules(groups["control-plane"])] == [
+        (f"pass tls $HOME_NET any -> 18.159.44.32/28 {port}", host) for port in ("443", "8443:8451")
+        for host in ("frankfurt.cloud.databricks.com", "tunnel.eu-central-1.cloud.databricks.com")]
     assert [r.split(" (")[0] for r in _rules(groups["metastore"])] == [
         "pass tcp $HOME_NET any -> 203.0.113.10/32 3306", "pass tcp $HOME_NET any -> 203.0.113.11/32 3306",
         "drop tcp $HOME_NET any -> any 3306"]
@@ -298,8 +300,9 @@ def test_second_region_without_legacy_metastore_has_no_3306_rule(aws, dns, workd
     assert sorted(groups["allowlist"]["RuleGroup"]["RulesSource"]["RulesSourceList"]["Targets"]) == sorted([
         "oregon.cloud.databricks.com", "tunnel.cloud.databricks.com", ".maven.org",
         "fwusw2-main-rootbucket.s3.amazonaws.com", "fwusw2-main-rootbucket.s3.us-west-2.amazonaws.com"])
-    assert [r.split(" (")[0] for r in _rules(groups["control-plane"])] == [
-        "pass tcp $HOME_NET any -> 44.234.192.32/28 443", "pass tcp $HOME_NET any -> 44.234.192.32/28 8443:8451"]
+    assert [(r.split(" (")[0], r.split('content:"')[1].split('"')[0]) for r in _rules(groups["control-plane"])] == [
+        (f"pass tls $HOME_NET any -> 44.234.192.32/28 {port}", host) for port in ("443", "8443:8451")
+        for host in ("oregon.cloud.databricks.com", "tunnel.cloud.databricks.com")]
     assert not any("3306" in rule for g in groups.values() for rule in _rules(g))
     policy = _policy(deployment, "us-west-2")["FirewallPolicy"]
     assert policy["StatefulEngineOptions"]["RuleOrder"] == "STRICT_ORDER"
@@ -673,3 +676,100 @@ def test_plan_lists_the_firewall_family_without_any_call(workdir, calls):
         assert items[f"hub/firewall/routes/{az}"]["details"] == {"az": az, "routes": (
             "tgw-subnet-route-table: 0.0.0.0/0 -> endpoint; nat-subnet-route-table: 10.173.0.0/16 -> endpoint; "
             "nat-subnet-route-table: 0.0.0.0/0 -> IGW")}
+
+
+def test_private_link_converts_the_firewall_to_pass_nothing_to_the_control_plane_range(
+        aws, workdir, calls, monkeypatch):
+    """From `Config.private_link` alone (the config file cannot turn it on until the endpoints are built): a live
+    deployment's `deny` group drops the range before the policy lets the control-plane group go, the relay
+    leaves the allowlist, and `status` checks, from the live policy, that nothing passes there."""
+    import dataclasses
+
+    from provisioner import cli
+
+    deployment = "fwpl"
+    workdir.write_config(config_text(deployment, hub_azs=1))
+    assert workdir.run("up").code == 0
+    control_plane = _groups(deployment)["control-plane"]["RuleGroupResponse"]["RuleGroupArn"]
+    real = cli._config
+    monkeypatch.setattr(cli, "_config", lambda opts: dataclasses.replace(real(opts), private_link=True))
+    calls.clear()
+    result = workdir.run("up")
+    assert result.code == 0, result.out + result.err
+
+    groups = _groups(deployment)
+    assert sorted(groups) == ["allowlist", "deny", "metastore"]
+    assert _rules(groups["deny"])[-1].startswith("drop ip $HOME_NET any -> 18.159.44.32/28 any (")
+    targets = groups["allowlist"]["RuleGroup"]["RulesSource"]["RulesSourceList"]["Targets"]
+    assert "tunnel.eu-central-1.cloud.databricks.com" not in targets and "frankfurt.cloud.databricks.com" in targets
+    # Never wider for a moment: the drop is in force before the policy changes, the old group goes after.
+    writes = [c for c in calls.calls if c in ("UpdateRuleGroup", "UpdateFirewallPolicy", "DeleteRuleGroup")]
+    assert writes.index("UpdateFirewallPolicy") < writes.index("DeleteRuleGroup")
+    assert writes.index("UpdateRuleGroup") < writes.index("UpdateFirewallPolicy")
+    assert "hub/firewall/rule-group/control-plane" not in _state(workdir, deployment)["resources"]
+    assert not [g for g in client("network-firewall").list_rule_groups()["RuleGroups"]
+                if g["Arn"] == control_plane]
+
+    code, items = _status(workdir)
+    assert code == 0, unhealthy(items)
+    assert items["hub/firewall/control-plane-closed"]["status"] == "ok"
+
+    # Someone removes the drop: the allowlist then passes its names to the range, and status says so.
+    nfw = client("network-firewall")
+    arn = groups["deny"]["RuleGroupResponse"]["RuleGroupArn"]
+    got = nfw.describe_rule_group(RuleGroupArn=arn)
+    kept = "\n".join(_rules(groups["deny"])[:-1]) + "\n"
+    nfw.update_rule_group(RuleGroupArn=arn, UpdateToken=got["UpdateToken"],
+                          RuleGroup={**got["RuleGroup"], "RulesSource": {"RulesString": kept}})
+    code, items = _status(workdir)
+    assert code == 3
+    (problem,) = items["hub/firewall/control-plane-closed"]["drift"]
+    assert "passes to 18.159.44.32/28: the domain allowlist (TLS_SNI, HTTP_HOST) passes" in problem
+    assert items["hub/firewall/rule-group/deny"]["status"] == "drifted"
+
+
+@pytest.mark.parametrize(("live_now", "succeeds"), [("designed", True), ("changed by someone", False)])
+def test_a_stale_update_token_is_success_only_when_the_group_is_now_as_designed(live_now, succeeds):
+    """botocore retries an UpdateRuleGroup whose reply was lost: AWS then answers the stale token. If our first
+    attempt took effect the group is as designed and that is success; a change by someone else stays an error."""
+    from types import SimpleNamespace
+
+    from botocore.exceptions import ClientError
+
+    from provisioner.errors import CloudError
+    from provisioner.steps.base import Resource
+    from provisioner.steps.firewall.rule_groups import update_rules
+
+    cfg = _config(config_text("fwtok"))
+    group = fw.rule_group(cfg, layout(cfg), fw.CONTROL_PLANE, workspace_hosts={"main": "fwtok-main.example"})
+    now = dict(group.rule_group) if succeeds else fw.rule_group(cfg, layout(cfg), fw.CONTROL_PLANE).rule_group
+    stale = ClientError({"Error": {"Code": "InvalidTokenException", "Message": "stale"}}, "UpdateRuleGroup")
+
+    def update_rule_group(**kwargs: Any) -> Any:
+        raise stale
+
+    nfw = SimpleNamespace(update_rule_group=update_rule_group,
+                          describe_rule_group=lambda **kw: {"RuleGroup": now, "UpdateToken": "t2"})
+    ctx: Any = SimpleNamespace(aws=SimpleNamespace(network_firewall=nfw))
+    res = Resource("arn:group", live={"UpdateToken": "t1", "RuleGroup": {}, "RuleGroupResponse": {}})
+    if succeeds:
+        update_rules(ctx, res, group)
+        assert res.live["UpdateToken"] == "t2"
+    else:
+        with pytest.raises(CloudError, match="InvalidTokenException"):
+            update_rules(ctx, res, group)
+
+
+def test_the_workspace_hosts_step_stands_on_every_workspace_and_retires_with_private_link():
+    import dataclasses
+
+    from provisioner.steps.base import Retired
+    from provisioner.steps.firewall import control_plane
+
+    cfg = _config(config_text("fwh", spokes=(("a", "10.1.0.0/16"), ("b", "10.2.0.0/16"))))
+    (step,) = control_plane.steps(cfg)
+    assert set(step.needs) == {"hub/firewall/rule-group/control-plane", "spoke/a/workspace", "spoke/b/workspace"}
+    (retired,) = control_plane.steps(dataclasses.replace(cfg, private_link=True))
+    assert isinstance(retired, Retired) and retired.needs == (fwsteps.POLICY_KEY,)
+    assert [c.key for c in fwsteps.checks(dataclasses.replace(cfg, private_link=True))][-1] == \
+        "hub/firewall/control-plane-closed"

@@ -89,8 +89,10 @@ def _live_ec2(exports: dict[str, str], deployment: str) -> dict[str, int]:
 
 
 # Plan entries that are not AWS resources of their own: routes inside route tables, a logging configuration,
-# and the Databricks objects (checked through the Databricks SDK instead).
-NOT_TAGGED_KINDS = {"firewall routes", "firewall logging", "Databricks credentials", "Databricks network",
+# the workspace hosts in the control-plane rule group, and the Databricks objects (checked through the Databricks
+# SDK instead).
+NOT_TAGGED_KINDS = {"firewall routes", "firewall logging", "firewall workspace hosts", "Databricks credentials",
+                    "Databricks network",
                     "Databricks storage", "Databricks token", "Databricks workspace",
                     "Databricks network policy", "Databricks workspace network option",
                     "Databricks VPC endpoint", "Databricks private access settings",

@@ -9,8 +9,11 @@ can be seen) and then drop, and log, every established flow no rule passed. Rule
 
 1. deny: DROP ICMP, FTP and SSH (as the Terraform guide does), UDP from HOME_NET (one-way UDP never becomes an
    "established" flow, so the default action alone would let it out), and every flow from one spoke to another
-   (the TGW blackholes them first; this is the second layer).
-2. control-plane: PASS TCP to the region's control-plane CIDR on 443 and 8443-8451.
+   (the TGW blackholes them first; this is the second layer). With back-end PrivateLink also every flow to the
+   region's control-plane CIDR, before any group that passes by name could let one through.
+2. control-plane (not with PrivateLink): PASS TLS to the region's control-plane CIDR on 443 and 8443-8451 whose SNI
+   is the regional web application or the SCC relay (from every spoke), or a spoke's own workspace host (from that
+   spoke's CIDR alone).
 3. metastore (only with the legacy Hive metastore): PASS TCP 3306 to the metastore host's resolved addresses,
    then DROP every other 3306 flow.
 4. spoke-allowlist (only when a spoke has its own domains): PASS TLS and HTTP to those domains from that spoke's
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +48,7 @@ STREAM_EXCEPTION_POLICY = "REJECT"
 TARGET_TYPES = ("TLS_SNI", "HTTP_HOST")
 CONTROL_PLANE_PORTS = ("443", "8443:8451")
 METASTORE_PORT = 3306
+CONTROL_PLANE_SID_BASE = 2101
 LOG_TYPES = ("ALERT", "FLOW")
 
 DENY, CONTROL_PLANE, METASTORE, ALLOWLIST = "deny", "control-plane", "metastore", "allowlist"
@@ -204,7 +209,7 @@ def _rules_group(layout: Layout, role: str, description: str, rules: Sequence[st
     )
 
 
-def deny_group(layout: Layout) -> RuleGroupDesign:
+def deny_group(layout: Layout, private_link: bool = False) -> RuleGroupDesign:
     rules = [
         suricata_rule("drop", "icmp any any <> any any", "ICMP is blocked", 1001),
         suricata_rule("drop", "ftp any any <> any any", "FTP is blocked", 1002),
@@ -216,6 +221,14 @@ def deny_group(layout: Layout) -> RuleGroupDesign:
         # The TGW blackholes spoke-to-spoke flows; should a route ever change, the firewall still drops them.
         suricata_rule("drop", "ip $HOME_NET any -> $HOME_NET any", "Spoke to spoke is blocked", 1005),
     ]
+    if private_link:
+        # The workspace API and the relay are the spoke's interface endpoints: nothing of the spokes' needs the
+        # public control-plane range. Dropped here, first, so that no later pass by name (the allowlist passes its
+        # names to any address) can reach the shared front door there.
+        rules.append(suricata_rule("drop", f"ip $HOME_NET any -> {layout.region.control_plane_cidr} any",
+                                   "The Databricks control plane is reached through PrivateLink only", 1006))
+        return _rules_group(layout, DENY, "Drops ICMP, FTP, SSH, outbound UDP, spoke-to-spoke flows and flows to "
+                                          "the public Databricks control plane", rules)
     return _rules_group(layout, DENY, "Drops ICMP, FTP, SSH, outbound UDP and spoke-to-spoke flows", rules)
 
 
@@ -224,36 +237,51 @@ def workspace_host(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
 
 
-def control_plane_group(layout: Layout, workspace_hosts: Mapping[str, str] | None = None) -> RuleGroupDesign:
-    """Flows to the region's control-plane range.
+def control_plane_group(layout: Layout, workspace_hosts: Mapping[str, str]) -> RuleGroupDesign:
+    """TLS to the region's control-plane range, by name: only flows whose SNI is the regional web application or
+    the SCC relay (from every spoke), or a spoke's own workspace host (from that spoke's CIDR alone), on 443 and
+    on each of 8443-8451. `workspace_hosts`: spoke name -> the host of its recorded workspace URL; a spoke whose
+    workspace does not exist yet is absent, and has no rule.
 
-    Without `workspace_hosts` (None): TCP on 443 and 8443-8451 to the range, whatever the name. With it (spoke
-    name -> the host of its recorded workspace URL; spokes whose workspace does not exist yet are absent): only
-    TLS whose SNI is the regional web application or the SCC relay (from every spoke), or the spoke's own
-    workspace host (from that spoke's CIDR alone). Every port there is TLS, so every flow names its host; a
-    flow naming anything else (another customer's workspace behind the same front door) meets the default drop.
-    A spoke's slots are counted before its workspace exists, so learning the host never outgrows the group.
+    Every one of those ports carries TLS with the host name in the SNI (the workspace's REST API and the relay on
+    443, the compute plane's internal API calls on 8443, Unity Catalog lineage and logging on 8444; 8445-8451 are
+    reserved by Databricks), so every flow names its host. A flow naming anything else (another customer's
+    workspace on the same range), a flow without SNI and any non-TLS flow match nothing here and meet the
+    default drop. A spoke's slots are counted before its workspace exists, so learning a host never outgrows the
+    group (and the group's capacity, so its name, depends on the spokes, not on the hosts).
     """
     cidr = layout.region.control_plane_cidr
-    if workspace_hosts is None:
-        rules = [
-            suricata_rule("pass", f"tcp $HOME_NET any -> {cidr} {port}", f"Databricks control plane, port {port}",
-                          2001 + i, "flow:to_server")
-            for i, port in enumerate(CONTROL_PLANE_PORTS)
-        ]
-        return _rules_group(layout, CONTROL_PLANE, f"Passes TCP to the Databricks control plane {cidr}", rules)
     # (slot, source, host, what): slots 0 and 1 for the web app and the relay, 2 + i for spoke i.
     named: list[tuple[int, str, str, str]] = [(0, "$HOME_NET", layout.region.webapp, "web application"),
                                               (1, "$HOME_NET", layout.region.scc_relay, "SCC relay")]
     named += [(2 + i, spoke.cidrs.vpc, workspace_hosts[spoke.name], f"workspace of spoke {spoke.name}")
               for i, spoke in enumerate(layout.spokes) if workspace_hosts.get(spoke.name)]
+    ports = len(CONTROL_PLANE_PORTS)
     rules = [suricata_rule("pass", f"tls {source} any -> {cidr} {port}",
-                           f"Databricks control plane, {what}, port {port}", 2101 + p * 100 + slot,
+                           f"Databricks control plane, {what}, port {port}", CONTROL_PLANE_SID_BASE + slot * ports + p,
                            *domain_match("tls.sni", host), "flow:to_server")
              for p, port in enumerate(CONTROL_PLANE_PORTS) for slot, source, host, what in named]
     group = _rules_group(layout, CONTROL_PLANE, f"Passes TLS to the Databricks control plane {cidr}, by SNI", rules)
-    slots = len(CONTROL_PLANE_PORTS) * (2 + len(layout.spokes))
+    slots = ports * (2 + len(layout.spokes))
     return RuleGroupDesign(group.role, group.priority, group.description, group.rule_group, slots)
+
+
+def workspace_hosts(layout: Layout, urls: Mapping[str, str | None]) -> dict[str, str]:
+    """Spoke name -> workspace host, from each spoke's recorded workspace URL (spokes of the layout only)."""
+    return {s.name: workspace_host(str(urls[s.name])) for s in layout.spokes if urls.get(s.name)}
+
+
+def missing_workspace_hosts(wanted: Mapping[str, Any], live: Mapping[str, Any] | None,
+                            hosts: Mapping[str, str]) -> dict[str, str]:
+    """The spokes (-> host) whose workspace rules in the `wanted` control-plane group are not all in `live`."""
+    have = set(rules_of(live))
+    return {spoke: host for spoke, host in hosts.items()
+            if any(rule not in have for rule in rules_of(wanted) if f'msg:"{_workspace_rule_msg(spoke)}' in rule)}
+
+
+def _workspace_rule_msg(spoke: str) -> str:
+    """How a spoke's workspace rules begin their message (followed by the port)."""
+    return f"Databricks control plane, workspace of spoke {spoke}, "
 
 
 def metastore_group(layout: Layout, addresses: Sequence[str]) -> RuleGroupDesign:
@@ -315,25 +343,80 @@ def spoke_allowlist_group(config: Config, layout: Layout) -> RuleGroupDesign:
     return _rules_group(layout, SPOKE_ALLOWLIST, "Passes TLS and HTTP to domains allowed for one spoke only", rules)
 
 
+def rules_of(group: Mapping[str, Any] | None) -> list[str]:
+    """A group document's Suricata rule lines (none for a domain list or 5-tuple rules)."""
+    text = str(((group or {}).get("RulesSource") or {}).get("RulesString") or "")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def extra_passes(wanted: Mapping[str, Any], live: Mapping[str, Any] | None) -> list[str]:
+    """The pass rules `live` has and `wanted` does not: what a changed group lets through beyond the design."""
+    designed = {" ".join(rule.split()) for rule in rules_of(wanted)}
+    return [rule for rule in rules_of(live) if rule.split(None, 1)[0] == "pass" and " ".join(rule.split()) not in
+            designed]
+
+
+# Options that say something about a rule, not about what it matches.
+_INFORMATIONAL_OPTIONS = ("msg", "sid", "rev", "classtype", "metadata", "reference", "priority", "gid")
+
+
+def _reaches(destination: str, rng: ipaddress.IPv4Network, variables: Mapping[str, Any]) -> bool:
+    """Whether a rule's destination may include an address of `rng`: `any`, `$EXTERNAL_NET`, a negation or an
+    unknown variable may; `$HOME_NET` (the spokes) does not; CIDRs and defined variables by overlap."""
+    for item in destination.strip("[]").split(","):
+        item = item.strip()
+        if item == "$HOME_NET":
+            continue
+        if item.startswith("$"):
+            definition = (variables.get(item[1:]) or {}).get("Definition")
+            if definition is None or _reaches(",".join(definition), rng, {}):
+                return True
+            continue
+        try:
+            if item == "any" or item.startswith("!") or ipaddress.ip_network(item, strict=False).overlaps(rng):
+                return True
+        except ValueError:
+            return True  # not an address we can read: it may
+    return False
+
+
+def _closes(parts: list[str], rng: ipaddress.IPv4Network) -> bool:
+    """An unconditional drop (or reject) of every IP flow from the spokes to the whole of `rng`."""
+    action, proto, source, source_port, _, destination, port = parts[:7]
+    try:
+        covers = destination == "any" or ipaddress.IPv4Network(destination, strict=False).supernet_of(rng)
+    except ValueError:
+        covers = False
+    options = [o.strip().split(":", 1)[0] for o in re.sub(r'"(?:[^"\\]|\\.)*"', '""', " ".join(parts[7:]))
+               .strip("() ").split(";") if o.strip()]
+    return (action in ("drop", "reject") and proto == "ip" and source in ("$HOME_NET", "any")
+            and source_port == port == "any" and covers and all(o in _INFORMATIONAL_OPTIONS for o in options))
+
+
 def passes_to_range(rule_groups: Sequence[Mapping[str, Any]], cidr: str) -> list[str]:
-    """The pass rules, among the groups' Suricata rules, whose destination is inside or overlaps `cidr` (or is
-    `any`): what `status` reports when the firewall should pass nothing to the control-plane range."""
-    rng = ipaddress.ip_network(cidr)
+    """What could pass a flow from the spokes to `cidr`, the groups given in evaluation order (as the STRICT_ORDER
+    policy runs them): each pass rule whose destination may lie in it (`any`, `$EXTERNAL_NET`, a negation or an
+    overlapping CIDR) and each domain allowlist, whose generated pass rules go to any address, up to the first
+    unconditional drop of the whole range (`drop ip $HOME_NET any -> <range> any`): nothing after it can reach
+    the range. What `status` reports when the firewall should pass nothing there (back-end PrivateLink)."""
+    rng = ipaddress.IPv4Network(cidr)
     found = []
     for group in rule_groups:
-        for line in str(group.get("RulesSource", {}).get("RulesString", "")).splitlines():
+        source = group.get("RulesSource") or {}
+        domains = source.get("RulesSourceList") or {}
+        if domains.get("GeneratedRulesType") == "ALLOWLIST":
+            found.append(f"the domain allowlist ({', '.join(domains.get('TargetTypes') or [])}) passes "
+                         f"{len(domains.get('Targets') or [])} names to any address")
+            continue
+        variables = (group.get("RuleVariables") or {}).get("IPSets") or {}
+        for line in rules_of(group):
             parts = line.split()
-            if len(parts) < 7 or parts[0] != "pass":
+            if len(parts) < 7:
                 continue
-            destination = parts[5].strip("[]")
-            for item in destination.split(","):
-                try:
-                    overlaps = item == "any" or ipaddress.ip_network(item, strict=False).overlaps(rng)
-                except ValueError:  # a variable such as $HOME_NET: the spokes, never the control plane
-                    overlaps = False
-                if overlaps:
-                    found.append(line)
-                    break
+            if _closes(parts, rng):
+                return found
+            if parts[0] == "pass" and _reaches(parts[5], rng, variables):
+                found.append(line)
     return found
 
 
@@ -350,11 +433,11 @@ def rule_group_roles(config: Config) -> tuple[str, ...]:
 def rule_group(config: Config, layout: Layout, role: str, addresses: Sequence[str] = (),
                workspace_hosts: Mapping[str, str] | None = None) -> RuleGroupDesign:
     """One group by role; `addresses` are the metastore's resolved addresses (metastore group only);
-    `workspace_hosts` narrow the control-plane group to names (`control_plane_group`)."""
+    `workspace_hosts` the spokes' workspace hosts known so far (control-plane group only: `control_plane_group`)."""
     if role == DENY:
-        return deny_group(layout)
+        return deny_group(layout, config.private_link)
     if role == CONTROL_PLANE:
-        return control_plane_group(layout, workspace_hosts)
+        return control_plane_group(layout, workspace_hosts or {})
     if role == METASTORE:
         return metastore_group(layout, addresses)
     if role == ALLOWLIST:

@@ -28,9 +28,11 @@ def _families() -> tuple[ModuleType, ...]:
         spoke_network,
         transit_gateway,
     )
+    from provisioner.steps.firewall import control_plane
 
+    # control_plane: the workspace hosts the firewall learns once the workspaces exist (it needs both families).
     return (hub_network, transit_gateway, spoke_network, privatelink, firewall, dns_firewall, flow_logs, iam, bucket,
-            databricks)
+            databricks, control_plane)
 
 
 def __getattr__(name: str) -> Any:

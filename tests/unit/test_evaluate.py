@@ -16,6 +16,7 @@ ACCOUNT = "0d4f7b3a-1c2e-4b5a-9f8e-7d6c5b4a3f2e"
 MAIN, RESEARCH = "10.173.0.4", "10.20.0.4"
 METASTORE = ("203.0.113.10", "203.0.113.11")
 CONTROL_PLANE = "18.159.44.32/28"  # eu-central-1
+WORKSPACE = "acme-main.cloud.databricks.com"  # spoke main's; research's workspace does not exist yet
 
 
 def _config(legacy: bool = True) -> Any:
@@ -40,7 +41,7 @@ def provision_policy(legacy: bool = True, **document: Any) -> ev.Policy:
     lay = layout(config)
     groups = []
     for role in fw.rule_group_roles(config):
-        group = fw.rule_group(config, lay, role, METASTORE)
+        group = fw.rule_group(config, lay, role, METASTORE, {"main": WORKSPACE})
         groups.append(ev.RuleGroup(fw.rule_group_name("acme", role, group.capacity), group.priority,
                                    group.rule_group))
     policy = fw.firewall_policy(lay, {role: f"arn:{role}" for role in fw.rule_group_roles(config)})
@@ -154,10 +155,19 @@ def _decide(policy: ev.Policy, protocol: str, host: str | None, port: int | None
     ("tcp", None, 443, "1.1.1.1", MAIN, "drop", None, "aws:drop_established"),
     # TLS to an address sends no SNI: the allowlist's generated drop
     ("tls", None, 443, "1.1.1.1", MAIN, "drop", "allowlist", "generated drop for TLS"),
-    # the control plane, by address and port
-    ("tcp", None, 443, "18.159.44.33", MAIN, "pass", "control-plane", "sid 2001"),
-    ("tcp", None, 8449, "18.159.44.40", MAIN, "pass", "control-plane", "sid 2002"),
-    ("tcp", None, 8452, "18.159.44.40", MAIN, "drop", None, "aws:drop_established"),
+    # the control plane: TLS naming the web app, the relay or the spoke's own workspace, on 443 and 8443-8451
+    ("tls", WORKSPACE, 443, "18.159.44.33", MAIN, "pass", "control-plane", "workspace of spoke main, port 443"),
+    ("tls", WORKSPACE.upper(), 8449, "18.159.44.40", MAIN, "pass", "control-plane", "port 8443:8451"),
+    ("tls", "frankfurt.cloud.databricks.com", 8443, "18.159.44.33", RESEARCH, "pass", "control-plane",
+     "web application, port 8443:8451"),
+    ("tls", WORKSPACE, 8452, "18.159.44.40", MAIN, "drop", "allowlist", "generated drop for TLS"),
+    # another spoke's workspace, another customer's, no SNI, not TLS: nothing passes by address alone
+    ("tls", WORKSPACE, 443, "18.159.44.33", RESEARCH, "drop", "allowlist", "generated drop for TLS"),
+    ("tls", "dbc-0a1b2c3d-4e5f.cloud.databricks.com", 443, "18.159.44.33", MAIN, "drop", "allowlist",
+     "generated drop for TLS"),
+    ("tls", None, 443, "18.159.44.33", MAIN, "drop", "allowlist", "generated drop for TLS"),
+    ("tcp", None, 443, "18.159.44.33", MAIN, "drop", None, "aws:drop_established"),
+    ("http", WORKSPACE, 8443, "18.159.44.33", MAIN, "drop", "allowlist", "generated drop for HTTP"),
     # the metastore: its pinned addresses only
     ("tcp", None, 3306, "203.0.113.11", MAIN, "pass", "metastore", "sid 3002"),
     ("tcp", None, 3306, "192.0.2.99", MAIN, "drop", "metastore", "sid 3999"),
@@ -190,11 +200,13 @@ def test_every_rule_provision_writes_can_be_evaluated():
 
 def test_a_name_without_an_address_is_decided_for_a_public_address_and_the_named_networks_are_alternatives():
     assert [str(n) for n in ev.named_networks(POLICY)] == [CONTROL_PLANE, "203.0.113.10/32", "203.0.113.11/32"]
-    found = _decide(POLICY, "tls", "example.com", 443)
+    found = _decide(POLICY, "tls", WORKSPACE, 443)
     assert found.verdict == "drop"
     (condition, other), = found.alternatives
-    assert condition == f"if example.com resolves into {CONTROL_PLANE}"
+    assert condition == f"if {WORKSPACE} resolves into {CONTROL_PLANE}"
     assert other.verdict == "pass" and other.rule is not None and "control-plane" in other.rule.group
+    # a name the control-plane group does not pass: dropped wherever it resolves
+    assert _decide(POLICY, "tls", "example.com", 443).alternatives == ()
     # same verdict either way: no alternative
     assert _decide(POLICY, "tls", "pypi.org", 443).alternatives == ()
     # 3306 to a name: dropped, unless it resolves to a pinned metastore address

@@ -50,12 +50,16 @@ def test_allowlist_per_region(region, webapp, relay, cidr, metastore):
     assert source["TargetTypes"] == ["TLS_SNI", "HTTP_HOST"]
     assert group.needed_capacity == (6 + 1) * 2  # a rule per domain and type, and the generated drop per type
 
-    rules = fw.control_plane_group(layout(cfg)).rule_group["RulesSource"]["RulesString"].splitlines()
+    rules = fw.control_plane_group(layout(cfg), {}).rule_group["RulesSource"]["RulesString"].splitlines()
     assert rules == [
-        f'pass tcp $HOME_NET any -> {cidr} 443 (msg:"Databricks control plane, port 443"; flow:to_server; '
-        "sid:2001; rev:1;)",
-        f'pass tcp $HOME_NET any -> {cidr} 8443:8451 (msg:"Databricks control plane, port 8443:8451"; '
-        "flow:to_server; sid:2002; rev:1;)",
+        f'pass tls $HOME_NET any -> {cidr} 443 (msg:"Databricks control plane, web application, port 443"; '
+        f'tls.sni; content:"{webapp}"; startswith; nocase; endswith; flow:to_server; sid:2101; rev:1;)',
+        f'pass tls $HOME_NET any -> {cidr} 443 (msg:"Databricks control plane, SCC relay, port 443"; '
+        f'tls.sni; content:"{relay}"; startswith; nocase; endswith; flow:to_server; sid:2103; rev:1;)',
+        f'pass tls $HOME_NET any -> {cidr} 8443:8451 (msg:"Databricks control plane, web application, port '
+        f'8443:8451"; tls.sni; content:"{webapp}"; startswith; nocase; endswith; flow:to_server; sid:2102; rev:1;)',
+        f'pass tls $HOME_NET any -> {cidr} 8443:8451 (msg:"Databricks control plane, SCC relay, port 8443:8451"; '
+        f'tls.sni; content:"{relay}"; startswith; nocase; endswith; flow:to_server; sid:2104; rev:1;)',
     ]
 
 
@@ -350,28 +354,26 @@ def test_control_plane_by_sni_passes_the_web_app_the_relay_and_each_spokes_own_w
 
     cfg = config(spokes=(("bu1", "10.1.0.0/16"), ("bu2", "10.2.0.0/16")))
     lay = layout(cfg)
-    by_address = fw.rule_group(cfg, lay, fw.CONTROL_PLANE)
-    assert all(r.startswith("pass tcp $HOME_NET any -> 18.159.44.32/28") for r in _rules(by_address))
-
-    before = fw.rule_group(cfg, lay, fw.CONTROL_PLANE, workspace_hosts={})
-    after = fw.rule_group(cfg, lay, fw.CONTROL_PLANE, workspace_hosts={
-        "bu1": fw.workspace_host("https://acme-bu1.cloud.databricks.com"),
-        "bu2": fw.workspace_host("https://dbc-1a2b3c4d-5e6f.cloud.databricks.com/")})
+    hosts = fw.workspace_hosts(lay, {"bu1": "https://acme-bu1.cloud.databricks.com",
+                                     "bu2": "https://DBC-1a2b3c4d-5e6f.cloud.databricks.com/", "gone": "https://x"})
+    assert hosts == {"bu1": "acme-bu1.cloud.databricks.com", "bu2": "dbc-1a2b3c4d-5e6f.cloud.databricks.com"}
+    before = fw.rule_group(cfg, lay, fw.CONTROL_PLANE)  # no workspace yet: the step's first version
+    after = fw.rule_group(cfg, lay, fw.CONTROL_PLANE, workspace_hosts=hosts)
     # Before any workspace exists: the web app and the relay only, on every control-plane port.
     assert len(_rules(before)) == 2 * len(fw.CONTROL_PLANE_PORTS)
     rules = _rules(after)
     assert len(rules) == 4 * len(fw.CONTROL_PLANE_PORTS)
     for port in fw.CONTROL_PLANE_PORTS:
-        assert (f'pass tls $HOME_NET any -> 18.159.44.32/28 {port} (msg:"Databricks control plane, web application, '
-                f'port {port}"; tls.sni; content:"frankfurt.cloud.databricks.com"; startswith; nocase; endswith; '
-                "flow:to_server;") in "\n".join(rules)
         # A spoke's workspace host from that spoke's CIDR only.
         assert any(r.startswith(f"pass tls 10.1.0.0/16 any -> 18.159.44.32/28 {port} ")
                    and 'content:"acme-bu1.cloud.databricks.com"' in r for r in rules)
         assert any(r.startswith(f"pass tls 10.2.0.0/16 any -> 18.159.44.32/28 {port} ")
                    and 'content:"dbc-1a2b3c4d-5e6f.cloud.databricks.com"' in r for r in rules)
-    assert not any(r.startswith("pass tcp") for r in rules)  # nothing passes by address alone
+    assert all(r.startswith("pass tls ") and "tls.sni;" in r for r in rules)  # nothing passes by address alone
     assert len({_sid(r) for r in rules}) == len(rules)
+    assert set(_rules(before)) <= set(rules)  # learning a host adds rules, changes none
+    assert fw.missing_workspace_hosts(after.rule_group, before.rule_group, hosts) == hosts
+    assert fw.missing_workspace_hosts(after.rule_group, after.rule_group, hosts) == {}
     # Learning the hosts never outgrows the group made before them.
     assert before.needed_capacity == after.needed_capacity == len(fw.CONTROL_PLANE_PORTS) * 4
     assert before.capacity == after.capacity
@@ -379,10 +381,31 @@ def test_control_plane_by_sni_passes_the_web_app_the_relay_and_each_spokes_own_w
         assert suricata.check(before.rule_group) == suricata.check(after.rule_group) == []
 
 
+def test_sids_stay_unique_however_many_spokes():
+    spokes = tuple((f"s{i}", f"172.{16 + i // 64}.{i % 64 * 4}.0/22") for i in range(120))
+    lay = layout(config(spokes=spokes))
+    rules = _rules(fw.control_plane_group(lay, {f"s{i}": f"h{i}.cloud.databricks.com" for i in range(120)}))
+    assert len({_sid(r) for r in rules}) == len(rules) == 2 * 122
+
+
+def test_a_control_plane_rule_wider_than_the_design_is_named():
+    cfg = config()
+    lay = layout(cfg)
+    wanted = fw.rule_group(cfg, lay, fw.CONTROL_PLANE, workspace_hosts={"bu1": "acme-bu1.cloud.databricks.com"})
+    widened = {**wanted.rule_group, "RulesSource": {"RulesString": wanted.rule_group["RulesSource"]["RulesString"]
+               + 'pass tcp $HOME_NET any -> 18.159.44.32/28 443 (msg:"x"; sid:9; rev:1;)\n'}}
+    assert fw.extra_passes(wanted.rule_group, widened) == [
+        'pass tcp $HOME_NET any -> 18.159.44.32/28 443 (msg:"x"; sid:9; rev:1;)']
+    assert fw.extra_passes(wanted.rule_group, wanted.rule_group) == []
+    assert fw.differences(wanted.rule_group, widened) == ["RulesSource.RulesString"]
+
+
 def test_with_privatelink_nothing_passes_to_the_control_plane_and_the_relay_leaves_the_allowlist():
     import dataclasses
 
-    base = config(spokes=(("bu1", "10.1.0.0/16"),))
+    from provisioner.sandbox import suricata
+
+    base = config(spokes=(("bu1", "10.1.0.0/16", ["example.com"]),))
     private = dataclasses.replace(base, private_link=True)
     lay = layout(private)
     assert fw.CONTROL_PLANE in fw.rule_group_roles(base)
@@ -392,9 +415,32 @@ def test_with_privatelink_nothing_passes_to_the_control_plane_and_the_relay_leav
     assert relay not in targets and lay.region.webapp in targets
     assert relay in fw.allowed_fqdns(private, lay)  # still resolvable: the DNS Firewall keeps it
     cidr = lay.region.control_plane_cidr
+    # The deny group, first in the policy, drops every flow to the range: no name on the allowlists gets there.
+    deny = fw.rule_group(private, lay, fw.DENY)
+    assert _rules(deny)[-1].startswith(f"drop ip $HOME_NET any -> {cidr} any (")
+    assert f"-> {cidr}" not in "".join(_rules(fw.rule_group(base, lay, fw.DENY)))
     groups = [fw.rule_group(private, lay, r, ("192.0.2.1",)).rule_group for r in fw.rule_group_roles(private)]
     assert fw.passes_to_range(groups, cidr) == []
+    if suricata.available():
+        assert suricata.check(deny.rule_group) == []
+    # Without it: the control-plane group's rules, the spoke's own domains (to any address) and the allowlist.
     default = [fw.rule_group(base, lay, r, ("192.0.2.1",)).rule_group for r in fw.rule_group_roles(base)]
-    assert len(fw.passes_to_range(default, cidr)) == len(fw.CONTROL_PLANE_PORTS)
-    anywhere = {"RulesSource": {"RulesString": 'pass tcp $HOME_NET any -> any 443 (msg:"x"; sid:9; rev:1;)\n'}}
-    assert fw.passes_to_range([anywhere], cidr) != []
+    found = fw.passes_to_range(default, cidr)
+    assert len([f for f in found if "-> 18.159.44.32/28" in f]) == 2 * len(fw.CONTROL_PLANE_PORTS)
+    assert len([f for f in found if f.startswith("pass tls 10.1.0.0/16 any -> any any")]) == 1
+    assert found[-1].startswith("the domain allowlist (TLS_SNI, HTTP_HOST) passes")
+    # A pass put before the drop is found; one after it cannot reach the range.
+    sneaky = {"RulesSource": {"RulesString": f'pass tcp $HOME_NET any -> {cidr} 443 (msg:"x"; sid:9; rev:1;)\n'}}
+    assert fw.passes_to_range([sneaky, *groups], cidr) != []
+    assert fw.passes_to_range([*groups, sneaky], cidr) == []
+    for destination in ("any", "$EXTERNAL_NET", "!10.0.0.0/8", "18.159.44.40/29", "[192.0.2.0/24,18.159.44.33]"):
+        rule = {"RulesSource": {"RulesString": f"pass tcp $HOME_NET any -> {destination} 443 (sid:9;)"}}
+        assert fw.passes_to_range([rule], cidr) != [], destination
+    for destination in ("$HOME_NET", "192.0.2.0/24"):
+        rule = {"RulesSource": {"RulesString": f"pass tcp $HOME_NET any -> {destination} 443 (sid:9;)"}}
+        assert fw.passes_to_range([rule], cidr) == [], destination
+    # A drop with a condition (a port, an option) does not close the range.
+    for drop in (f"drop ip $HOME_NET any -> {cidr} 443 (sid:8;)", f"drop tcp $HOME_NET any -> {cidr} any (sid:8;)",
+                 f'drop ip $HOME_NET any -> {cidr} any (flow:established; msg:"a; b"; sid:8;)'):
+        first = {"RulesSource": {"RulesString": drop + "\n"}}
+        assert fw.passes_to_range([first, sneaky], cidr) != [], drop
