@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from provisioner.design.firewall import passes_to_range, policy_name
 from provisioner.design.regions import region
 from tests.conftest import REGION, client, config_text, live_tagged
 
@@ -76,10 +77,16 @@ def test_up_with_private_link_builds_endpoints_registrations_and_access_settings
     assert str(getattr(pas.private_access_level, "value", pas.private_access_level)) == "ACCOUNT"
 
     # The firewall passes nothing to the control-plane range: that traffic no longer reaches the hub.
+    # Read in the policy's order: no pass rule and no allowlist comes before the drop of the whole range.
     nfw = client("network-firewall")
-    for group in nfw.list_rule_groups()["RuleGroups"]:
-        described = nfw.describe_rule_group(RuleGroupArn=group["Arn"])
-        assert services.control_plane_cidr not in json.dumps(described["RuleGroup"], default=str), group["Name"]
+    policy = nfw.describe_firewall_policy(FirewallPolicyName=policy_name(deployment))["FirewallPolicy"]
+    groups = [nfw.describe_rule_group(RuleGroupArn=ref["ResourceArn"])["RuleGroup"]
+              for ref in sorted(policy["StatefulRuleGroupReferences"], key=lambda r: r["Priority"])]
+    assert passes_to_range(groups, services.control_plane_cidr) == []
+    assert any(f"drop ip $HOME_NET any -> {services.control_plane_cidr} any" in g["RulesSource"].get("RulesString", "")
+               for g in groups)
+    allowed = [t for g in groups for t in (g["RulesSource"].get("RulesSourceList") or {}).get("Targets", [])]
+    assert allowed and services.scc_relay not in allowed
 
     # status finds every resource as configured (so a second `up` has nothing to change), its PrivateLink check
     # included.
