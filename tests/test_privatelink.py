@@ -174,10 +174,13 @@ def test_without_the_enterprise_tier_up_fails_saying_so(aws, databricks, workdir
      ["ap-northeast-1 has no Databricks PrivateLink endpoint services", "eu-central-1"]),
     ("[private_link]\npublic_access = false\n", ["private_link.public_access", "PrivateLink is off"]),
 ], ids=["region-without-services", "public-access-without-private-link"])
-def test_bad_privatelink_settings_are_one_line_exit_2_and_write_nothing(aws, databricks, workdir, calls, extra,
-                                                                        says):
+def test_bad_privatelink_settings_are_one_line_exit_2_and_write_nothing(aws, databricks, workdir, calls, monkeypatch,
+                                                                        extra, says):
     from tests.test_bad_input import snapshot
+    from tests.unit.test_config import without_privatelink_services
 
+    # Every region of the table has endpoint services: one stands in for a region that has none.
+    without_privatelink_services(monkeypatch, "ap-northeast-1")
     workdir.write_config(config_text("badpl", extra=extra))
     before = snapshot(workdir.path)
     databricks.requests.clear()

@@ -37,9 +37,18 @@ def test_spoke_layout_is_the_guides():
 def test_privatelink_services_come_from_the_region_table():
     from provisioner.design.regions import all_regions
 
-    with_services = {name for name, r in all_regions().items() if r.has_privatelink}
-    assert with_services == {"eu-central-1", "eu-west-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
-                             "ap-southeast-2"}
+    # terraform-databricks-sra aws/tf/variables.tf (`workspace_config`, `scc_relay_config`) lists services for
+    # every commercial region of the table.
+    assert all(r.has_privatelink for r in all_regions().values())
+    for name, r in all_regions().items():
+        for service in (r.privatelink_workspace_service, r.privatelink_relay_service):
+            assert service.startswith(f"com.amazonaws.vpce.{name}.vpce-svc-"), (name, service)
+    london = all_regions()["eu-west-2"]
+    assert london.privatelink_workspace_service == "com.amazonaws.vpce.eu-west-2.vpce-svc-01148c7cdc1d1326c"
+    assert london.privatelink_relay_service == "com.amazonaws.vpce.eu-west-2.vpce-svc-05279412bf5353a45"
+    tokyo = all_regions()["ap-northeast-1"]
+    assert tokyo.privatelink_workspace_service == "com.amazonaws.vpce.ap-northeast-1.vpce-svc-02691fd610d24fd64"
+    assert tokyo.privatelink_relay_service == "com.amazonaws.vpce.ap-northeast-1.vpce-svc-02aa633bda3edbec0"
     frankfurt = all_regions()["eu-central-1"]
     assert frankfurt.privatelink_workspace_service == "com.amazonaws.vpce.eu-central-1.vpce-svc-081f78503812597f7"
     assert frankfurt.privatelink_relay_service == "com.amazonaws.vpce.eu-central-1.vpce-svc-08e5dfca9572c85c4"

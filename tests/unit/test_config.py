@@ -53,12 +53,33 @@ BAD = [
     (GOOD + "[dns_firewall]\nmode = 'deny'\n", ["dns_firewall.mode `deny`", "block, alert, off"]),
     (GOOD + "[serverless]\negress = 'open'\n", ["serverless.egress `open`", "restricted, full"]),
     (GOOD + "[private_link]\npublic_access = false\n", ["private_link.public_access", "PrivateLink is off"]),
-    (GOOD + "private_link = true\nregion = 'ap-northeast-1'\n",
-     ["ap-northeast-1 has no Databricks PrivateLink endpoint services", "eu-central-1"]),
     (GOOD + "private_link = 'yes'\n", ["[private_link] must be a table", "'yes'"]),
     (GOOD + "[serverless]\negres = 'full'\n", ["unknown setting `serverless.egres`", "egress"]),
     (f'deployment = ""\ndatabricks_account_id = "{ACCOUNT_ID}"\n', ["deployment is empty"]),
 ]
+
+
+def without_privatelink_services(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """The region table as config reads it, with `name`'s PrivateLink endpoint services taken out."""
+    import dataclasses
+
+    from provisioner.design import config as config_module
+    from provisioner.design.regions import all_regions
+
+    table = dict(all_regions())
+    table[name] = dataclasses.replace(table[name], privatelink_workspace_service="", privatelink_relay_service="")
+    monkeypatch.setattr(config_module, "all_regions", lambda: table)
+
+
+def test_private_link_in_a_region_without_endpoint_services_is_one_line_exit_2(workdir, calls, monkeypatch):
+    without_privatelink_services(monkeypatch, "ap-northeast-1")
+    workdir.write_config(GOOD + "private_link = true\nregion = 'ap-northeast-1'\n")
+    result = workdir.run("plan")
+    assert result.code == 2, result
+    line = result.err.strip()
+    assert "\n" not in line and "ap-northeast-1 has no Databricks PrivateLink endpoint services" in line
+    assert "eu-central-1" in line and "ap-northeast-1," not in line
+    assert calls.calls == []
 
 
 @pytest.mark.parametrize(("text", "words"), BAD, ids=[w[0] for _, w in BAD])
