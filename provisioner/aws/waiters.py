@@ -112,6 +112,14 @@ WAITERS: dict[str, dict[str, Any]] = {
         "DescribeVpcEndpoints", "VpcEndpoints[].State", success=["available", "Available"],
         failure=["failed", "Failed", "rejected", "Rejected", "deleting", "Deleting", "deleted", "Deleted"],
         not_found="InvalidVpcEndpointId.NotFound", delay=10, max_attempts=60),
+    # An endpoint to a service that accepts endpoints itself (Databricks' accepts one once it is registered with
+    # the Databricks account) waits in `pendingAcceptance` until then: created, for the step that makes it.
+    "VpcEndpointCreated": _state_waiter(
+        "DescribeVpcEndpoints", "VpcEndpoints[].State",
+        success=["available", "Available", "pendingAcceptance", "PendingAcceptance"],
+        failure=["failed", "Failed", "rejected", "Rejected", "deleting", "Deleting", "deleted", "Deleted",
+                 "expired", "Expired"],
+        not_found="InvalidVpcEndpointId.NotFound", delay=10, max_attempts=60),
     "VpcEndpointDeleted": _gone_waiter(
         "DescribeVpcEndpoints", "VpcEndpoints", "VpcEndpoints[].State", gone=["deleted", "Deleted"],
         not_found="InvalidVpcEndpointId.NotFound", delay=10, max_attempts=60),

@@ -1160,19 +1160,24 @@ class DatabricksEmulator:
         endpoint = ec2_backends[self.settings.aws_account_id][region].vpc_end_points.get(aws_id)
         if endpoint is None:
             raise _bad_value(f"AWS VPC endpoint {aws_id} does not exist in {region}.")
+        # The endpoint waits in pendingAcceptance for this registration (the service accepts it on registration,
+        # Account API); one the service turned down, or that is going, cannot be registered.
         state = str(getattr(endpoint, "state", "available")).lower()
-        if state != "available":
-            raise _bad_value(f"AWS VPC endpoint {aws_id} is {state}, not available; register it once it is.")
+        if state not in ("pendingacceptance", "pending", "available"):
+            raise _bad_value(f"AWS VPC endpoint {aws_id} is {state}; only an endpoint pending acceptance or "
+                             "available can be registered.")
         use_case = _databricks_service_use(region, endpoint.service_name)
         if use_case is None:
             raise _bad_value(f"AWS VPC endpoint {aws_id} connects to {endpoint.service_name}, which is not a "
                              f"Databricks endpoint service in {region}.")
+        from provisioner.sandbox.ec2_patches import accept_vpc_endpoint
+
+        accept_vpc_endpoint(endpoint)
         record = {"vpc_endpoint_id": str(uuid.uuid4()), "vpc_endpoint_name": name, "aws_vpc_endpoint_id": aws_id,
                   "aws_endpoint_service_id": endpoint.service_name.rsplit(".", 1)[-1], "region": region,
-                  "aws_account_id": self.settings.aws_account_id,
-                  "state": "available", "use_case": use_case}
+                  "aws_account_id": self.settings.aws_account_id, "use_case": use_case}
         self._vpc_endpoints[record["vpc_endpoint_id"]] = record
-        return _json(dict(record, account_id=account_id))
+        return _json(self._registration(record, account_id))
 
     def _route_vpc_endpoint(self, request: Request, account_id: str, obj_id: str) -> Response:
         self._account_call(request, account_id)

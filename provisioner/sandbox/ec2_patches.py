@@ -90,6 +90,8 @@ __all__ = [
     "FAULTS",
     "MODEL_NAMES",
     "MOTO_VERSION",
+    "PENDING_ACCEPTANCE",
+    "accept_vpc_endpoint",
     "fail_nat_gateway",
     "install",
     "is_installed",
@@ -975,17 +977,28 @@ def _install_tgw_route_tables() -> None:
 # --------------------------------------------------------------------------------------------------- VPC endpoints
 
 
-def _check_endpoint_service(region: str, service_name: str) -> None:
+def _check_endpoint_service(region: str, service_name: str) -> bool:
     """A PrivateLink endpoint service (`com.amazonaws.vpce.<region>.vpce-svc-...`) exists only if it is one of the
-    Databricks endpoint services of that region in the region table; AWS answers InvalidServiceName otherwise."""
+    Databricks endpoint services of that region in the region table; AWS answers InvalidServiceName otherwise.
+    True for such a service: it accepts an endpoint only once the endpoint is registered with Databricks."""
     if not service_name.startswith("com.amazonaws.vpce."):
-        return
+        return False
     from provisioner.design.regions import all_regions
 
     row = all_regions().get(region)
     known = (row.privatelink_workspace_service, row.privatelink_relay_service) if row else ()
     if service_name not in known:
         raise _error("InvalidServiceName", f"The Vpc Endpoint Service '{service_name}' does not exist")
+    return True
+
+
+PENDING_ACCEPTANCE = "pendingAcceptance"
+
+
+def accept_vpc_endpoint(endpoint: Any) -> None:
+    """The endpoint service accepts a `pendingAcceptance` endpoint: it becomes `available` as a new one does."""
+    if endpoint.state == PENDING_ACCEPTANCE:
+        endpoint.state = ManagedState(MODEL_NAMES["vpc_endpoint"], [("pending", "available")])
 
 
 def _install_vpc_endpoints() -> None:
@@ -1015,8 +1028,9 @@ def _install_vpc_endpoints() -> None:
                     "IdempotentParameterMismatch", f"ClientToken {client_token} was used with other parameters."
                 )
             return endpoint
+        needs_acceptance = False
         if str(endpoint_type or "").lower() == "interface":
-            _check_endpoint_service(self.region_name, service_name)
+            needs_acceptance = _check_endpoint_service(self.region_name, service_name)
             vpc = self.get_vpc(vpc_id)
             _validate_subnets(self, vpc_id, subnet_ids or [], "InvalidParameter")
             for group_id in security_group_ids or []:
@@ -1042,6 +1056,10 @@ def _install_vpc_endpoints() -> None:
             tags=tags,
             private_dns_enabled=private_dns_enabled,
         )
+        if needs_acceptance:
+            # The Databricks endpoint services accept an endpoint once it is registered with the Databricks
+            # account (the emulated Account API does, on POST /vpc-endpoints); until then AWS reports it so.
+            endpoint.state = PENDING_ACCEPTANCE
         if client_token:
             tokens[client_token] = endpoint.id
         return endpoint

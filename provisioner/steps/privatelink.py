@@ -49,6 +49,8 @@ USE_CASE = {WORKSPACE: "WORKSPACE_ACCESS", RELAY: "DATAPLANE_RELAY_ACCESS"}
 REGISTRATION_READY = "available"
 REGISTRATION_FAILED = ("rejected", "failed", "deleted", "deleting", "expired")
 REGISTRATION_TIMEOUT = 10 * 60
+# The AWS endpoint's states that are not a fault: accepted, or waiting for its registration to be accepted.
+ENDPOINT_USABLE = ("available", "pendingacceptance")
 ACCESS_LEVEL = "ACCOUNT"
 
 
@@ -90,7 +92,14 @@ class EndpointSecurityGroup(WorkspaceSecurityGroup):
 class DatabricksEndpoint(InterfaceEndpoint):
     """An interface endpoint to one of the region's Databricks endpoint services, in the spoke's PrivateLink
     subnets, behind the endpoints' group, with private DNS on: inside the VPC the workspace and relay names
-    resolve to it. Databricks' services take no endpoint policy: none is sent (AWS then attaches full access)."""
+    resolve to it. Databricks' services take no endpoint policy: none is sent (AWS then attaches full access).
+
+    AWS keeps it `pendingAcceptance` until it is registered with the Databricks account, whose endpoint service
+    then accepts it ("Within AWS, your VPC endpoint stays in `pendingAcceptance` state until you register it",
+    Account API, create VPC endpoint configuration): the step is done once the endpoint is made, and the
+    registration's wait is the one for `available`."""
+
+    available_waiter = "VpcEndpointCreated"
 
     def __init__(self, config: Config, spoke: SpokeLayout, which: str, service_name: str) -> None:
         self.which = which
@@ -121,10 +130,10 @@ class DatabricksEndpoint(InterfaceEndpoint):
 
     def ensure_placement(self, ctx: Context, res: Resource, apply: bool, changes: list[str],
                          modify: dict[str, Any]) -> None:
-        # Databricks registers, and the workspace uses, only an available endpoint (a rejected or failed one
-        # is not found at all: `up` makes it anew).
+        # Waiting for its registration (`pendingAcceptance`) or usable; anything else (rejected, failed,
+        # expired) Databricks will not accept.
         state = str(res.live.get("State", "")).lower()
-        if state != "available":
+        if state not in ENDPOINT_USABLE:
             cannot_fix(changes, apply, self.name, f"is {state or 'in no state'}, not available")
         super().ensure_placement(ctx, res, apply, changes, modify)
 

@@ -1073,7 +1073,7 @@ def test_privatelink_endpoints_are_registered_named_by_a_network_and_a_workspace
         a.workspaces.update(ws.workspace_id, Workspace(network_id=plain_network), update_mask="network_id")
 
 
-def test_an_endpoint_must_exist_be_available_and_reach_a_databricks_service(env: Env):
+def test_an_endpoint_must_exist_wait_for_acceptance_and_reach_a_databricks_service(env: Env):
     a = env.account()
     vpc = make_vpc(env)
     with pytest.raises(BadRequest, match="does not exist"):
@@ -1082,17 +1082,29 @@ def test_an_endpoint_must_exist_be_available_and_reach_a_databricks_service(env:
     other = _interface_endpoint(env, vpc, "com.amazonaws.eu-west-1.sts")
     with pytest.raises(BadRequest, match="not a Databricks endpoint service"):
         a.vpc_endpoints.create(vpc_endpoint_name="dep-sts", aws_vpc_endpoint_id=other, region=REGION)
-    endpoint = _interface_endpoint(env, vpc, WORKSPACE_SERVICE)
     from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.ec2.models import ec2_backends
 
-    ec2_backends[DEFAULT_ACCOUNT_ID][REGION].vpc_end_points[endpoint].state = "pending"
-    with pytest.raises(BadRequest, match="pending, not available"):
-        a.vpc_endpoints.create(vpc_endpoint_name="dep-rest", aws_vpc_endpoint_id=endpoint, region=REGION)
-    # Registered once available; its state follows the AWS endpoint's, which Databricks derives it from.
-    ec2_backends[DEFAULT_ACCOUNT_ID][REGION].vpc_end_points[endpoint].state = "available"
+    # AWS holds an endpoint to a Databricks service in pendingAcceptance until it is registered (Account API).
+    endpoint = _interface_endpoint(env, vpc, WORKSPACE_SERVICE)
+
+    def aws_state() -> str:
+        return str(env.ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]["State"])
+
+    assert aws_state() == "pendingAcceptance"
+    turned_down = _interface_endpoint(env, vpc, WORKSPACE_SERVICE)
+    ec2_backends[DEFAULT_ACCOUNT_ID][REGION].vpc_end_points[turned_down].state = "rejected"
+    with pytest.raises(BadRequest, match="is rejected"):
+        a.vpc_endpoints.create(vpc_endpoint_name="dep-rejected", aws_vpc_endpoint_id=turned_down, region=REGION)
+    # Registering it is what accepts it: it becomes available, and the registration's state follows the AWS
+    # endpoint's, which Databricks derives it from.
     registered = a.vpc_endpoints.create(vpc_endpoint_name="dep-rest", aws_vpc_endpoint_id=endpoint, region=REGION)
-    assert registered.state == "available"
+    assert registered.state in ("pending", "available")
+    for _ in range(100):
+        if a.vpc_endpoints.get(registered.vpc_endpoint_id).state == "available":
+            break
+    assert a.vpc_endpoints.get(registered.vpc_endpoint_id).state == "available"
+    assert aws_state() == "available"
     env.ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint])
     assert a.vpc_endpoints.get(registered.vpc_endpoint_id).state == "deleted"
 
