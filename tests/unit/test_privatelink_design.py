@@ -73,3 +73,37 @@ def test_default_deployment_has_no_privatelink_step_and_an_unchanged_graph():
     on = _graph(_config(private_link=True))
     assert on["spoke/main/network"].spec() != graph["spoke/main/network"].spec()
     assert len([k for k in on if k not in graph]) == 9  # 2 subnets, table, group, 2 endpoints, 2 registrations, PAS
+
+
+class _Outputs:
+    """Just what an endpoint's placement check reads: the recorded IDs of its subnets and group."""
+
+    def output(self, key: str, field: str = "id") -> str:
+        return f"id-of-{key}"
+
+
+@pytest.mark.parametrize("state, fault", [("pendingAcceptance", False), ("available", False), ("rejected", True),
+                                          ("failed", True), ("expired", True)])
+def test_an_endpoint_waiting_for_its_registration_is_not_a_fault(state, fault):
+    from provisioner.aws.errors import CloudError
+    from provisioner.steps.base import Resource
+    from provisioner.steps.privatelink import WORKSPACE, DatabricksEndpoint
+
+    config = _config(private_link=True)
+    spoke = layout(config).spokes[0]
+    step = DatabricksEndpoint(config, spoke, WORKSPACE, layout(config).region.privatelink_workspace_service)
+    ctx = _Outputs()
+    placed = {"SubnetIds": [ctx.output(f"spoke/main/privatelink-subnet/{az}") for az in spoke.azs],
+              "Groups": [{"GroupId": ctx.output("spoke/main/privatelink-security-group")}],
+              "PrivateDnsEnabled": True}
+    res = Resource("vpce-0", live={"State": state, **placed})
+    modify: dict[str, object] = {}
+    if fault:
+        with pytest.raises(CloudError, match=f"is {state}"):
+            step.ensure_placement(ctx, res, True, [], modify)  # type: ignore[arg-type]
+    else:
+        changes: list[str] = []
+        step.ensure_placement(ctx, res, True, changes, modify)  # type: ignore[arg-type]
+        assert changes == [] and modify == {}
+    # AWS holds a new endpoint to a Databricks service in pendingAcceptance: the step is done once it is made.
+    assert step.available_waiter == "VpcEndpointCreated"
