@@ -189,3 +189,44 @@ def test_bad_privatelink_settings_are_one_line_exit_2_and_write_nothing(aws, dat
     [line] = result.err.strip().splitlines()
     assert all(w in line for w in says), line
     assert snapshot(workdir.path) == before and calls.calls == [] and databricks.requests == []
+
+
+def test_endpoints_go_only_into_the_azs_their_service_is_offered_in(aws, monkeypatch):
+    """AWS offers an endpoint service in the AZs its provider chose (us-west-1's Databricks services are not in
+    every AZ: terraform-databricks-sra #216) and refuses a subnet of another AZ."""
+    from types import SimpleNamespace
+
+    from provisioner.aws.errors import CloudError
+    from provisioner.design.config import build_config
+    from provisioner.design.layout import layout
+    from provisioner.sandbox import ec2_patches
+    from provisioner.steps.privatelink import RELAY, DatabricksEndpoint
+    from tests.conftest import ACCOUNT_ID
+
+    config = build_config({"databricks_account_id": ACCOUNT_ID, "deployment": "plaz", "region": REGION,
+                           "private_link": True})
+    spoke = layout(config).spokes[0]
+    service = region(REGION).privatelink_relay_service
+    second = spoke.azs[1]
+    ec2 = client("ec2")
+    monkeypatch.setitem(ec2_patches.DATABRICKS_SERVICE_AZS, service, (second,))
+    offered = ec2.describe_vpc_endpoint_services(ServiceNames=[service])["ServiceDetails"]
+    assert [d["AvailabilityZones"] for d in offered] == [[second]]
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    for attribute in ("EnableDnsSupport", "EnableDnsHostnames"):
+        ec2.modify_vpc_attribute(VpcId=vpc, **{attribute: {"Value": True}})
+    subnets = {az: ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=az)["Subnet"]["SubnetId"]
+               for i, az in enumerate(spoke.azs)}
+    with pytest.raises(Exception, match="does not support the availability zone"):
+        ec2.create_vpc_endpoint(VpcId=vpc, VpcEndpointType="Interface", ServiceName=service,
+                                SubnetIds=list(subnets.values()))
+
+    outputs = {f"spoke/main/privatelink-subnet/{az}": subnet for az, subnet in subnets.items()}
+    ctx = SimpleNamespace(aws=SimpleNamespace(ec2=ec2), output=lambda key, field="id": outputs[key])
+    step = DatabricksEndpoint(config, spoke, RELAY, service)
+    assert step._subnets(ctx) == [subnets[second]]  # type: ignore[arg-type]
+    ec2.create_vpc_endpoint(VpcId=vpc, VpcEndpointType="Interface", ServiceName=service,
+                            SubnetIds=step._subnets(ctx))  # type: ignore[arg-type]
+    monkeypatch.setitem(ec2_patches.DATABRICKS_SERVICE_AZS, service, ("elsewhere-1z",))
+    with pytest.raises(CloudError, match="none of the spoke's AZs"):
+        DatabricksEndpoint(config, spoke, RELAY, service)._subnets(ctx)  # type: ignore[arg-type]

@@ -87,6 +87,7 @@ from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
 
 __all__ = [
+    "DATABRICKS_SERVICE_AZS",
     "FAULTS",
     "MODEL_NAMES",
     "MOTO_VERSION",
@@ -291,6 +292,7 @@ _METHOD_TARGETS: Final[list[tuple[type, str]]] = [
     (TransitGatewayRouteTableBackend, "enable_transit_gateway_route_table_propagation"),
     (TransitGatewayRouteTableBackend, "disable_transit_gateway_route_table_propagation"),
     (VPCBackend, "create_vpc_endpoint"),
+    (VPCBackend, "describe_vpc_endpoint_services"),
     (VPCBackend, "delete_vpc"),
     (VpcResponses, "describe_vpc_endpoints"),
     (RouteBackend, "create_route"),
@@ -993,6 +995,16 @@ def _check_endpoint_service(region: str, service_name: str) -> bool:
 
 
 PENDING_ACCEPTANCE = "pendingAcceptance"
+#: Service name -> the AZs a Databricks endpoint service is offered in, where a test narrows it (AWS offers a
+#: service in the AZs its provider chose: not always every AZ of the region). Otherwise every AZ of the region.
+DATABRICKS_SERVICE_AZS: dict[str, tuple[str, ...]] = {}
+
+
+def _databricks_service_azs(region: str, service_name: str) -> tuple[str, ...]:
+    from provisioner.design.regions import all_regions
+
+    row = all_regions().get(region)
+    return DATABRICKS_SERVICE_AZS.get(service_name, row.availability_zones if row else ())
 
 
 def accept_vpc_endpoint(endpoint: Any) -> None:
@@ -1033,6 +1045,12 @@ def _install_vpc_endpoints() -> None:
             needs_acceptance = _check_endpoint_service(self.region_name, service_name)
             vpc = self.get_vpc(vpc_id)
             _validate_subnets(self, vpc_id, subnet_ids or [], "InvalidParameter")
+            if needs_acceptance:
+                offered = _databricks_service_azs(self.region_name, service_name)
+                for subnet_id in subnet_ids or []:
+                    if self.get_subnet(subnet_id).availability_zone not in offered:
+                        raise InvalidParameter(f"The VPC endpoint service {service_name} does not support the "
+                                               f"availability zone of the subnet: {subnet_id}.")
             for group_id in security_group_ids or []:
                 if self.get_security_group_from_id(group_id) is None:
                     raise InvalidSecurityGroupNotFoundError(group_id)
@@ -1065,6 +1083,30 @@ def _install_vpc_endpoints() -> None:
         return endpoint
 
     _patch(VPCBackend, "create_vpc_endpoint", create_vpc_endpoint)
+
+    original_services = VPCBackend.describe_vpc_endpoint_services
+
+    def describe_vpc_endpoint_services(self: Any, service_names: list[str], filters: Any, max_results: int,
+                                       next_token: str | None, region: str) -> dict[str, Any]:
+        # moto knows AWS's own services only: the region's Databricks services are answered here, by name.
+        from provisioner.design.regions import all_regions
+
+        row = all_regions().get(region)
+        ours = [n for n in service_names or [] if row and n in (row.privatelink_workspace_service,
+                                                                row.privatelink_relay_service)]
+        if not ours:
+            return dict(original_services(self, service_names, filters, max_results, next_token, region))
+        details = [{"ServiceName": n, "ServiceId": n.rsplit(".", 1)[-1], "ServiceType": [{"ServiceType": "Interface"}],
+                    "AvailabilityZones": list(_databricks_service_azs(region, n)), "Owner": "414351767826",
+                    "AcceptanceRequired": True, "ManagesVpcEndpoints": False, "VpcEndpointPolicySupported": False}
+                   for n in ours]
+        others = [n for n in service_names if n not in ours]
+        if others:
+            got = original_services(self, others, filters, max_results, next_token, region)
+            details += list(got["servicesDetails"])
+        return {"servicesDetails": details, "serviceNames": [d["ServiceName"] for d in details], "nextToken": None}
+
+    _patch(VPCBackend, "describe_vpc_endpoint_services", describe_vpc_endpoint_services)
 
     original_describe = VpcResponses.describe_vpc_endpoints
 

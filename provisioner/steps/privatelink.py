@@ -104,6 +104,7 @@ class DatabricksEndpoint(InterfaceEndpoint):
     def __init__(self, config: Config, spoke: SpokeLayout, which: str, service_name: str) -> None:
         self.which = which
         self.full_service_name = service_name
+        self._offered: frozenset[str] | None = None
         self.azs = spoke.azs
         VpcEndpoint.__init__(self, config, spoke.name, f"{which}-endpoint", service_name,
                              (*(keys.spoke(spoke.name, "privatelink-subnet", az) for az in spoke.azs),
@@ -123,7 +124,23 @@ class DatabricksEndpoint(InterfaceEndpoint):
         return {"service": item.get("ServiceName"), "state": str(item.get("State", "")).lower()}
 
     def _subnets(self, ctx: Context) -> list[str]:
-        return [ctx.output(keys.spoke(self.spoke, "privatelink-subnet", az)) for az in self.azs]
+        """The PrivateLink subnets of the AZs the service is offered in (AWS refuses a subnet of another AZ; the
+        region's services are not in every AZ everywhere: us-west-1, terraform-databricks-sra #216)."""
+        offered = self._offered_azs(ctx)
+        azs = [az for az in self.azs if az in offered]
+        if not azs:
+            raise CloudError(f"{self.name}: endpoint service {self.full_service_name} is offered in "
+                             f"{', '.join(sorted(offered)) or 'no AZ'}, none of the spoke's AZs "
+                             f"({', '.join(self.azs)}); set private_link = false for this region")
+        return [ctx.output(keys.spoke(self.spoke, "privatelink-subnet", az)) for az in azs]
+
+    def _offered_azs(self, ctx: Context) -> frozenset[str]:
+        if self._offered is None:
+            with translate(f"read VPC endpoint service {self.full_service_name}"):
+                got = ctx.aws.ec2.describe_vpc_endpoint_services(ServiceNames=[self.full_service_name])
+            self._offered = frozenset(az for d in got.get("ServiceDetails") or [] for az in d.get("AvailabilityZones")
+                                      or [])
+        return self._offered
 
     def _groups(self, ctx: Context) -> list[str]:
         return [ctx.output(keys.spoke(self.spoke, "privatelink-security-group"))]

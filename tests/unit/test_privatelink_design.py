@@ -92,6 +92,7 @@ def test_an_endpoint_waiting_for_its_registration_is_not_a_fault(state, fault):
     config = _config(private_link=True)
     spoke = layout(config).spokes[0]
     step = DatabricksEndpoint(config, spoke, WORKSPACE, layout(config).region.privatelink_workspace_service)
+    step._offered = frozenset(spoke.azs)
     ctx = _Outputs()
     placed = {"SubnetIds": [ctx.output(f"spoke/main/privatelink-subnet/{az}") for az in spoke.azs],
               "Groups": [{"GroupId": ctx.output("spoke/main/privatelink-security-group")}],
