@@ -534,20 +534,28 @@ class Firewall(Step):
         if status.get("Status") == "DELETING":
             raise CloudError(f"network firewall {self.name} is being deleted; wait until it is gone (a few minutes), "
                              "then rerun `provision up`")
-        if self._ready(res.live):
+        # An AZ added to the config has no subnet on the firewall until `ensure` maps it, and then waits for it.
+        return self._wait_ready(ctx, res, mapped_only=True)
+
+    def _wait_ready(self, ctx: Context, res: Resource, mapped_only: bool = False) -> Resource:
+        def ready(got: dict[str, Any]) -> bool:
+            return self._ready(got, mapped_only)
+
+        if ready(res.live):
             return res
         nfw = ctx.aws.network_firewall
         with translate(f"wait for network firewall {self.name}"):
             got = _poll(ctx, self.key, f"network firewall {self.name}",
-                        lambda: nfw.describe_firewall(FirewallArn=res.id), self._ready, _describe_status,
+                        lambda: nfw.describe_firewall(FirewallArn=res.id), ready, _describe_status,
                         FIREWALL_POLL_SECONDS, FIREWALL_DEADLINE_SECONDS, failed=_failure)
         return self._resource(got)
 
-    def _ready(self, got: dict[str, Any]) -> bool:
+    def _ready(self, got: dict[str, Any], mapped_only: bool = False) -> bool:
         status = got.get("FirewallStatus", {})
         endpoints = endpoints_by_az(got)
+        mapped = status.get("SyncStates", {})
         return (status.get("Status") == "READY" and status.get("ConfigurationSyncStateSummary") == "IN_SYNC"
-                and all(az in endpoints for az in self.azs))
+                and all(az in endpoints for az in self.azs if az in mapped or not mapped_only))
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
@@ -564,7 +572,10 @@ class Firewall(Step):
                 token = nfw.associate_firewall_policy(FirewallArn=res.id, FirewallPolicyArn=policy,
                                                       **_token(token))["UpdateToken"]
             wanted = set(self._subnets(ctx))
-            have = {m["SubnetId"] for m in fw.get("SubnetMappings", [])}
+            # A hub AZ dropped from the config keeps its endpoint until `up --prune` has removed its routes.
+            from provisioner.steps.firewall_subnets import dropped_az_subnets
+
+            have = {m["SubnetId"] for m in fw.get("SubnetMappings", [])} - dropped_az_subnets(ctx, self.azs)
             add = aspect(changes, apply, "subnets (added)", bool(wanted - have))
             remove = aspect(changes, apply, "subnets (removed)", bool(have - wanted))
             if (add or remove) and fw.get("SubnetChangeProtection"):
@@ -583,6 +594,9 @@ class Firewall(Step):
             missing = _missing_tags(ctx, self, tag_map(fw.get("Tags")))
             if aspect(changes, apply, "tags", bool(missing)):
                 nfw.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
+        if add:  # the new AZs' endpoints, which their routes need (the engine records `res` after ensure)
+            ready = self._wait_ready(ctx, self._resource(nfw.describe_firewall(FirewallArn=res.id)))
+            res.outputs, res.live = ready.outputs, ready.live
         # In `up`, wait() has made it READY; in `status`, a firewall still provisioning or syncing a policy change
         # is reported, since until then its endpoints or rules are not in force.
         if not apply and not self._ready(res.live):
