@@ -201,21 +201,21 @@ def _steps(config: Config) -> list[Step]:
 
 
 @contextmanager
-def _session(opts: Options, config: Config, *, workers: int,
-             databricks: bool = True) -> Iterator[tuple[Context, list[Step]]]:
+def _session(opts: Options, config: Config, *, workers: int, databricks: bool = True,
+             fit_hub: bool = False) -> Iterator[tuple[Context, list[Step]]]:
     """Lock the deployment, load its state and build the context for a command that talks to the clouds. The
     context's config is the deployment's as it stands (the hub's subnet split kept): use `ctx.config`."""
     poll_scale = _poll_scale()
     before = opts.load(config)
     _check_kind(before, opts.sandbox)
-    with_hub_split(config, before)  # hub AZs that no longer fit: bad input, before the lock
+    with_hub_split(config, before, fit_hub)  # hub AZs that no longer fit: bad input, before the lock
     _require_account(config)
     aws_factory = _aws_factory(config, workers)
     db_factory = _databricks_factory(config) if databricks else None
     with opts.backend(config).locked(config.deployment, _command_name()):
         state = opts.load(config)
         _check_kind(state, opts.sandbox)
-        config = with_hub_split(config, state)
+        config = with_hub_split(config, state, fit_hub)
         if state.exists and _command_name() in ("up", "down"):
             state.set_meta(last_command=_command_name())  # what `state list` shows
         ctx = Context(config=config, state=state, aws_factory=aws_factory, databricks_factory=db_factory,
@@ -451,7 +451,7 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
         if not sys.stdin.isatty():
             raise UsageError("down needs confirmation; pass --yes to delete without asking")
         typer.confirm(f"Delete every resource of deployment {cfg.deployment} in {cfg.region}?", abort=True)
-    with _session(opts, cfg, workers=workers) as (ctx, steps):
+    with _session(opts, cfg, workers=workers, fit_hub=True) as (ctx, steps):
         ctx.delete_data = delete_data
         ctx.delete_logs = delete_logs
         with render.progress_view(progress.value, out, [s.key for s in reversed(steps)]) as view:

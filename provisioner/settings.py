@@ -59,11 +59,11 @@ def load_config(path: Path, explicit: bool, state_dir: Path) -> Config:
 HUB_SUBNET_KEYS = ("hub/tgw-subnet/", "hub/nat-subnet/", "hub/firewall-subnet/")
 
 
-def with_hub_split(config: Config, state: State) -> Config:
+def with_hub_split(config: Config, state: State, fit: bool = False) -> Config:
     """The config as it applies to this deployment's hub: with the subnet split its subnets were made with
     (design/cidr.py), read from their recorded CIDRs, so a change in the number of hub AZs never moves the subnets
     of the AZs kept. A hub with no subnets yet gets the split of its AZ count. ConfigError when the AZs asked for
-    no longer fit the hub's split."""
+    no longer fit the hub's split; with `fit` (for `down`), as many as fit instead: the others never existed."""
     from provisioner.design.cidr import hub_azs_room, recorded_hub_newbits
 
     recorded = [(entry.get("outputs") or {}).get("cidr") or (entry.get("spec_values") or {}).get("cidr")
@@ -72,6 +72,8 @@ def with_hub_split(config: Config, state: State) -> Config:
     if bits is None:
         return config
     room = hub_azs_room(bits)
+    if config.hub_availability_zones > room and fit:
+        return replace(config, hub_subnet_bits=bits, hub_availability_zones=room)
     if config.hub_availability_zones > room:
         raise ConfigError(f"hub_availability_zones = {config.hub_availability_zones} does not fit the hub: its subnets "
                           f"were made with room for {room} AZs, which keep their addresses; use {room} or fewer, or "

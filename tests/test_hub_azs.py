@@ -141,3 +141,6 @@ def test_more_hub_azs_than_the_split_has_room_for_is_refused_in_one_line(aws, wo
         assert "hub_availability_zones = 3 does not fit the hub" in result.err and "use 2 or fewer" in result.err
         assert len(result.err.strip().splitlines()) == 1
     assert calls.mutating == []
+    down = workdir.run("down", "--yes")  # what never existed is not in the way of deleting the rest
+    assert down.code == 0, down.err
+    assert [a for a in live_tagged(deployment) if ":logs:" not in a] == []  # log groups are kept

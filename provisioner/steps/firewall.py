@@ -535,11 +535,13 @@ class Firewall(Step):
             raise CloudError(f"network firewall {self.name} is being deleted; wait until it is gone (a few minutes), "
                              "then rerun `provision up`")
         # An AZ added to the config has no subnet on the firewall until `ensure` maps it, and then waits for it.
-        return self._wait_ready(ctx, res, mapped_only=True)
+        mapped = {m["SubnetId"] for m in res.live.get("Firewall", {}).get("SubnetMappings", [])}
+        return self._wait_ready(ctx, res, tuple(az for az, subnet in zip(self.azs, self._subnets(ctx), strict=True)
+                                                if subnet in mapped))
 
-    def _wait_ready(self, ctx: Context, res: Resource, mapped_only: bool = False) -> Resource:
+    def _wait_ready(self, ctx: Context, res: Resource, azs: tuple[str, ...] | None = None) -> Resource:
         def ready(got: dict[str, Any]) -> bool:
-            return self._ready(got, mapped_only)
+            return self._ready(got, azs)
 
         if ready(res.live):
             return res
@@ -550,12 +552,12 @@ class Firewall(Step):
                         FIREWALL_POLL_SECONDS, FIREWALL_DEADLINE_SECONDS, failed=_failure)
         return self._resource(got)
 
-    def _ready(self, got: dict[str, Any], mapped_only: bool = False) -> bool:
+    def _ready(self, got: dict[str, Any], azs: tuple[str, ...] | None = None) -> bool:
+        """READY and IN_SYNC with an endpoint in every hub AZ (or in `azs`)."""
         status = got.get("FirewallStatus", {})
         endpoints = endpoints_by_az(got)
-        mapped = status.get("SyncStates", {})
         return (status.get("Status") == "READY" and status.get("ConfigurationSyncStateSummary") == "IN_SYNC"
-                and all(az in endpoints for az in self.azs if az in mapped or not mapped_only))
+                and all(az in endpoints for az in (self.azs if azs is None else azs)))
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
