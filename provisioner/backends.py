@@ -20,6 +20,7 @@ import json
 import os
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +38,10 @@ def _now() -> str:
 
 
 def holder(command: str) -> dict[str, Any]:
+    # `lock` makes each lock object's ETag its own: a holder releases its lock by that ETag, never one that two
+    # commands of the same user, host, pid and second would share (containers on one host can have the same pid).
     return {"who": getpass.getuser(), "host": socket.gethostname(), "pid": os.getpid(), "command": command,
-            "since": _now()}
+            "since": _now(), "lock": uuid.uuid4().hex}
 
 
 def describe_holder(doc: dict[str, Any]) -> str:

@@ -31,7 +31,7 @@ from provisioner.commands.egress import egress_app, sandbox_traffic
 from provisioner.context import Context
 from provisioner.design.config import TEMPLATE, Config, ConfigError
 from provisioner.errors import CloudError, ExitStatus, UsageError
-from provisioner.settings import DEFAULT_CONFIG, DEFAULT_STATE_DIR, fingerprint, load_config
+from provisioner.settings import DEFAULT_CONFIG, DEFAULT_STATE_DIR, fingerprint, load_config, with_hub_split
 from provisioner.state import State, StateError
 
 if TYPE_CHECKING:
@@ -201,17 +201,21 @@ def _steps(config: Config) -> list[Step]:
 
 
 @contextmanager
-def _session(opts: Options, config: Config, *, workers: int,
-             databricks: bool = True) -> Iterator[tuple[Context, list[Step]]]:
-    """Lock the deployment, load its state and build the context for a command that talks to the clouds."""
+def _session(opts: Options, config: Config, *, workers: int, databricks: bool = True,
+             fit_hub: bool = False) -> Iterator[tuple[Context, list[Step]]]:
+    """Lock the deployment, load its state and build the context for a command that talks to the clouds. The
+    context's config is the deployment's as it stands (the hub's subnet split kept): use `ctx.config`."""
     poll_scale = _poll_scale()
-    _check_kind(opts.load(config), opts.sandbox)
+    before = opts.load(config)
+    _check_kind(before, opts.sandbox)
+    with_hub_split(config, before, fit_hub)  # hub AZs that no longer fit: bad input, before the lock
     _require_account(config)
     aws_factory = _aws_factory(config, workers)
     db_factory = _databricks_factory(config) if databricks else None
     with opts.backend(config).locked(config.deployment, _command_name()):
         state = opts.load(config)
         _check_kind(state, opts.sandbox)
+        config = with_hub_split(config, state, fit_hub)
         if state.exists and _command_name() in ("up", "down"):
             state.set_meta(last_command=_command_name())  # what `state list` shows
         ctx = Context(config=config, state=state, aws_factory=aws_factory, databricks_factory=db_factory,
@@ -275,6 +279,7 @@ def plan(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
     cfg = _config(opts)
     state = opts.load(cfg)
     _check_kind(state, sandbox)
+    cfg = with_hub_split(cfg, state)
     steps = _steps(cfg)
     items = engine.plan(steps, state)
     if as_json:
@@ -336,7 +341,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
         # What would be deleted is known (and rebuildable) before anything is asked, locked or written.
         before = opts.load(cfg)
         _check_kind(before, sandbox)
-        removed = [s.key for s in pruning.removed_steps(before, _steps(cfg), all_steps)]
+        removed = [s.key for s in pruning.removed_steps(before, _steps(with_hub_split(cfg, before)), all_steps)]
         if removed and not yes:
             if not sys.stdin.isatty():
                 raise UsageError("up --prune needs confirmation; pass --yes to delete without asking")
@@ -344,6 +349,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
             typer.confirm(f"Delete these {len(removed)} resources of deployment {cfg.deployment} in {cfg.region}?",
                           abort=True)
     with _session(opts, cfg, workers=workers) as (ctx, steps):
+        cfg = ctx.config
         removed_steps = pruning.removed_steps(ctx.state, steps, all_steps) if prune else []
         engine.check_plan(steps, ctx.state)  # before anything is written
         privatelink.check_switch(cfg, ctx.state)
@@ -420,6 +426,7 @@ def preflight(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_ST
     cfg = _config(opts)
     state = opts.load(cfg)
     _check_kind(state, sandbox)
+    cfg = with_hub_split(cfg, state)
     _require_account(cfg)
     aws = _aws_factory(cfg, 4)()
     findings = Preflight(cfg, aws, databricks_check=lambda: _databricks_factory(cfg)).run(
@@ -453,7 +460,7 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
             raise UsageError("down needs confirmation; pass --yes to delete without asking")
         typer.confirm(f"Delete every resource of deployment {cfg.deployment} in {cfg.region}?", abort=True)
     cfg = privatelink.as_built(cfg, opts.load(cfg))  # PrivateLink turned off since: its resources go too
-    with _session(opts, cfg, workers=workers) as (ctx, steps):
+    with _session(opts, cfg, workers=workers, fit_hub=True) as (ctx, steps):
         ctx.delete_data = delete_data
         ctx.delete_logs = delete_logs
         with render.progress_view(progress.value, out, [s.key for s in reversed(steps)]) as view:
@@ -480,6 +487,7 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
     with _session(opts, cfg, workers=workers) as (ctx, steps):
+        cfg = ctx.config
         items = engine.status(ctx, steps, workers=workers)
         items += engine.run_checks(ctx, all_checks(cfg))
         _warn_orphans(ctx.state, steps)

@@ -2,14 +2,20 @@
 fewer hub AZs), rebuilt from the config that made it (the state file keeps it), in `down`'s safe order.
 
 Beside whole resources, a shared step can own less than it did: the NAT subnet route tables keep a
-`<removed spoke CIDR> -> firewall endpoint` route the current firewall routes step no longer knows. Such
+`<removed spoke CIDR> -> firewall endpoint` route the current firewall routes step no longer knows, and the
+firewall keeps its endpoint in a dropped hub AZ (`up` leaves it mapped while that AZ's routes point at it). Such
 leftovers become steps of their own that own only the difference.
+
+A dropped hub AZ goes in this order: `up` first takes its Transit Gateway subnet out of the hub attachment (no
+flow enters the AZ any more); then its firewall routes (the way out to the internet gateway first, the endpoint
+routes last), so that nothing ever leaves the AZ around the firewall; then its route tables, NAT gateway and
+Elastic IP, and the firewall's endpoint there; its subnets last.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from provisioner.design.config import Config
 from provisioner.errors import UsageError
@@ -55,41 +61,60 @@ def removed_steps(state: State, steps: Sequence[Step], build: Callable[[Config],
             if old.key in orphans and old.key not in removed:
                 removed[old.key] = old
             elif old.key in current:
-                left = leftover(old, current[old.key])
-                if left is not None:
+                for left in leftover(old, current[old.key]):
                     leftovers[left.key] = merge_leftover(leftovers.get(left.key), left)
     unknown = sorted(orphans - set(removed))
     if unknown:
         raise UsageError(f"the state file records no config that made {', '.join(unknown[:3])}"
                          f"{', ...' if len(unknown) > 3 else ''}, so --prune cannot rebuild how to delete them; "
                          "remove them with `provision down` under the config that made them")
+    _endpoint_after_routes(removed.values(), leftovers)
     # The graph of removed steps among themselves: what they stand on that the config still has is not theirs.
     return [*removed.values(), *leftovers.values()]
 
 
+def _endpoint_after_routes(removed: Iterable[Step], leftovers: dict[str, Step]) -> None:
+    """A dropped AZ's firewall endpoint goes only once its routes are gone (prune runs in `down`'s order, so a
+    step is deleted after the steps that need it)."""
+    from provisioner.steps.firewall import FirewallRoutes
+    from provisioner.steps.firewall.subnets import endpoint_key
+
+    for step in removed:
+        if isinstance(step, FirewallRoutes) and endpoint_key(step.az) in leftovers:
+            step.needs = (*step.needs, endpoint_key(step.az))
+
+
 def merge_leftover(first: Step | None, second: Step) -> Step:
     """One step for the leftovers of the same shared step under several older configs: the union of routes."""
+    from provisioner.steps.firewall import FirewallRoutes
+
     if first is None:
         return second
-    seen = {(r.table, r.destination) for r in first.routes}  # type: ignore[attr-defined]
-    extra = tuple(r for r in second.routes if (r.table, r.destination) not in seen)  # type: ignore[attr-defined]
-    first.routes = (*first.routes, *extra)  # type: ignore[attr-defined]
+    if not (isinstance(first, FirewallRoutes) and isinstance(second, FirewallRoutes)):
+        return first  # a dropped AZ's endpoint: the same under every config that had the AZ
+    seen = {(r.table, r.destination) for r in first.routes}
+    extra = tuple(r for r in second.routes if (r.table, r.destination) not in seen)
+    first.routes = (*first.routes, *extra)
     return first
 
 
-def leftover(old: Step, new: Step) -> Step | None:
-    """What `old` owns that `new`, the same step under the current config, does not: routes to removed spokes."""
-    from provisioner.steps.firewall import FirewallRoutes
+def leftover(old: Step, new: Step) -> list[Step]:
+    """What `old` owns that `new`, the same step under the current config, does not: routes to removed spokes, the
+    firewall's endpoints in dropped hub AZs."""
+    from provisioner.steps.firewall import Firewall, FirewallRoutes
+    from provisioner.steps.firewall.subnets import DroppedAzEndpoint
 
+    if isinstance(old, Firewall) and isinstance(new, Firewall):
+        return [DroppedAzEndpoint(old.config, az) for az in old.azs if az not in new.azs]
     if not (isinstance(old, FirewallRoutes) and isinstance(new, FirewallRoutes)):
-        return None
+        return []
     wanted = {(r.table, r.destination) for r in new.routes}
     gone = tuple(r for r in old.routes if (r.table, r.destination) not in wanted)
     if not gone:
-        return None
+        return []
     step = copy.copy(old)
     step.routes = gone
     step.key = old.key + LEFTOVER_SUFFIX  # its own key: forgetting it never forgets the current routes
     step.needs = ()
     step.name = f"{old.name}: routes to {', '.join(sorted({r.destination for r in gone}))}"
-    return step
+    return [step]

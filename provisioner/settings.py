@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from provisioner.design.config import (
     generate_deployment_name,
     parse_toml,
 )
-from provisioner.state import generated_deployments
+from provisioner.state import State, generated_deployments
 
 DEFAULT_CONFIG = "provision.toml"
 DEFAULT_STATE_DIR = "state"
@@ -54,6 +54,31 @@ def load_config(path: Path, explicit: bool, state_dir: Path) -> Config:
         fallback = generated[0] if generated else generate_deployment_name()
     return build_config(raw, deployment=fallback, account_id=os.environ.get("DATABRICKS_ACCOUNT_ID") or None,
                         region=os.environ.get("PROVISION_REGION") or None)
+
+
+HUB_SUBNET_KEYS = ("hub/tgw-subnet/", "hub/nat-subnet/", "hub/firewall-subnet/")
+
+
+def with_hub_split(config: Config, state: State, fit: bool = False) -> Config:
+    """The config as it applies to this deployment's hub: with the subnet split its subnets were made with
+    (design/cidr.py), read from their recorded CIDRs, so a change in the number of hub AZs never moves the subnets
+    of the AZs kept. A hub with no subnets yet gets the split of its AZ count. ConfigError when the AZs asked for
+    no longer fit the hub's split; with `fit` (for `down`), as many as fit instead: the others never existed."""
+    from provisioner.design.cidr import hub_azs_room, recorded_hub_newbits
+
+    recorded = [(entry.get("outputs") or {}).get("cidr") or (entry.get("spec_values") or {}).get("cidr")
+                for key, entry in state.resources().items() if key.startswith(HUB_SUBNET_KEYS)]
+    bits = recorded_hub_newbits(config.hub_cidr, [str(c) for c in recorded if c])
+    if bits is None:
+        return config
+    room = hub_azs_room(bits)
+    if config.hub_availability_zones > room and fit:
+        return replace(config, hub_subnet_bits=bits, hub_availability_zones=room)
+    if config.hub_availability_zones > room:
+        raise ConfigError(f"hub_availability_zones = {config.hub_availability_zones} does not fit the hub: its subnets "
+                          f"were made with room for {room} AZs, which keep their addresses; use {room} or fewer, or "
+                          f"`provision down` and `up` again to rebuild the hub for {config.hub_availability_zones}")
+    return replace(config, hub_subnet_bits=bits)
 
 
 def state_backend_url(path: Path, explicit: bool) -> str | None:

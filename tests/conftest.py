@@ -16,6 +16,11 @@ import requests
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
+# The CLI's consoles are made when it is imported, and rich fixes a console's size then if COLUMNS or LINES is set
+# (pytest-xdist's workers start with 80 and 24): without them, the consoles follow the COLUMNS each test sets.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 from provisioner.aws import clients
 from provisioner.cli import main
 

@@ -143,3 +143,25 @@ def test_check_traffic_blocked_and_report(workdir, sandbox_like, tmp_path: Path)
     for spoke, _ in SPOKES:
         assert f'data-spoke="{spoke}"' in page
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", page)  # nothing fetched
+
+
+def test_egress_commands_read_the_state_where_the_backend_keeps_it(workdir, sandbox_like, monkeypatch):
+    s3 = client("s3")
+    s3.create_bucket(Bucket="egress-state", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    s3.put_bucket_versioning(Bucket="egress-state", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(Bucket="egress-state", ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    monkeypatch.setenv("PROVISION_STATE", "s3://egress-state/team")
+    workdir.write_config(config_text("egs3"))
+    built = workdir.run("up", "--sandbox")
+    assert built.code == 0, built.err
+    assert not (workdir.path / "state" / "egs3.json").exists()
+
+    result = workdir.run("egress", "check", "pypi.org", "--sandbox", "--json")
+    assert result.code == 0, result.err
+    assert _json(result)["verdict"] == "pass"
+    assert workdir.run("egress", "check", "example.com", "--sandbox").code == 4
+    assert workdir.run("sandbox", "traffic", "--spoke", "main", "blocked.example.com").code == 0
+    result = workdir.run("egress", "blocked", "--since", "1h", "--sandbox", "--json")
+    assert result.code == 0, result.err
+    assert {r["target"] for r in _json(result)["refused"]} == {"blocked.example.com"}

@@ -134,3 +134,65 @@ def test_migrate_local_to_s3_and_back_never_overwrites(aws, workdir):
     restored = load(back_dir, "mig")
     assert restored.resource_id("hub/vpc") == "vpc-9"
     assert restored.get("secrets", "spoke/main/token") == "dapi-secret-value"
+
+
+def _race_for_the_lock(backends):
+    """Every backend tries to take the same lock at once; the winner holds it until every other has tried."""
+    import threading
+    import time
+
+    from provisioner.state import StateError
+
+    start, tried = threading.Barrier(len(backends)), threading.Barrier(len(backends))
+    won: list[str] = []
+    lost: list[tuple[str, float]] = []
+
+    def race(backend, command: str) -> None:
+        start.wait(10)
+        began = time.monotonic()
+        try:
+            with backend.locked("shared", command):
+                won.append(command)
+                tried.wait(10)
+        except StateError as e:
+            lost.append((str(e), time.monotonic() - began))
+            tried.wait(10)
+
+    threads = [threading.Thread(target=race, args=(b, f"up #{i}")) for i, b in enumerate(backends)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return won, lost
+
+
+def test_commands_racing_for_the_lock_one_wins_the_others_fail_at_once_naming_it(aws, tmp_path, monkeypatch):
+    import time
+
+    from moto.s3.models import S3Backend
+
+    from provisioner.backends import backend_for
+
+    s3 = _bucket()
+    # The emulated S3 runs in this process: its lookups of the lock object answer late, as a busy server's may, so
+    # that racing requests all check before any of them writes; only an atomic check-and-write lets one win.
+    lookup = S3Backend.get_object
+
+    def slow_lookup(self, bucket_name, key_name, *args, **kwargs):
+        found = lookup(self, bucket_name, key_name, *args, **kwargs)
+        if key_name.endswith(".lock"):
+            time.sleep(0.05)  # what was found may be stale by the time it is used
+        return found
+
+    monkeypatch.setattr(S3Backend, "get_object", slow_lookup)
+    backends = [backend_for(f"s3://{BUCKET}/race", tmp_path, "eu-central-1") for _ in range(6)]
+    for backend in backends:
+        backend.check_bucket()  # the race is then only the lock object's conditional put
+    for _ in range(2):
+        won, lost = _race_for_the_lock(backends)
+        assert len(won) == 1, won
+        assert len(lost) == len(backends) - 1
+        for message, seconds in lost:
+            assert f"running `provision {won[0]}`" in message and "provision unlock" in message
+            assert seconds < 5
+        assert _keys(s3) == []  # the winner released it

@@ -151,11 +151,11 @@ class _Session:
 
 
 def _open(config: Path | None, state_dir: Path, sandbox: bool, validate: Any = None) -> _Session:
-    """The config (validated, then `validate(config)` for flags that depend on it) and a read-only context:
-    no lock (nothing is written), AWS only."""
+    """The config (validated, then `validate(config)` for flags that depend on it) and a read-only context over
+    the deployment's state wherever its backend keeps it: no lock (nothing is written), AWS only."""
     from provisioner import cli
     from provisioner.context import Context
-    from provisioner.state import load
+    from provisioner.settings import with_hub_split
 
     opts = cli._set_options(config, state_dir, False)
     cfg = cli._config(opts)
@@ -163,8 +163,9 @@ def _open(config: Path | None, state_dir: Path, sandbox: bool, validate: Any = N
         validate(cfg)
     if sandbox:
         opts = cli._set_options(config, state_dir, True)
-    state = load(opts.state_dir, cfg.deployment)
+    state = opts.load(cfg)
     cli._check_kind(state, sandbox)
+    cfg = with_hub_split(cfg, state)
     ctx = Context(config=cfg, state=state, aws_factory=cli._aws_factory(cfg, 4), poll_scale=cli._poll_scale())
     return _Session(cfg, ctx)
 
@@ -377,7 +378,7 @@ def sandbox_traffic(
     from provisioner import cli, egress_live
     from provisioner.context import Context
     from provisioner.sandbox import server, traffic
-    from provisioner.state import load
+    from provisioner.settings import with_hub_split
 
     if not targets:
         raise UsageError("sandbox traffic needs at least one HOST or HOST:PORT to send a flow to")
@@ -388,10 +389,6 @@ def sandbox_traffic(
     opts = cli._set_options(config, state_dir, False)
     cfg = cli._config(opts)
     check_spoke(cfg, spoke)
-    state = load(opts.state_dir, cfg.deployment)
-    if state.exists and not state.sandbox:
-        raise UsageError(f"deployment {cfg.deployment} is a real deployment: `sandbox traffic` only simulates flows "
-                         "in the sandbox")
     info = server.from_environment() or server.read_record(state_dir)
     if info is None:
         raise UsageError(f"no sandbox is running for {state_dir}: `sandbox traffic` only sends flows through the "
@@ -400,6 +397,11 @@ def sandbox_traffic(
         for var in cli.FOREIGN_AUTH_VARS:
             os.environ.pop(var, None)
         os.environ.update(info.exports())
+    state = opts.load(cfg)  # after the exports: a shared backend's bucket is the sandbox's too
+    if state.exists and not state.sandbox:
+        raise UsageError(f"deployment {cfg.deployment} is a real deployment: `sandbox traffic` only simulates flows "
+                         "in the sandbox")
+    cfg = with_hub_split(cfg, state)
     if not state.exists:
         raise UsageError(f"deployment {cfg.deployment} is not built in the sandbox: `provision up --sandbox` "
                          "builds it")

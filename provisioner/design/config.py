@@ -79,6 +79,9 @@ class Config:
     # Back-end PrivateLink (steps/privatelink.py; needs the Databricks Enterprise tier).
     private_link: bool = False
     private_link_public_access: bool = True
+    # The hub's subnet split (cidr.py) kept from when its subnets were made, never set by the user: 0 for a hub not
+    # made yet, whose split follows hub_availability_zones.
+    hub_subnet_bits: int = 0
 
     @property
     def warnings(self) -> tuple[str, ...]:

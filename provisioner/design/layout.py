@@ -48,7 +48,7 @@ def layout(config: Config) -> Layout:
     return Layout(
         region=reg,
         hub_cidr=config.hub_cidr,
-        hub_azs=tuple(HubAz(az, c) for az, c in zip(zones, hub_cidrs(config.hub_cidr, config.hub_availability_zones),
-                                                    strict=False)),
+        hub_azs=tuple(HubAz(az, c) for az, c in zip(
+            zones, hub_cidrs(config.hub_cidr, config.hub_availability_zones, config.hub_subnet_bits), strict=False)),
         spokes=tuple(SpokeLayout(s.name, spoke_cidrs(s.cidr), (zones[0], zones[1])) for s in config.spokes),
     )

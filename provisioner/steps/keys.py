@@ -19,6 +19,7 @@ Hub (AZs `az` are the layout's hub AZs):
     (retired: hub/firewall-subnet-route-table and hub/igw-route-table, the NAT-before-firewall layout's)
 Firewall:
     hub/firewall[/policy|/logging], hub/firewall/rule-group/role, hub/firewall/log-group/type, hub/firewall/routes/az
+    (only deleted, by `up --prune`: hub/firewall/endpoint/az, the firewall's endpoint in a dropped hub AZ)
 DNS Firewall and logs:
     hub/dns-firewall/domain-list/{allowed,blocked}, hub/dns-firewall/rule-group, spoke/s/dns-firewall,
     hub/dns-query-logging[/log-group], spoke/s/dns-query-logging,

@@ -67,3 +67,58 @@ def test_privatelink_services_come_from_the_region_table():
 def test_hub_layout_per_az(azs, expected):
     got = [(h.tgw_subnet, h.nat_subnet, h.firewall_subnet) for h in hub_cidrs("10.10.0.0/16", azs)]
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("azs", "newbits", "first_az"),
+    [
+        (2, 4, ("10.10.0.0/20", "10.10.16.0/20", "10.10.32.0/20")),  # a 3-AZ hub shrunk to 2 keeps its /20s
+        (1, 4, ("10.10.0.0/20", "10.10.16.0/20", "10.10.32.0/20")),
+        (4, 4, ("10.10.0.0/20", "10.10.16.0/20", "10.10.32.0/20")),
+        (2, 3, ("10.10.0.0/19", "10.10.32.0/19", "10.10.64.0/19")),
+        (2, 0, ("10.10.0.0/19", "10.10.32.0/19", "10.10.64.0/19")),  # 0: a new hub's split
+    ],
+)
+def test_a_kept_hub_split_does_not_move_the_subnets(azs, newbits, first_az):
+    got = hub_cidrs("10.10.0.0/16", azs, newbits)
+    assert len(got) == azs and (got[0].tgw_subnet, got[0].nat_subnet, got[0].firewall_subnet) == first_az
+    if newbits == 4:  # the same subnets as the hub had with more AZs
+        assert got == hub_cidrs("10.10.0.0/16", 4)[:azs]
+
+
+def test_a_split_has_room_for_so_many_azs_and_is_read_back_from_subnets():
+    from provisioner.design.cidr import hub_azs_room, recorded_hub_newbits
+
+    assert (hub_azs_room(3), hub_azs_room(4)) == (2, 5)
+    with pytest.raises(ValueError, match="room for 2 AZs"):
+        hub_cidrs("10.10.0.0/16", 3, 3)
+    assert recorded_hub_newbits("10.10.0.0/16", ["10.10.48.0/20"]) == 4
+    assert recorded_hub_newbits("10.10.0.0/16", ["10.99.0.0/19", "bad", "10.10.96.0/19"]) == 3
+    assert recorded_hub_newbits("10.10.0.0/16", []) is None
+    assert recorded_hub_newbits("10.10.0.0/16", ["10.20.0.0/20"]) is None  # another hub CIDR: nothing to keep
+
+
+@pytest.mark.parametrize(
+    ("recorded", "azs", "bits", "refused"),
+    [
+        ({}, 3, 0, False),  # a new hub
+        ({"hub/tgw-subnet/eu-central-1a": "10.10.0.0/20"}, 2, 4, False),  # 3 AZs made, 2 now
+        ({"hub/nat-subnet/eu-central-1a": "10.10.32.0/19"}, 1, 3, False),
+        ({"hub/firewall-subnet/eu-central-1b": "10.10.160.0/19"}, 3, 0, True),  # made for 2: no room for 3
+        ({"spoke/main/workspace-subnet/eu-central-1a": "10.10.0.0/20"}, 2, 0, False),  # not the hub's
+    ],
+)
+def test_the_config_takes_the_split_the_hub_was_made_with(tmp_path, recorded, azs, bits, refused):
+    from provisioner.design.config import ConfigError, build_config
+    from provisioner.settings import with_hub_split
+    from provisioner.state import load
+
+    state = load(tmp_path, "split")
+    for key, cidr in recorded.items():
+        state.record(key, "subnet-1", outputs={"cidr": cidr})
+    config = build_config({"deployment": "split", "hub_availability_zones": azs})
+    if refused:
+        with pytest.raises(ConfigError, match=f"hub_availability_zones = {azs} does not fit the hub"):
+            with_hub_split(config, state)
+        return
+    assert with_hub_split(config, state).hub_subnet_bits == bits

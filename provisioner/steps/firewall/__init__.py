@@ -15,9 +15,10 @@ What it owns, in `up` order (the documents come from `provisioner.design.firewal
   `spoke CIDRs -> endpoint[az]` and then `0/0 -> IGW`: the same endpoint both ways, never one in another AZ,
   and the NAT's way out only once nothing reaches the NAT uninspected.
 
-One module per resource: `rule_groups`, `policy`, `firewall`, `logs` (log groups and logging), `routes`,
-`metastore` (the 3306 addresses and their status check), `control_plane` (the workspace hosts learnt once the
-workspaces exist, a family of its own, and the PrivateLink check), and `common` (keys, deadlines, shared helpers).
+One module per resource: `rule_groups`, `policy`, `firewall`, `subnets` (the endpoint of a hub AZ dropped from the
+config), `logs` (log groups and logging), `routes`, `metastore` (the 3306 addresses and their status check),
+`control_plane` (the workspace hosts learnt once the workspaces exist, a family of its own, and the PrivateLink
+check), and `common` (keys, deadlines, shared helpers).
 
 Updates to rule groups and the policy carry the UpdateToken of the describe they were compared with, so a change
 made meanwhile by someone else fails (InvalidTokenException) instead of being overwritten unseen.

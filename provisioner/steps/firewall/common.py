@@ -49,6 +49,17 @@ def rule_group_key(role: str) -> str:
 
 POLICY_KEY = keys.hub("firewall/policy")
 FIREWALL_KEY = keys.hub("firewall")
+FIREWALL_SUBNET_PREFIX = keys.hub("firewall-subnet") + "/"
+
+
+def dropped_az_subnets(ctx: Context, azs: tuple[str, ...]) -> set[str]:
+    """The firewall subnets of hub AZs the state file still records but `azs` (the config's) no longer has: the
+    firewall keeps them mapped until `up --prune` removes them (`subnets.DroppedAzEndpoint`)."""
+    return {str(entry["id"]) for key, entry in ctx.state.resources().items()
+            if key.startswith(FIREWALL_SUBNET_PREFIX) and key[len(FIREWALL_SUBNET_PREFIX):] not in azs
+            and entry.get("id")}
+
+
 LOGGING_KEY = keys.hub("firewall/logging")
 
 

@@ -32,6 +32,7 @@ from provisioner.steps.firewall.common import (
     _require_owned,
     _token,
     _wait_gone,
+    dropped_az_subnets,
 )
 
 # -- the firewall -----------------------------------------------------------------------------------------------
@@ -92,20 +93,30 @@ class Firewall(Step):
         if status.get("Status") == "DELETING":
             raise CloudError(f"network firewall {self.name} is being deleted; wait until it is gone (a few minutes), "
                              "then rerun `provision up`")
-        if self._ready(res.live):
+        # An AZ added to the config has no subnet on the firewall until `ensure` maps it, and then waits for it.
+        mapped = {m["SubnetId"] for m in res.live.get("Firewall", {}).get("SubnetMappings", [])}
+        return self._wait_ready(ctx, res, tuple(az for az, subnet in zip(self.azs, self._subnets(ctx), strict=True)
+                                                if subnet in mapped))
+
+    def _wait_ready(self, ctx: Context, res: Resource, azs: tuple[str, ...] | None = None) -> Resource:
+        def ready(got: dict[str, Any]) -> bool:
+            return self._ready(got, azs)
+
+        if ready(res.live):
             return res
         nfw = ctx.aws.network_firewall
         with translate(f"wait for network firewall {self.name}"):
             got = _poll(ctx, self.key, f"network firewall {self.name}",
-                        lambda: nfw.describe_firewall(FirewallArn=res.id), self._ready, _describe_status,
+                        lambda: nfw.describe_firewall(FirewallArn=res.id), ready, _describe_status,
                         FIREWALL_POLL_SECONDS, FIREWALL_DEADLINE_SECONDS, failed=_failure)
         return self._resource(got)
 
-    def _ready(self, got: dict[str, Any]) -> bool:
+    def _ready(self, got: dict[str, Any], azs: tuple[str, ...] | None = None) -> bool:
+        """READY and IN_SYNC with an endpoint in every hub AZ (or in `azs`)."""
         status = got.get("FirewallStatus", {})
         endpoints = endpoints_by_az(got)
         return (status.get("Status") == "READY" and status.get("ConfigurationSyncStateSummary") == "IN_SYNC"
-                and all(az in endpoints for az in self.azs))
+                and all(az in endpoints for az in (self.azs if azs is None else azs)))
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
@@ -122,7 +133,8 @@ class Firewall(Step):
                 token = nfw.associate_firewall_policy(FirewallArn=res.id, FirewallPolicyArn=policy,
                                                       **_token(token))["UpdateToken"]
             wanted = set(self._subnets(ctx))
-            have = {m["SubnetId"] for m in fw.get("SubnetMappings", [])}
+            # A hub AZ dropped from the config keeps its endpoint until `up --prune` has removed its routes.
+            have = {m["SubnetId"] for m in fw.get("SubnetMappings", [])} - dropped_az_subnets(ctx, self.azs)
             add = aspect(changes, apply, "subnets (added)", bool(wanted - have))
             remove = aspect(changes, apply, "subnets (removed)", bool(have - wanted))
             if (add or remove) and fw.get("SubnetChangeProtection"):
@@ -141,6 +153,9 @@ class Firewall(Step):
             missing = _missing_tags(ctx, self, tag_map(fw.get("Tags")))
             if aspect(changes, apply, "tags", bool(missing)):
                 nfw.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
+        if add:  # the new AZs' endpoints, which their routes need (the engine records `res` after ensure)
+            ready = self._wait_ready(ctx, self._resource(nfw.describe_firewall(FirewallArn=res.id)))
+            res.outputs, res.live = ready.outputs, ready.live
         # In `up`, wait() has made it READY; in `status`, a firewall still provisioning or syncing a policy change
         # is reported, since until then its endpoints or rules are not in force.
         if not apply and not self._ready(res.live):
