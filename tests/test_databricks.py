@@ -795,12 +795,12 @@ def test_a_failing_account_api_at_the_credential_check_is_a_cloud_failure(monkey
                        {"host": "https://accounts.example", "account_id": "a", "client_id": "i", "client_secret": "s"})
 
     def failing(error):
-        class Credentials:
+        class Workspaces:
             def list(self):
                 raise error
 
         class Account:
-            credentials = Credentials()
+            workspaces = Workspaces()
 
         return lambda *a, **k: Account()
 

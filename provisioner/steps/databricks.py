@@ -89,6 +89,17 @@ def may_be_name_conflict(e: BaseException) -> bool:
     return isinstance(e, BadRequest | ResourceConflict)
 
 
+def listed_workspaces(ctx: Context) -> list[Any]:
+    """Every workspace of the account, listed once per command and shared by every spoke's steps: the list the
+    sign-in's check made (`dbx.CHECKED_WORKSPACES`), else one made now."""
+    def load() -> list[Any]:
+        account = ctx.databricks
+        checked = getattr(account, dbx.CHECKED_WORKSPACES, None)
+        return list(checked) if isinstance(checked, list) else list(account.workspaces.list())
+
+    return list(ctx.reads.get("databricks/workspaces", load))
+
+
 class DatabricksStep(Step):
     """What every Databricks step shares: the account client, the immutable-drift rule, in-use deletes."""
 
@@ -117,6 +128,16 @@ class DatabricksStep(Step):
         if entry is None:
             return None
         return entry.get("id") if name == "id" else entry.get("outputs", {}).get(name)
+
+    def workspace_using(self, ctx: Context, field: str, object_id: str) -> bool:
+        """Whether this spoke's recorded workspace, RUNNING in the account's list of workspaces, uses `object_id`
+        as its `field`. That proves the object exists as it was recorded: Databricks refuses to delete a
+        credential, storage or network configuration a workspace uses, and none can be changed in place."""
+        workspace_id = ctx.state.resource_id(keys.spoke(self.spoke, "workspace"))
+        name = workspace_deployment_name(self.config.deployment, self.spoke)
+        return any(str(w.workspace_id) == workspace_id and w.workspace_name == name
+                   and _status(w.workspace_status) == "RUNNING" and getattr(w, field, None) == object_id
+                   for w in listed_workspaces(ctx)) if workspace_id else False
 
     def adopt(self, ctx: Context, error: BaseException, found: Resource | None, wanted: dict[str, Any]) -> Resource:
         """After a create failed with `error` (`may_be_name_conflict`): the object of our name, `found`, is ours
@@ -159,6 +180,21 @@ class AccountObject(DatabricksStep):
     api: ClassVar[str]  # the AccountClient attribute: credentials, storage, networks
     id_field: ClassVar[str]
     name_field: ClassVar[str]
+    workspace_field: ClassVar[str]  # the workspace's field naming it
+    # The recorded outputs that are its `live` fields (all of them recorded from a read of the object).
+    live_outputs: ClassVar[tuple[str, ...]]
+
+    def proven(self, ctx: Context) -> Resource | None:
+        """The object as recorded, when this spoke's workspace is listed using it (`workspace_using`): no read
+        of its own. None when that proves nothing (no workspace yet, another ID, outputs of an older version)."""
+        entry = ctx.state.resource(self.key) or {}
+        outputs = dict(entry.get("outputs") or {})
+        if (not entry.get("id") or outputs.get("name") != self.name
+                or any(k not in outputs for k in self.live_outputs)):
+            return None
+        if not self.workspace_using(ctx, self.workspace_field, str(entry["id"])):
+            return None
+        return Resource(str(entry["id"]), outputs=outputs, live={k: outputs[k] for k in self.live_outputs})
 
     def resource(self, ctx: Context, obj: Any) -> Resource:
         raise NotImplementedError
@@ -180,6 +216,9 @@ class AccountObject(DatabricksStep):
     def find(self, ctx: Context) -> Resource | None:
         api = getattr(self.account(ctx), self.api)
         with calling(f"read Databricks {self.noun} {self.name}"):
+            found = self.proven(ctx)
+            if found is not None:
+                return found
             recorded = ctx.state.resource_id(self.key)
             if recorded:
                 obj = none_if_missing(api.get, recorded)
@@ -211,6 +250,7 @@ class Credentials(AccountObject):
     noun = "credential configuration"
     replace_on = ("name",)
     api, id_field, name_field = "credentials", "credentials_id", "credentials_name"
+    workspace_field, live_outputs = "credentials_id", ("role_arn",)
 
     def __init__(self, config: Config, spoke: str) -> None:
         # The role step makes the role and its inline policy together: both exist before this runs (a
@@ -281,6 +321,7 @@ class Storage(AccountObject):
     noun = "storage configuration"
     replace_on = ("name", "bucket")
     api, id_field, name_field = "storage", "storage_configuration_id", "storage_configuration_name"
+    workspace_field, live_outputs = "storage_configuration_id", ("bucket",)
 
     def __init__(self, config: Config, spoke: str) -> None:
         super().__init__(config, spoke, keys.spoke(spoke, "storage"),
@@ -319,6 +360,7 @@ class Network(AccountObject):
     noun = "network configuration"
     replace_on = ("name",)
     api, id_field, name_field = "networks", "network_id", "network_name"
+    workspace_field, live_outputs = "network_id", ("vpc_id", "subnet_ids", "security_group_ids")
 
     def __init__(self, config: Config, spoke: str, azs: tuple[str, ...]) -> None:
         self.azs = azs
@@ -342,7 +384,9 @@ class Network(AccountObject):
         live = {"vpc_id": obj.vpc_id, "subnet_ids": sorted(obj.subnet_ids or []),
                 "security_group_ids": sorted(obj.security_group_ids or []), "vpc_status": _status(obj.vpc_status),
                 "problems": network_problems(obj)}
-        return Resource(obj.network_id, outputs={"name": self.name, "vpc_id": obj.vpc_id}, live=live)
+        outputs = {"name": self.name, "vpc_id": obj.vpc_id, "subnet_ids": live["subnet_ids"],
+                   "security_group_ids": live["security_group_ids"]}
+        return Resource(obj.network_id, outputs=outputs, live=live)
 
     def wanted(self, ctx: Context) -> dict[str, Any]:
         s = self.spoke
@@ -363,7 +407,12 @@ class Network(AccountObject):
                 differences.append(f"{field} is {res.live.get(field)}, not {wanted}")
         self.immutable(changes, apply, differences)
         # Databricks' own verdict on the VPC, from its last validation: drift to report (the workspace step
-        # stops `up` on a FAILED workspace with these details).
+        # stops `up` on a FAILED workspace with these details). Not part of the recorded outputs: `status` reads it.
+        if not apply and "vpc_status" not in res.live:
+            with calling(f"read Databricks {self.noun} {self.name}"):
+                obj = none_if_missing(self.account(ctx).networks.get, res.id)
+            if obj is not None:
+                res.live.update(self.resource(ctx, obj).live)
         if not apply and res.live.get("vpc_status") in ("BROKEN", "WARNED"):
             changes.append(f"Databricks reports the network {res.live['vpc_status']}: "
                            + ("; ".join(res.live.get("problems") or []) or "no details"))
@@ -420,11 +469,13 @@ class Workspace(DatabricksStep):
         """The account's workspace of our name (the SDK's object), or None."""
         return next((obj for obj in self.account(ctx).workspaces.list() if obj.workspace_name == self.name), None)
 
-    def find(self, ctx: Context) -> Resource | None:
+    def find(self, ctx: Context, fresh: bool = False) -> Resource | None:
+        """The workspace: from the account's list of workspaces read once per command (`fresh`: read it now)."""
         with calling(f"read Databricks workspace {self.name}"):
             recorded = ctx.state.resource_id(self.key)
             if recorded and recorded.isdigit():
-                obj = self.read(ctx, recorded)
+                listed = [] if fresh else listed_workspaces(ctx)
+                obj = next((w for w in listed if str(w.workspace_id) == recorded), None) or self.read(ctx, recorded)
                 if obj is not None and obj.workspace_name == self.name:
                     return self.resource(obj)
             obj = self.by_name(ctx)
@@ -577,6 +628,17 @@ class Workspace(DatabricksStep):
 # -- token --------------------------------------------------------------------------------------------------
 
 
+def none_if_refused(call: Any) -> list[Any] | None:
+    """`call()` as a list, or None when the workspace refuses the credentials it was made with (401, 403)."""
+    from databricks.sdk.errors import PermissionDenied, Unauthenticated
+
+    try:
+        return list(call())
+    except (PermissionDenied, Unauthenticated):
+        return None
+
+
+
 class Token(DatabricksStep):
     """A personal access token in the workspace, kept in the state file's secrets (mode 0600)."""
 
@@ -598,6 +660,8 @@ class Token(DatabricksStep):
     def running_url(self, ctx: Context) -> str | None:
         """The workspace's URL, or None while the workspace is missing or not RUNNING."""
         ws = self.workspace.find(ctx)
+        if ws is not None and ws.live.get("status") != "RUNNING":
+            ws = self.workspace.find(ctx, fresh=True)  # the list is from the command's start: it may be RUNNING now
         return ws.outputs["url"] if ws is not None and ws.live.get("status") == "RUNNING" else None
 
     def find(self, ctx: Context) -> Resource | None:
@@ -610,9 +674,13 @@ class Token(DatabricksStep):
             url = self.running_url(ctx)
             if url is None:
                 return None  # no RUNNING workspace, so no token either
-            workspace = self.signed_in_client(ctx, url)
+            # The token itself signs the read in: one request, and an answer at all proves it is still valid
+            # (a revoked or expired token is refused with 401/403).
+            listed = none_if_refused(dbx.token_client(url, value).tokens.list)
+            if listed is None:
+                return None
             now_ms = time.time() * 1000
-            for info in workspace.tokens.list():
+            for info in listed:
                 expiry = info.expiry_time or -1
                 if info.token_id == recorded and (expiry < 0 or expiry > now_ms):
                     return Resource(recorded, outputs={"token_id": recorded, "expiry_time": info.expiry_time,

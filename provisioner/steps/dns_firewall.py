@@ -256,10 +256,12 @@ class SpokeDnsFirewall(Step):
         if not vpc_id or not group_id:
             return None
         with translate(f"read the DNS Firewall association of {vpc_id}"):
-            associations = next_token_pages(r53.list_firewall_rule_group_associations,
-                                            "FirewallRuleGroupAssociations", FirewallRuleGroupId=group_id,
-                                            VpcId=vpc_id)
-            found = [a for a in associations if a.get("Status") != "DELETING"]
+            # The group's associations, listed once per command for every spoke. (The VPC's setting is read for
+            # this VPC alone: ListFirewallConfigs pages 10 VPCs of the whole account at a time.)
+            associations = ctx.reads.get(f"dns firewall associations {group_id}", lambda: list(next_token_pages(
+                r53.list_firewall_rule_group_associations, "FirewallRuleGroupAssociations",
+                FirewallRuleGroupId=group_id)))
+            found = [a for a in associations if a.get("VpcId") == vpc_id and a.get("Status") != "DELETING"]
             if not found:
                 return None
             config = r53.get_firewall_config(ResourceId=vpc_id)["FirewallConfig"]
@@ -375,11 +377,12 @@ class SpokeQueryLogging(Step):
             return None
         r53 = ctx.aws.route53resolver
         with translate(f"read the query logging of {vpc_id}"):
-            associations = next_token_pages(
+            # The configuration's associations, listed once per command for every spoke.
+            associations = ctx.reads.get(f"query logging associations {config_id}", lambda: list(next_token_pages(
                 r53.list_resolver_query_log_config_associations, "ResolverQueryLogConfigAssociations",
-                Filters=[{"Name": "ResourceId", "Values": [vpc_id]},
-                         {"Name": "ResolverQueryLogConfigId", "Values": [config_id]}])
-            found = [a for a in associations if a.get("Status") not in ("DELETING", "FAILED")]
+                Filters=[{"Name": "ResolverQueryLogConfigId", "Values": [config_id]}])))
+            found = [a for a in associations
+                     if a.get("ResourceId") == vpc_id and a.get("Status") not in ("DELETING", "FAILED")]
         if not found:
             return None
         return Resource(found[0]["Id"], outputs={"vpc": vpc_id}, live=found[0])

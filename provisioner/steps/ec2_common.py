@@ -149,6 +149,32 @@ def deployment_items(ctx: Context, kind: Ec2Kind, fresh: bool = False) -> list[d
     return items
 
 
+def route_tables(ctx: Context, table_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The deployment's route tables with these IDs: from the command's one read of every route table it tags
+    when that has them all (a table made later in the run is not in it), else read now. A table deleted outside
+    provision is absent, not an error."""
+    wanted = sorted(set(table_ids))
+    shared = {t["RouteTableId"]: t for t in deployment_items(ctx, ROUTE_TABLE)}
+    if all(t in shared for t in wanted):
+        return [shared[t] for t in wanted]
+    return describe(ctx.aws.ec2, ROUTE_TABLE, Filters=[{"Name": "route-table-id", "Values": wanted}])
+
+
+def default_security_groups(ctx: Context, vpc_id: str) -> list[dict[str, Any]]:
+    """The default security group of a VPC: one describe for every VPC of the deployment per command (the VPCs
+    it tags, as read once), else, for a VPC made in this run, of this one now."""
+    vpc_ids = sorted(str(v["VpcId"]) for v in deployment_items(ctx, VPC))
+    if vpc_id not in vpc_ids:
+        vpc_ids = [vpc_id]
+        groups = describe(ctx.aws.ec2, SECURITY_GROUP, Filters=[{"Name": "vpc-id", "Values": vpc_ids},
+                                                                {"Name": "group-name", "Values": ["default"]}])
+    else:
+        groups = ctx.reads.get("default security groups", lambda: describe(
+            ctx.aws.ec2, SECURITY_GROUP, Filters=[{"Name": "vpc-id", "Values": vpc_ids},
+                                                  {"Name": "group-name", "Values": ["default"]}]))
+    return [g for g in groups if g.get("VpcId") == vpc_id]
+
+
 # After a create that may have taken effect, how long (seconds, at full speed) to keep looking for what it made
 # before trying again: EC2 lists a new resource within seconds, not always at once.
 LOOK_AGAIN_SECONDS = (1.0, 2.0, 4.0)

@@ -34,7 +34,7 @@ from provisioner.design.naming import COMPONENT_TAG, is_owned, tag_list, tag_map
 from provisioner.design.routes import route_target
 from provisioner.steps import keys
 from provisioner.steps.base import Check, Resource, Step, aspect
-from provisioner.steps.ec2_common import create_route, retry_while
+from provisioner.steps.ec2_common import create_route, retry_while, route_tables
 from provisioner.steps.logs import LogGroup
 
 T = TypeVar("T")
@@ -97,6 +97,16 @@ def _describe_recorded(ctx: Context, key: str, describe: Callable[..., Any], arn
     """Describe the resource by the ARN the state file recorded; None when none is recorded or it is gone."""
     arn = ctx.state.resource_id(key)
     return none_if_missing(NOT_FOUND, describe, **{arn_param: arn}) if arn else None
+
+
+def _described_firewall(ctx: Context, arn: str | None) -> Any:
+    """The recorded firewall described, once per command for the steps that find it (None: none recorded, or
+    gone). Its waits read it again."""
+    if not arn:
+        return None
+    nfw = ctx.aws.network_firewall
+    return ctx.reads.get(f"describe_firewall {arn}", lambda: none_if_missing(NOT_FOUND, nfw.describe_firewall,
+                                                                            FirewallArn=arn))
 
 
 def _require_owned(ctx: Context, what: str, tags: dict[str, str]) -> None:
@@ -497,7 +507,7 @@ class Firewall(Step):
     def find(self, ctx: Context) -> Resource | None:
         nfw = ctx.aws.network_firewall
         with translate(f"read network firewall {self.name}"):
-            got = (_describe_recorded(ctx, self.key, nfw.describe_firewall, "FirewallArn")
+            got = (_described_firewall(ctx, ctx.state.resource_id(self.key))
                    or none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallName=self.name))
         if got is None:
             return None
@@ -715,7 +725,7 @@ class FirewallLogging(Step):
         nfw = ctx.aws.network_firewall
         name = design.firewall_name(ctx.deployment)
         arn = ctx.state.resource_id(FIREWALL_KEY)
-        got = none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallArn=arn) if arn else None
+        got = _described_firewall(ctx, arn)
         if got is None:
             got = none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallName=name)
         if got is None:
@@ -815,8 +825,7 @@ class FirewallRoutes(Step):
         with translate(f"read hub route tables for {self.az}"):
             # A filter, not RouteTableIds: a table deleted outside provision is then simply absent, not an error
             # that would stop `down` for good.
-            described = ctx.aws.ec2.describe_route_tables(
-                Filters=[{"Name": "route-table-id", "Values": sorted(set(tables.values()))}])["RouteTables"]
+            described = route_tables(ctx, tables.values())
         by_id = {t["RouteTableId"]: t for t in described}
         targets: dict[str, str | None] = {}
         for route in self.routes:
