@@ -90,7 +90,6 @@ class RootBucket(Step):
         with translate(f"wait for S3 bucket {self.name}"):
             ctx.aws.s3.get_waiter("bucket_exists").wait(
                 Bucket=self.name, WaiterConfig={"Delay": max(ctx.poll_delay(5), 0.05), "MaxAttempts": 20})
-        res.fresh = False
         return res
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
@@ -114,11 +113,10 @@ class RootBucket(Step):
                 s3.put_bucket_ownership_controls(
                     Bucket=b, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
 
-            enc = none_if_missing(("ServerSideEncryptionConfigurationNotFoundError",), s3.get_bucket_encryption,
-                                  Bucket=b)
-            algorithms = [r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
-                          for r in (enc or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])]
-            if aspect(changes, apply, "default encryption", not algorithms or None in algorithms):
+            # S3 encrypts every bucket by default since 2023-01-05 and the default cannot be removed (deleting it
+            # gives SSE-S3 back: https://docs.aws.amazon.com/AmazonS3/latest/userguide/default-encryption-faq.html),
+            # so it is set once, on the new bucket, and never read again: a read could only ever answer "on".
+            if res.fresh and apply:
                 s3.put_bucket_encryption(Bucket=b, ServerSideEncryptionConfiguration=ENCRYPTION)
 
             status = s3.get_bucket_versioning(Bucket=b).get("Status")
