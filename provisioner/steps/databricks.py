@@ -44,6 +44,7 @@ from provisioner.design.config import Config
 from provisioner.design.naming import resource_name, role_name, root_bucket_name, workspace_deployment_name
 from provisioner.design.policies import DATABRICKS_AWS_ACCOUNT
 from provisioner.errors import CloudError
+from provisioner.poll import Pending, Read, WaitDeadline, block, poll_once
 from provisioner.steps import keys
 from provisioner.steps.base import Resource, Step
 from provisioner.steps.iam import POLICY_NAME
@@ -60,6 +61,10 @@ WORKSPACE_API_TIMEOUT = 10 * 60
 # Signing in to a workspace that answered before: a failing token endpoint is retried this long.
 SIGN_IN_TIMEOUT = 2 * 60
 FAILED_STATUSES = ("FAILED", "BANNED")
+# Polling a workspace on its way to RUNNING: the first read soon after the create (a rerun finds it RUNNING
+# already, or FAILED at once), then every 10 s as the SDK's own waiter does at most.
+WORKSPACE_FIRST_POLL_SECONDS = 5.0
+WORKSPACE_POLL_SECONDS = 10.0
 
 
 def workspace_url_output(spoke: str) -> str:
@@ -525,37 +530,42 @@ class Workspace(DatabricksStep):
                 return self.adopt(ctx, e, None if made is None else self.resource(made), wanted)
         return self.resource(obj)
 
-    def wait(self, ctx: Context, res: Resource) -> Resource:
+    def poll(self, ctx: Context, res: Resource) -> Resource | Pending:
+        """One read of the wait for RUNNING (about 4 minutes): the first read 5 s after the create, then every
+        10 s, for up to `WORKSPACE_RUNNING_TIMEOUT`; FAILED or BANNED ends it with Databricks' reasons."""
         if res.live.get("status") == "RUNNING":
             self.publish(ctx, res)
             return res
-        seen: dict[str, str] = {}
+        seen: list[Any] = []
 
-        def check() -> tuple[bool, Any]:
+        def read() -> Read:
             obj = self.read(ctx, res.id)
             if obj is None:
                 raise CloudError(f"Databricks workspace {self.name} ({res.id}) disappeared while provisioning; run "
                                  "`provision up` again to make it anew")
+            seen.append(obj)
             status = _status(obj.workspace_status)
-            if seen.get("status") != status:
-                seen["status"] = status
-                if status != "RUNNING":  # RUNNING is reported with the URL
-                    ctx.report(self.key, "waiting", f"workspace {status}: {obj.workspace_status_message or ''}")
             if status in FAILED_STATUSES:
                 raise CloudError(self.failure(ctx, obj))
-            return status == "RUNNING", obj
+            return Read(status == "RUNNING", note=f"workspace {status}: {obj.workspace_status_message or ''}")
 
         with calling(f"wait for Databricks workspace {self.name}"):
             try:
-                obj = wait_until(check, clock=ctx.clock, timeout_seconds=WORKSPACE_RUNNING_TIMEOUT,
-                                 what=f"workspace {self.name} to be RUNNING", scale=ctx.poll_scale)
-            except WaitTimeout as e:
-                raise CloudError(f"{e} (status {seen.get('status', 'unknown')}); the workspace ID is in the state "
-                                 "file: run `provision up` again to keep waiting") from e
-        running = self.resource(obj)
+                got = poll_once(res, f"workspace {self.name} to be RUNNING", read, every=WORKSPACE_POLL_SECONDS,
+                                deadline=WORKSPACE_RUNNING_TIMEOUT, first=WORKSPACE_FIRST_POLL_SECONDS,
+                                clock=ctx.clock)
+            except WaitDeadline as e:
+                raise CloudError(f"{e}; the workspace ID is in the state file: run `provision up` again to keep "
+                                 "waiting") from e
+        if isinstance(got, Pending):
+            return got
+        running = self.resource(seen[-1])
         self.publish(ctx, running)
         ctx.report(self.key, "waiting", f"RUNNING at {running.outputs['url']}")
         return running
+
+    def wait(self, ctx: Context, res: Resource) -> Resource:
+        return block(ctx, self.key, lambda: self.poll(ctx, res))
 
     def failure(self, ctx: Context, obj: Any) -> str:
         """What went wrong with a FAILED or BANNED workspace, with its network's errors and warnings."""

@@ -29,6 +29,7 @@ from provisioner.aws.errors import (
     translate,
 )
 from provisioner.design.naming import COMPONENT_TAG, DEPLOYMENT_TAG, is_owned, tag_list, tag_map
+from provisioner.poll import Pending, block
 from provisioner.steps.base import Resource, Step, aspect
 
 if TYPE_CHECKING:
@@ -402,6 +403,10 @@ def policy_differs(live_document: str | None, wanted: Mapping[str, Any]) -> bool
 # -- the step base class ------------------------------------------------------------------------------------------
 
 
+def _first_poll(waiter: str) -> float:
+    return float(waiters.WAITERS[waiter]["delay"]) / 5
+
+
 class Ec2Step(Step):
     """An EC2 resource found by ID then tags, created tagged, waited for, tag-checked and deleted by ownership.
 
@@ -445,16 +450,24 @@ class Ec2Step(Step):
         res.fresh = True
         return res
 
-    def wait(self, ctx: Context, res: Resource) -> Resource:
+    def poll(self, ctx: Context, res: Resource) -> Resource | Pending:
+        """One read of the wait: listed at all (kinds without a state, once after the create), then available.
+        The first read after a create comes after a fifth of the waiter's delay: most resources are quick."""
+        ids = {self.resource.ids_param: [res.id]}
         if res.fresh and self.exists_waiter is not None:
-            waiters.wait(ctx, ctx.aws.ec2, self.exists_waiter, f"{self.kind} {res.id} ({self.key}) to be listed",
-                         **{self.resource.ids_param: [res.id]})
+            listed = waiters.poll(res, ctx.aws.ec2, self.exists_waiter, f"{self.kind} {res.id} ({self.key}) to be "
+                                  "listed", first=_first_poll(self.exists_waiter), **ids)
+            if isinstance(listed, Pending):
+                return listed
             res.fresh = False
         if self.available_waiter is None or str(res.live.get("State", "")).lower() == "available":
             return res
-        waiters.wait(ctx, ctx.aws.ec2, self.available_waiter, f"{self.kind} {res.id} ({self.key})",
-                     **{self.resource.ids_param: [res.id]})
-        return self.reread(ctx, res)
+        got = waiters.poll(res, ctx.aws.ec2, self.available_waiter, f"{self.kind} {res.id} ({self.key})",
+                           first=_first_poll(self.available_waiter), **ids)
+        return got if isinstance(got, Pending) else self.reread(ctx, res)
+
+    def wait(self, ctx: Context, res: Resource) -> Resource:
+        return block(ctx, self.key, lambda: self.poll(ctx, res))
 
     # -- comparing -----------------------------------------------------------------------------------------------
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:

@@ -32,6 +32,7 @@ from provisioner.design.config import Config
 from provisioner.design.layout import layout
 from provisioner.design.naming import COMPONENT_TAG, is_owned, tag_list, tag_map
 from provisioner.design.routes import route_target
+from provisioner.poll import Read, block, poll_once
 from provisioner.steps import keys
 from provisioner.steps.base import Check, Resource, Step, aspect
 from provisioner.steps.ec2_common import create_route, retry_while, route_tables
@@ -133,19 +134,16 @@ def _poll(ctx: Context, key: str, what: str, read: Callable[[], T], done: Callab
           failed: Callable[[T], str | None] = lambda value: None) -> T:
     """Read until `done`; at most `deadline / delay` reads, each `delay` apart (scaled by the poll scale). A read
     for which `failed` gives a reason ends the wait at once with that reason: waiting would not change it."""
-    attempts = max(1, int(deadline // delay))
-    for attempt in range(attempts):
-        value = read()
-        if done(value):
-            return value
-        reason = failed(value)
-        if reason:
-            raise CloudError(f"waiting for {what} failed: {reason}")
-        ctx.report(key, "waiting", describe(value))
-        if attempt + 1 < attempts:
-            ctx.clock.sleep(ctx.poll_delay(delay))
-    raise CloudError(f"waiting for {what} failed: still {describe(value)} after {deadline / 60:g} minutes "
-                     "(the deadline); rerun the command (`provision up` or `provision down`) to keep waiting")
+    last: list[T] = []
+
+    def once() -> Read:
+        last[:] = [read()]
+        ready = done(last[0])
+        return Read(ready, note=describe(last[0]), failed=None if ready else failed(last[0]))
+
+    reads = Resource("")  # counts the reads towards the deadline
+    block(ctx, key, lambda: poll_once(reads, what, once, every=delay, deadline=deadline))
+    return last[0]
 
 
 def _create_or_adopt(ctx: Context, what: str, create: Callable[[], dict[str, Any]],
