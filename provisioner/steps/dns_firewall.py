@@ -370,7 +370,8 @@ class SpokeQueryLogging(Step):
                                                                                 "dns-query-logs"),
                          (QUERY_LOG_CONFIG_KEY, self.vpc_key))
 
-    def find(self, ctx: Context) -> Resource | None:
+    def find(self, ctx: Context, fresh: bool = False) -> Resource | None:
+        """The association of this spoke's VPC; `fresh`: what is there now, not at the command's start."""
         vpc_id = ctx.state.resource_id(self.vpc_key)
         config_id = ctx.state.resource_id(QUERY_LOG_CONFIG_KEY)
         if not vpc_id or not config_id:
@@ -380,7 +381,7 @@ class SpokeQueryLogging(Step):
             # The configuration's associations, listed once per command for every spoke.
             associations = ctx.reads.get(f"query logging associations {config_id}", lambda: list(next_token_pages(
                 r53.list_resolver_query_log_config_associations, "ResolverQueryLogConfigAssociations",
-                Filters=[{"Name": "ResolverQueryLogConfigId", "Values": [config_id]}])))
+                Filters=[{"Name": "ResolverQueryLogConfigId", "Values": [config_id]}])), fresh=fresh)
             found = [a for a in associations
                      if a.get("ResourceId") == vpc_id and a.get("Status") not in ("DELETING", "FAILED")]
         if not found:
@@ -396,7 +397,7 @@ class SpokeQueryLogging(Step):
                     ResourceId=vpc_id)["ResolverQueryLogConfigAssociation"]
             except ClientError as e:
                 # Associated by our own attempt whose reply was lost (botocore retried it): adopt it.
-                found = self.find(ctx) if error_code(e) == "InvalidRequestException" else None
+                found = self.find(ctx, fresh=True) if error_code(e) == "InvalidRequestException" else None
                 if found is None:
                     raise
                 return found

@@ -170,7 +170,9 @@ def default_security_groups(ctx: Context, vpc_id: str) -> list[dict[str, Any]]:
         groups = describe(ctx.aws.ec2, SECURITY_GROUP, Filters=[{"Name": "vpc-id", "Values": vpc_ids},
                                                                 {"Name": "group-name", "Values": ["default"]}])
     else:
-        groups = ctx.reads.get("default security groups", lambda: describe(
+        # Keyed by the VPCs asked for: a VPC read later (a create that met a fault reads the VPCs again) gets
+        # a read that has it.
+        groups = ctx.reads.get(f"default security groups {','.join(vpc_ids)}", lambda: describe(
             ctx.aws.ec2, SECURITY_GROUP, Filters=[{"Name": "vpc-id", "Values": vpc_ids},
                                                   {"Name": "group-name", "Values": ["default"]}]))
     return [g for g in groups if g.get("VpcId") == vpc_id]
