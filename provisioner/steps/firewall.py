@@ -100,14 +100,19 @@ def _describe_recorded(ctx: Context, key: str, describe: Callable[..., Any], arn
     return none_if_missing(NOT_FOUND, describe, **{arn_param: arn}) if arn else None
 
 
-def _described_firewall(ctx: Context, arn: str | None) -> Any:
+def _described_firewall(ctx: Context, arn: str | None, keep: bool = True) -> Any:
     """The recorded firewall described, once per command for the steps that find it (None: none recorded, or
-    gone). Its waits read it again."""
+    gone). Its waits read it again. Not `keep`: a read the caller's changes would leave stale (logging changes
+    the firewall's update token) is not kept for the firewall's own step."""
     if not arn:
         return None
     nfw = ctx.aws.network_firewall
-    return ctx.reads.get(f"describe_firewall {arn}", lambda: none_if_missing(NOT_FOUND, nfw.describe_firewall,
-                                                                            FirewallArn=arn))
+    key = f"describe_firewall {arn}"
+
+    def load() -> Any:
+        return none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallArn=arn)
+
+    return ctx.reads.get(key, load) if keep else ctx.reads.peek(key, load)
 
 
 def _require_owned(ctx: Context, what: str, tags: dict[str, str]) -> None:
@@ -723,7 +728,7 @@ class FirewallLogging(Step):
         nfw = ctx.aws.network_firewall
         name = design.firewall_name(ctx.deployment)
         arn = ctx.state.resource_id(FIREWALL_KEY)
-        got = _described_firewall(ctx, arn)
+        got = _described_firewall(ctx, arn, keep=False)
         if got is None:
             got = none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallName=name)
         if got is None:
