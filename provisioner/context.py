@@ -50,6 +50,14 @@ class Reads:
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
+    def peek(self, key: str, load: Callable[[], Any]) -> Any:
+        """The shared answer if a step read it already, else `load()` now, not kept for others (an answer that a
+        change this step is about to make would leave stale)."""
+        with self._lock:
+            if key in self._answers:
+                return self._answers[key]
+        return load()
+
     def get(self, key: str, load: Callable[[], Any], fresh: bool = False) -> Any:
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())

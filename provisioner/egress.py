@@ -39,7 +39,7 @@ from provisioner.design.walk import (
 from provisioner.steps.base import Check
 
 if TYPE_CHECKING:
-    from provisioner.context import Context
+    from provisioner.context import Context, Reads
     from provisioner.design.config import Config
 
 __all__ = [
@@ -50,8 +50,10 @@ __all__ = [
 ]
 
 
-def read_network(ec2: Any, vpc_ids: Sequence[str], transit_gateway_id: str | None) -> NetworkData:
-    """Read what the walk needs for these VPCs and this Transit Gateway (about ten describe calls)."""
+def read_network(ec2: Any, vpc_ids: Sequence[str], transit_gateway_id: str | None,
+                 reads: Reads | None = None) -> NetworkData:
+    """Read what the walk needs for these VPCs and this Transit Gateway (about ten describe calls). With `reads`
+    (a command's shared answers), each TGW route table's associations and routes are those its step read."""
     in_vpcs = [{"Name": "vpc-id", "Values": list(vpc_ids)}]
 
     def pages(operation: str, result: str, **params: Any) -> list[dict[str, Any]]:
@@ -73,11 +75,20 @@ def read_network(ec2: Any, vpc_ids: Sequence[str], transit_gateway_id: str | Non
             if table.get("State") not in ("available", "pending"):
                 continue
             table_id = table["TransitGatewayRouteTableId"]
-            associations = pages("get_transit_gateway_route_table_associations", "Associations",
-                                 TransitGatewayRouteTableId=table_id)
-            routes = ec2.search_transit_gateway_routes(
-                TransitGatewayRouteTableId=table_id,
-                Filters=[{"Name": "type", "Values": ["static", "propagated"]}])["Routes"]
+            def load_associations(table_id: str = table_id) -> list[dict[str, Any]]:
+                return pages("get_transit_gateway_route_table_associations", "Associations",
+                             TransitGatewayRouteTableId=table_id)
+
+            def load_routes(table_id: str = table_id) -> list[dict[str, Any]]:
+                return list(ec2.search_transit_gateway_routes(
+                    TransitGatewayRouteTableId=table_id,
+                    Filters=[{"Name": "type", "Values": ["static", "propagated"]}])["Routes"])
+
+            if reads is None:
+                associations, routes = load_associations(), load_routes()
+            else:  # the same keys as the TGW route table steps' (steps/transit_gateway.py)
+                associations = reads.get(f"tgw associations {table_id}", load_associations)
+                routes = reads.get(f"tgw routes {table_id}", load_routes)
             data.tgw_route_tables.append({
                 "TransitGatewayRouteTableId": table_id,
                 "Associations": [a["TransitGatewayAttachmentId"] for a in associations
@@ -115,7 +126,7 @@ class EgressCheck(Check):
         except RuntimeError as e:
             raise CloudError(f"cannot trace egress: {e}") from e
         with translate("read the network to trace egress"):
-            return read_network(ctx.aws.ec2, vpcs, tgw), sources
+            return read_network(ctx.aws.ec2, vpcs, tgw, ctx.reads), sources
 
     def report(self, ctx: Context) -> EgressReport:
         return trace_egress(*self.network(ctx))

@@ -8,13 +8,16 @@ steps finish, and the run ends with every failure reported; the state file has e
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.context import Context
+from provisioner.context import Clock, Context
 from provisioner.errors import CloudError
+from provisioner.poll import MIN_PAUSE_SECONDS, Pending
 from provisioner.state import State
 from provisioner.steps.base import Check, Kept, Resource, Retired, Step
 
@@ -68,6 +71,15 @@ class RunResult:
 
     def of(self, result: str) -> list[Outcome]:
         return [o for o in self.outcomes if o.result == result]
+
+
+@dataclass
+class Later:
+    """A step's work is not finished: `then` goes on with it once `seconds` have passed. Meanwhile no worker is
+    held (a step waiting minutes for its resource costs nothing)."""
+
+    seconds: float
+    then: Callable[[], Outcome | Later]
 
 
 def check_graph(steps: Sequence[Step]) -> None:
@@ -138,9 +150,10 @@ def remaining_seconds(steps: Sequence[Step], reverse: bool = False) -> dict[str,
     return {key: walk(key) for key in after}
 
 
-def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome], reverse: bool, workers: int,
+def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome | Later], reverse: bool, workers: int,
                ctx: Context | None = None) -> RunResult:
-    """Run `fn` over the steps in dependency order (or reverse), in parallel where the graph allows."""
+    """Run `fn` over the steps in dependency order (or reverse), in parallel where the graph allows. A step
+    whose `fn` answers `Later` sleeps without a worker; its continuation runs once the time has passed."""
     by_key = {s.key: s for s in steps}
     if reverse:
         blockers = {s.key: {o.key for o in steps if s.key in o.needs} for s in steps}
@@ -149,18 +162,23 @@ def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome], reverse: bo
     # Going down, a dependant that was kept (a bucket holding data, say) keeps what it stands on too.
     stop_on = ("failed", "skipped", "kept") if reverse else ("failed", "skipped")
     done: dict[str, Outcome] = {}
-    running: dict[Future[Outcome], str] = {}
+    running: dict[Future[Outcome | Later], str] = {}
+    # Steps waiting for their next poll: (when, tie-break, key, continuation), soonest first.
+    sleeping: list[tuple[float, int, str, Callable[[], Outcome | Later]]] = []
+    clock = ctx.clock if ctx is not None else Clock()
     order = [s.key for s in steps]
     # Ready steps start longest-remaining-path first, and only as workers come free: the firewall (minutes to
     # READY, then its routes) is never queued behind a subnet.
     rank = remaining_seconds(steps, reverse)
+    tie = itertools.count()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="step")
     try:
         while len(done) < len(steps):
             settled = len(done)
             ready = []
+            busy = set(running.values()) | {entry[2] for entry in sleeping}
             for key in order:
-                if key in done or key in running.values():
+                if key in done or key in busy:
                     continue
                 stopped = sorted(b for b in blockers[key] if b in done and done[b].result in stop_on)
                 if stopped:
@@ -170,16 +188,28 @@ def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome], reverse: bo
                     continue
                 if all(b in done for b in blockers[key]):
                     ready.append(key)
+            # A poll that is due goes first: its step holds resources others wait for.
+            while sleeping and sleeping[0][0] <= clock.now() and len(running) < workers:
+                _, _, key, then = heapq.heappop(sleeping)
+                running[pool.submit(then)] = key
             for key in sorted(ready, key=lambda k: -rank[k])[:max(workers - len(running), 0)]:
                 running[pool.submit(fn, by_key[key])] = key
             if not running:
+                if sleeping:
+                    clock.sleep(max(0.0, sleeping[0][0] - clock.now()))
+                    continue
                 if len(done) == settled:
                     raise ValueError(f"dependency cycle among {sorted(set(order) - set(done))}")
                 continue
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            timeout = max(0.0, sleeping[0][0] - clock.now()) if sleeping else None
+            finished, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
             for fut in finished:
                 key = running.pop(fut)
-                done[key] = fut.result()
+                result = fut.result()
+                if isinstance(result, Later):
+                    heapq.heappush(sleeping, (clock.now() + result.seconds, next(tie), key, result.then))
+                else:
+                    done[key] = result
     except BaseException:
         # Interrupted (Ctrl-C) or broken: start nothing more, tell running steps to stop at their next report,
         # and do not wait for calls under way: a rerun adopts whatever they create.
@@ -207,10 +237,23 @@ def up(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> R
     check_graph(steps)
     check_plan(steps, ctx.state)
 
-    def run(step: Step) -> Outcome:
+    def guarded(step: Step, work: Callable[[], Outcome | Later]) -> Outcome | Later:
+        try:
+            return work()
+        except (CloudError, PlanError) as e:
+            ctx.report(step.key, "failed", str(e))
+            return Outcome(step.key, "failed", str(e))
+        except Exception as e:
+            ctx.report(step.key, "failed", f"{type(e).__name__}: {e}")
+            return Outcome(step.key, "failed", f"{type(e).__name__}: {e}")
+
+    def run(step: Step) -> Outcome | Later:
         if isinstance(step, Retired):
             return _remove(ctx, step, retiring=True)
-        try:
+
+        said = [""]
+
+        def begin() -> Outcome | Later:
             ctx.report(step.key, "checking", "")
             res = step.find(ctx)
             if res is None:
@@ -219,12 +262,25 @@ def up(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> R
                 ctx.record(step, res)
                 _record_spec(ctx, step)
                 ctx.report(step.key, "waiting", "")
-                res = step.wait(ctx, res)
+                return waiting(res, created=True)
+            return waiting(res, created=False)
+
+        def waiting(res: Resource, created: bool) -> Outcome | Later:
+            got = step.poll(ctx, res)
+            if isinstance(got, Pending):
+                if got.note and got.note != said[-1]:  # a line when what it waits on changes, not every poll
+                    said.append(got.note)
+                    ctx.report(step.key, "waiting", got.note)
+                return Later(max(ctx.poll_delay(got.after), MIN_PAUSE_SECONDS),
+                             lambda: guarded(step, lambda: waiting(got.res, created)))
+            return finish(got, created)
+
+        def finish(res: Resource, created: bool) -> Outcome:
+            if created:
                 ctx.record(step, res)
                 step.ensure(ctx, res, apply=True)
                 ctx.report(step.key, "done", "created")
                 return Outcome(step.key, "created")
-            res = step.wait(ctx, res)
             changes = step.ensure(ctx, res, apply=True)
             ctx.record(step, res)
             _record_spec(ctx, step)
@@ -233,12 +289,8 @@ def up(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> R
                 return Outcome(step.key, "updated", "; ".join(changes))
             ctx.report(step.key, "unchanged", "")
             return Outcome(step.key, "unchanged")
-        except (CloudError, PlanError) as e:
-            ctx.report(step.key, "failed", str(e))
-            return Outcome(step.key, "failed", str(e))
-        except Exception as e:
-            ctx.report(step.key, "failed", f"{type(e).__name__}: {e}")
-            return Outcome(step.key, "failed", f"{type(e).__name__}: {e}")
+
+        return guarded(step, begin)
 
     return _run_graph(steps, run, reverse=False, workers=workers, ctx=ctx)
 

@@ -259,6 +259,15 @@ def test_up_builds_the_databricks_objects_and_down_removes_them(aws, databricks,
     assert _api_calls(databricks, "POST", "DELETE", "PATCH") == []
     assert "failed" not in again.out
     assert "UpdateRuleGroup" not in calls.calls
+    # Reads: the sign-in (the discovery document and the token), the account's workspaces once (proving each
+    # spoke's credentials, storage and network: no read of those), and per spoke its network policy, the
+    # workspace's binding to it and its token, read with the token itself (no sign-in to the workspace).
+    requests = list(databricks.requests)
+    assert not [r for r in requests if "databricks-config" in r or ("/ws/" in r and "/oidc/" in r)], requests
+    assert not [r for r in requests if any(f"/{kind}/" in r for kind in ("credentials", "storage-configurations",
+                                                                          "networks"))], requests
+    assert len([r for r in requests if r.startswith("GET ") and r.split()[1].endswith("/workspaces")]) == 1
+    assert len(requests) == 3 + 3 * len(spokes), requests
 
     status = workdir.run("status", "--json")
     assert status.code == 0, status.out
@@ -833,12 +842,12 @@ def test_a_failing_account_api_at_the_credential_check_is_a_cloud_failure(monkey
                        {"host": "https://accounts.example", "account_id": "a", "client_id": "i", "client_secret": "s"})
 
     def failing(error):
-        class Credentials:
+        class Workspaces:
             def list(self):
                 raise error
 
         class Account:
-            credentials = Credentials()
+            workspaces = Workspaces()
 
         return lambda *a, **k: Account()
 

@@ -89,7 +89,9 @@ def test_a_passing_sign_in_fault_is_retried_and_the_command_signs_in_once(aws, d
     assert clock.slept, "the retries wait on the injected clock"
     # One sign-in for the whole command: the check and the probe share its token.
     assert len([r for r in requests_to(databricks, "POST", "/v1/token") if r.endswith("200")]) == 1
-    assert len(requests_to(databricks, "GET", "/credentials")) == 2
+    # The check lists the workspaces, which the steps then share; the probe looks for credentials by name.
+    assert len(requests_to(databricks, "GET", "/workspaces")) == 1
+    assert len(requests_to(databricks, "GET", "/credentials")) == 1
 
 
 @pytest.mark.parametrize(("route", "status"), [("account_token", 429), ("account_token", 503),
@@ -105,10 +107,23 @@ def test_a_sign_in_fault_that_persists_is_exit_1_and_says_rerun(aws, databricks,
 
 
 def test_unavailable_host_metadata_is_transient(aws, databricks, workdir, calls, clock, monkeypatch):
-    monkeypatch.setattr(dbx, "CHECK_RETRY_SECONDS", 1)  # the SDK's own read of it waits on the real clock
+    """The host's metadata is read only when the discovery document is not where Databricks documents it (to
+    tell a wrong host from an unknown account): then its failing is transient too."""
+    monkeypatch.setattr(dbx, "CHECK_RETRY_SECONDS", 1)
+    fail(monkeypatch, "account_discovery", 404)
     fail(monkeypatch, "account_metadata", 503)
     err = refused(workdir, calls, 1)
     assert "databricks-config answered HTTP 503" in err and "rerun" in err
+
+
+def test_signing_in_reads_neither_the_host_s_metadata_nor_a_second_discovery(aws, databricks, workdir, clock,
+                                                                            monkeypatch):
+    seen = fail(monkeypatch, "account_metadata", 503)
+    workdir.write_config(config_text("signin"))
+    result = workdir.run("status")
+    assert result.code == 3, result.out + result.err  # signed in; the probe reads the account and finds nothing
+    assert seen == []
+    assert len(requests_to(databricks, "GET", "oauth-authorization-server")) == 1
 
 
 def test_a_refused_connection_is_transient(aws, databricks, workdir, calls, clock, monkeypatch):

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
-from provisioner.aws.errors import CloudError
+from provisioner.poll import Pending, Read, block, poll_once
 
 if TYPE_CHECKING:
     from provisioner.context import Context
+    from provisioner.steps.base import Resource
 
 
 def _state_waiter(operation: str, path: str, *, success: list[str], failure: list[str], not_found: str,
@@ -144,15 +145,49 @@ def deadline(name: str) -> float:
     return float(config["delay"] * config["maxAttempts"])
 
 
-def wait(ctx: Context, client: Any, name: str, what: str, **params: Any) -> None:
-    """Poll until `name`'s success state; a failure or the deadline raises CloudError naming `what` and why."""
-    config = WAITERS[name]
+def read(client: Any, name: str, **params: Any) -> Read:
+    """One read of waiter `name`: its acceptors say ready, failed (with AWS's reason) or not yet (with the state)."""
     waiter = create_waiter_with_client(name, MODEL, client)
     try:
-        waiter.wait(**params, WaiterConfig={"Delay": ctx.poll_delay(config["delay"]),
-                                            "MaxAttempts": config["maxAttempts"]})
+        waiter.wait(**params, WaiterConfig={"Delay": 0, "MaxAttempts": 1})
     except WaiterError as e:
-        raise CloudError(f"waiting for {what} failed: {failure_reason(name, e)}") from e
+        if "Max attempts exceeded" in str(e):
+            response = e.last_response if isinstance(e.last_response, dict) else {}
+            if "Error" in response:  # not listed yet (eventual consistency): AWS's answer says so
+                error = response["Error"]
+                return Read(False, note=f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip())
+            return Read(False, note=", ".join(_reasons(name, e)) or "not ready")
+        return Read(False, failed=failure_reason(name, e))
+    return Read(True)
+
+
+def poll(res: Resource, client: Any, name: str, what: str, first: float | None = None,
+         **params: Any) -> Resource | Pending:
+    """One read of a wait for waiter `name`'s success state, with its delay and deadline (`provisioner.poll`)."""
+    config = WAITERS[name]
+    return poll_once(res, what, lambda: read(client, name, **params), every=float(config["delay"]),
+                     deadline=deadline(name), first=first)
+
+
+def wait(ctx: Context, client: Any, name: str, what: str, **params: Any) -> None:
+    """Poll until `name`'s success state, here; a failure or the deadline raises CloudError naming `what` and
+    why."""
+    from provisioner.steps.base import Resource
+
+    waiting = Resource("")
+    block(ctx, "", lambda: poll(waiting, client, name, what, **params))
+
+
+def _reasons(name: str, error: WaiterError) -> list[str]:
+    """Each item's failure message, else its state, from the waiter's last answer."""
+    response = error.last_response if isinstance(error.last_response, dict) else {}
+    reasons = []
+    for item in response.get(_ITEMS.get(WAITERS[name]["operation"], ""), []) or []:
+        if item.get("FailureMessage"):
+            reasons.append(f"{item.get('FailureCode', 'Failed')}: {item['FailureMessage']}")
+        elif item.get("State") is not None:
+            reasons.append(f"state {item['State']}")
+    return reasons
 
 
 def failure_reason(name: str, error: WaiterError) -> str:
@@ -161,13 +196,7 @@ def failure_reason(name: str, error: WaiterError) -> str:
     if "Error" in response:
         err = response["Error"]
         return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip()
-    items = response.get(_ITEMS.get(WAITERS[name]["operation"], ""), []) or []
-    reasons = []
-    for item in items:
-        if item.get("FailureMessage"):
-            reasons.append(f"{item.get('FailureCode', 'Failed')}: {item['FailureMessage']}")
-        elif item.get("State") is not None:
-            reasons.append(f"state {item['State']}")
+    reasons = _reasons(name, error)
     if "Max attempts exceeded" in str(error):
         polls = WAITERS[name]["maxAttempts"]
         return (f"still {', '.join(reasons) or 'not ready'} after {polls} polls (the deadline: "

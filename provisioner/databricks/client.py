@@ -46,6 +46,8 @@ DEFAULT_CONFIG_FILE = "~/.databrickscfg"
 CHECK_RETRY_SECONDS = 30
 RUN_RETRY_SECONDS = 300
 SIGN_IN_HTTP_TIMEOUT_SECONDS = 30
+# The attribute of a checked `AccountClient` holding the workspaces its check listed.
+CHECKED_WORKSPACES = "provision_checked_workspaces"
 
 BASIC_AUTH_WARNING = (
     "warning: authenticating with DATABRICKS_USERNAME/DATABRICKS_PASSWORD; Databricks retired password "
@@ -194,7 +196,17 @@ def _build(auth: Auth, **extra: Any) -> Any:
     from databricks.sdk import AccountClient
     from databricks.sdk.config import Config as SdkConfig
 
-    return AccountClient(config=SdkConfig(**auth.sdk_kwargs(), **extra))
+    class _AccountConfig(SdkConfig):
+        _attributes = SdkConfig.attributes()  # the SDK's settings, which a subclass would not see by itself
+
+        def _resolve_host_metadata(self) -> None:  # databricks-sdk 0.162 (pinned)
+            # OAuth machine-to-machine is our sign-in (`_SignIn`), which knows the account's documented OIDC
+            # endpoints: the host's metadata would be a request of every command for nothing. Other
+            # authentication is the SDK's, with its metadata.
+            if self.auth_type != "oauth-m2m":
+                super()._resolve_host_metadata()
+
+    return AccountClient(config=_AccountConfig(**auth.sdk_kwargs(), **extra))
 
 
 def _first_line(message: str) -> str:
@@ -364,9 +376,16 @@ class _SignIn:
         return doc if isinstance(doc, dict) else {}
 
     def _discovery_url(self, cfg: Any) -> str:
-        """From the host's metadata: what the SDK read when it configured the client, else read now."""
+        """The account's OIDC discovery document: as configured, else where Databricks documents it for an
+        account host (`{host}/oidc/accounts/{account_id}/.well-known/oauth-authorization-server`), without
+        reading the host's metadata first."""
         if cfg.discovery_url:
             return str(cfg.discovery_url)
+        return f"{self.host}/oidc/accounts/{cfg.account_id or ''}/.well-known/oauth-authorization-server"
+
+    def _metadata_discovery_url(self, cfg: Any) -> str:
+        """The discovery document's URL as the host's metadata gives it; a SignInError when the host serves no
+        Databricks account metadata (a wrong DATABRICKS_HOST)."""
         url = f"{self.host}/.well-known/databricks-config"
         response = self._request("GET", url)
         oidc = self._json(response).get("oidc_endpoint") if response.ok else None
@@ -381,6 +400,13 @@ class _SignIn:
         def attempt() -> str:
             url = self._discovery_url(cfg)
             response = self._request("GET", url)
+            if response.status_code == 404 and not cfg.discovery_url:
+                # Not where Databricks documents it: the host's metadata tells a wrong host (an error naming
+                # DATABRICKS_HOST) from an unknown account, or says where the document is.
+                metadata_url = self._metadata_discovery_url(cfg)
+                if metadata_url != url:
+                    url = metadata_url
+                    response = self._request("GET", url)
             endpoint = self._json(response).get("token_endpoint") if response.ok else None
             if response.status_code == 404:
                 raise SignInError(f"Databricks at {self.host} knows no account {cfg.account_id} (HTTP 404 from its "
@@ -421,8 +447,9 @@ class _SignIn:
 
 
 def check_credentials(auth: Auth, clock: Any = None) -> Any:
-    """Sign in and make one cheap authenticated call (list credential configurations); return the signed-in
-    `AccountClient`. What the user must fix raises UsageError (exit 2); a fault that persisted past
+    """Sign in and make one authenticated call (list the account's workspaces, which the command's steps then
+    share as `CHECKED_WORKSPACES` on the client, so the check costs no request of its own); return the
+    signed-in `AccountClient`. What the user must fix raises UsageError (exit 2); a fault that persisted past
     `CHECK_RETRY_SECONDS` of retries raises CloudError (exit 1: a rerun may succeed).
 
     `clock` (default: the context's `Clock`) times the retries: tests pass time without waiting."""
@@ -450,7 +477,7 @@ def check_credentials(auth: Auth, clock: Any = None) -> Any:
         # (Whole seconds: the SDK reads the setting as an int, and 0 as its 300 s default.)
         client = _build(auth, retry_timeout_seconds=max(1, math.ceil(CHECK_RETRY_SECONDS)), clock=_SdkClock(clock),
                         credentials_strategy=sign_in)
-        client.credentials.list()
+        setattr(client, CHECKED_WORKSPACES, list(client.workspaces.list()))
     except SignInError as e:
         if e.transient:
             raise CloudError(str(e)) from None
@@ -500,7 +527,9 @@ def _for_the_run(client: Any) -> Any:
 
     config = client.config
     config.retry_timeout_seconds = RUN_RETRY_SECONDS
-    return AccountClient(config=config)
+    run = AccountClient(config=config)
+    setattr(run, CHECKED_WORKSPACES, getattr(client, CHECKED_WORKSPACES, None))
+    return run
 
 
 def _warn_stderr(message: str) -> None:
@@ -533,3 +562,18 @@ def workspace_client(account: Any, host: str) -> Any:
     if cfg.auth_type in ("oauth-m2m", "basic"):
         carried.pop("profile", None)  # credentials are given: the profile's account host must not win
     return WorkspaceClient(config=SdkConfig(host=host, **carried))
+
+
+def token_client(host: str, token: str) -> Any:
+    """A `WorkspaceClient` for the workspace at `host` signed in with a personal access token: no sign-in round
+    trips, and not the host's metadata either (it only serves OAuth)."""
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.config import Config as SdkConfig
+
+    class _TokenConfig(SdkConfig):
+        _attributes = SdkConfig.attributes()  # the SDK's settings, which a subclass would not see by itself
+
+        def _resolve_host_metadata(self) -> None:  # databricks-sdk 0.162 (pinned): OAuth discovery only
+            return None
+
+    return WorkspaceClient(config=_TokenConfig(host=host, token=token, auth_type="pat"))

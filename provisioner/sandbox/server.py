@@ -203,8 +203,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# The sandbox's health check, answered by its Databricks emulator outside the emulated API (and its request log).
+HEALTH_PATH = "/sandbox/health"
+
+
 def _health_url(info: SandboxInfo) -> str:
-    return f"{info.databricks_url}/.well-known/databricks-config"
+    return f"{info.databricks_url}{HEALTH_PATH}"
 
 
 def _health(info: SandboxInfo) -> int | None:

@@ -6,7 +6,9 @@ A step is one resource (or one tightly bound group, such as a role and its inlin
   (Databricks). It returns only what this deployment owns; a foreign resource in the way is an error.
 - `create` makes the one call that brings the resource into being and returns as soon as the API gives an
   ID; the engine records it before anything waits.
-- `wait` polls until the resource is usable.
+- `wait` polls until the resource is usable. A step may instead define `poll`, one read that answers the
+  resource (ready) or `poll.Pending` (ask again in N seconds): the engine then schedules the next read and no
+  worker is held meanwhile. A step with only a blocking `wait` still works (the default `poll` calls it).
 - `ensure` compares each aspect of the live resource with what it should be (policies, tags, routes...) and,
   with `apply`, fixes it; it returns what differed, so `status` reports drift and a second `up` makes no call.
 - `delete` removes it (ownership already checked by `find`); already gone is success.
@@ -23,6 +25,7 @@ from provisioner.errors import CloudError
 
 if TYPE_CHECKING:
     from provisioner.context import Context
+    from provisioner.poll import Pending
 
 
 @dataclass
@@ -35,6 +38,9 @@ class Resource:
     live: dict[str, Any] = field(default_factory=dict)
     # Made by `create` in this run: AWS may not answer calls naming it yet (eventual consistency).
     fresh: bool = False
+    # Reads made so far by the wait under way, and when it began (`provisioner.poll`): for its deadline.
+    polls: int = 0
+    waited_since: float | None = None
 
 
 class Kept(Exception):
@@ -77,6 +83,11 @@ class Step:
 
     def wait(self, ctx: Context, res: Resource) -> Resource:
         return res
+
+    def poll(self, ctx: Context, res: Resource) -> Resource | Pending:
+        """One read of the wait for `res` to be usable: the resource, or `Pending` (read again later). By
+        default the whole (blocking) `wait`."""
+        return self.wait(ctx, res)
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         return []

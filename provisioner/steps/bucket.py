@@ -43,17 +43,19 @@ class RootBucket(Step):
     def find(self, ctx: Context) -> Resource | None:
         s3 = ctx.aws.s3
         with translate(f"read S3 bucket {self.name}"):
+            # One request tells whether the bucket exists, whether we may read it, and its tags (no HEAD first).
             try:
-                s3.head_bucket(Bucket=self.name)
+                tags = s3.get_bucket_tagging(Bucket=self.name)
             except ClientError as e:
                 if error_code(e) in ("404", "NoSuchBucket"):
                     return None
                 if error_code(e) in ("403", "AccessDenied"):
                     raise CloudError(f"S3 bucket {self.name}: access denied. Either another AWS account owns this "
                                      "name (bucket names are global: choose another deployment name), or these "
-                                     "credentials lack s3:ListBucket on it (docs/operator-policy.json)") from e
-                raise
-            tags = none_if_missing(("NoSuchTagSet",), s3.get_bucket_tagging, Bucket=self.name)
+                                     "credentials lack s3:GetBucketTagging on it (docs/operator-policy.json)") from e
+                if error_code(e) != "NoSuchTagSet":
+                    raise
+                tags = None
         have = tag_map(tags["TagSet"] if tags else None)
         # A bucket is tagged just after it is created (CreateBucket takes no tags): a crash in between leaves
         # it untagged, but its name is then in the state file.
@@ -80,9 +82,11 @@ class RootBucket(Step):
                 # Ours already: a create retried after its reply was lost (the name is recorded above).
                 if error_code(e) != "BucketAlreadyOwnedByYou":
                     raise
-        return Resource(self.name, outputs={"name": self.name}, live={"tags": {}})
+        return Resource(self.name, outputs={"name": self.name}, live={"tags": {}}, fresh=True)
 
     def wait(self, ctx: Context, res: Resource) -> Resource:
+        if not res.fresh:
+            return res  # found, so it exists: no second read
         with translate(f"wait for S3 bucket {self.name}"):
             ctx.aws.s3.get_waiter("bucket_exists").wait(
                 Bucket=self.name, WaiterConfig={"Delay": max(ctx.poll_delay(5), 0.05), "MaxAttempts": 20})
@@ -109,11 +113,10 @@ class RootBucket(Step):
                 s3.put_bucket_ownership_controls(
                     Bucket=b, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
 
-            enc = none_if_missing(("ServerSideEncryptionConfigurationNotFoundError",), s3.get_bucket_encryption,
-                                  Bucket=b)
-            algorithms = [r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
-                          for r in (enc or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])]
-            if aspect(changes, apply, "default encryption", not algorithms or None in algorithms):
+            # S3 encrypts every bucket by default since 2023-01-05 and the default cannot be removed (deleting it
+            # gives SSE-S3 back: https://docs.aws.amazon.com/AmazonS3/latest/userguide/default-encryption-faq.html),
+            # so it is set once, on the new bucket, and never read again: a read could only ever answer "on".
+            if res.fresh and apply:
                 s3.put_bucket_encryption(Bucket=b, ServerSideEncryptionConfiguration=ENCRYPTION)
 
             status = s3.get_bucket_versioning(Bucket=b).get("Status")

@@ -44,6 +44,7 @@ from provisioner.design.config import Config
 from provisioner.design.naming import resource_name, role_name, root_bucket_name, workspace_deployment_name
 from provisioner.design.policies import DATABRICKS_AWS_ACCOUNT
 from provisioner.errors import CloudError
+from provisioner.poll import Pending, Read, WaitDeadline, block, poll_once
 from provisioner.steps import keys
 from provisioner.steps.base import Resource, Step
 from provisioner.steps.iam import POLICY_NAME
@@ -60,6 +61,10 @@ WORKSPACE_API_TIMEOUT = 10 * 60
 # Signing in to a workspace that answered before: a failing token endpoint is retried this long.
 SIGN_IN_TIMEOUT = 2 * 60
 FAILED_STATUSES = ("FAILED", "BANNED")
+# Polling a workspace on its way to RUNNING: the first read soon after the create (a rerun finds it RUNNING
+# already, or FAILED at once), then every 10 s as the SDK's own waiter does at most.
+WORKSPACE_FIRST_POLL_SECONDS = 5.0
+WORKSPACE_POLL_SECONDS = 10.0
 
 
 def workspace_url_output(spoke: str) -> str:
@@ -87,6 +92,17 @@ def may_be_name_conflict(e: BaseException) -> bool:
     from databricks.sdk.errors import BadRequest, ResourceConflict
 
     return isinstance(e, BadRequest | ResourceConflict)
+
+
+def listed_workspaces(ctx: Context) -> list[Any]:
+    """Every workspace of the account, listed once per command and shared by every spoke's steps: the list the
+    sign-in's check made (`dbx.CHECKED_WORKSPACES`), else one made now."""
+    def load() -> list[Any]:
+        account = ctx.databricks
+        checked = getattr(account, dbx.CHECKED_WORKSPACES, None)
+        return list(checked) if isinstance(checked, list) else list(account.workspaces.list())
+
+    return list(ctx.reads.get("databricks/workspaces", load))
 
 
 class DatabricksStep(Step):
@@ -117,6 +133,16 @@ class DatabricksStep(Step):
         if entry is None:
             return None
         return entry.get("id") if name == "id" else entry.get("outputs", {}).get(name)
+
+    def workspace_using(self, ctx: Context, field: str, object_id: str) -> bool:
+        """Whether this spoke's recorded workspace, RUNNING in the account's list of workspaces, uses `object_id`
+        as its `field`. That proves the object exists as it was recorded: Databricks refuses to delete a
+        credential, storage or network configuration a workspace uses, and none can be changed in place."""
+        workspace_id = ctx.state.resource_id(keys.spoke(self.spoke, "workspace"))
+        name = workspace_deployment_name(self.config.deployment, self.spoke)
+        return any(str(w.workspace_id) == workspace_id and w.workspace_name == name
+                   and _status(w.workspace_status) == "RUNNING" and getattr(w, field, None) == object_id
+                   for w in listed_workspaces(ctx)) if workspace_id else False
 
     def adopt(self, ctx: Context, error: BaseException, found: Resource | None, wanted: dict[str, Any]) -> Resource:
         """After a create failed with `error` (`may_be_name_conflict`): the object of our name, `found`, is ours
@@ -159,6 +185,23 @@ class AccountObject(DatabricksStep):
     api: ClassVar[str]  # the AccountClient attribute: credentials, storage, networks
     id_field: ClassVar[str]
     name_field: ClassVar[str]
+    # The workspace's field naming it, for an object a workspace's use proves (immutable, and not deletable while
+    # in use); "" for one read each time (VPC endpoint registrations, private access settings, which change).
+    workspace_field: ClassVar[str] = ""
+    # The recorded outputs that are its `live` fields (all of them recorded from a read of the object).
+    live_outputs: ClassVar[tuple[str, ...]] = ()
+
+    def proven(self, ctx: Context) -> Resource | None:
+        """The object as recorded, when this spoke's workspace is listed using it (`workspace_using`): no read
+        of its own. None when that proves nothing (no workspace yet, another ID, outputs of an older version)."""
+        entry = ctx.state.resource(self.key) or {}
+        outputs = dict(entry.get("outputs") or {})
+        if (not self.workspace_field or not entry.get("id") or outputs.get("name") != self.name
+                or any(k not in outputs for k in self.live_outputs)):
+            return None
+        if not self.workspace_using(ctx, self.workspace_field, str(entry["id"])):
+            return None
+        return Resource(str(entry["id"]), outputs=outputs, live={k: outputs[k] for k in self.live_outputs})
 
     def resource(self, ctx: Context, obj: Any) -> Resource:
         raise NotImplementedError
@@ -180,6 +223,9 @@ class AccountObject(DatabricksStep):
     def find(self, ctx: Context) -> Resource | None:
         api = getattr(self.account(ctx), self.api)
         with calling(f"read Databricks {self.noun} {self.name}"):
+            found = self.proven(ctx)
+            if found is not None:
+                return found
             recorded = ctx.state.resource_id(self.key)
             if recorded:
                 obj = none_if_missing(api.get, recorded)
@@ -211,6 +257,7 @@ class Credentials(AccountObject):
     noun = "credential configuration"
     replace_on = ("name",)
     api, id_field, name_field = "credentials", "credentials_id", "credentials_name"
+    workspace_field, live_outputs = "credentials_id", ("role_arn",)
 
     def __init__(self, config: Config, spoke: str) -> None:
         # The role step makes the role and its inline policy together: both exist before this runs (a
@@ -281,6 +328,7 @@ class Storage(AccountObject):
     noun = "storage configuration"
     replace_on = ("name", "bucket")
     api, id_field, name_field = "storage", "storage_configuration_id", "storage_configuration_name"
+    workspace_field, live_outputs = "storage_configuration_id", ("bucket",)
 
     def __init__(self, config: Config, spoke: str) -> None:
         super().__init__(config, spoke, keys.spoke(spoke, "storage"),
@@ -319,6 +367,7 @@ class Network(AccountObject):
     noun = "network configuration"
     replace_on = ("name",)
     api, id_field, name_field = "networks", "network_id", "network_name"
+    workspace_field, live_outputs = "network_id", ("vpc_id", "subnet_ids", "security_group_ids", "vpc_endpoints")
 
     def __init__(self, config: Config, spoke: str, azs: tuple[str, ...]) -> None:
         from provisioner.steps import privatelink
@@ -356,7 +405,9 @@ class Network(AccountObject):
                 "security_group_ids": sorted(obj.security_group_ids or []), "vpc_status": _status(obj.vpc_status),
                 "problems": network_problems(obj),
                 "vpc_endpoints": {f: ids for f, ids in endpoints.items() if ids}}
-        return Resource(obj.network_id, outputs={"name": self.name, "vpc_id": obj.vpc_id}, live=live)
+        outputs = {"name": self.name, "vpc_id": obj.vpc_id, "subnet_ids": live["subnet_ids"],
+                   "security_group_ids": live["security_group_ids"], "vpc_endpoints": live["vpc_endpoints"]}
+        return Resource(obj.network_id, outputs=outputs, live=live)
 
     def wanted(self, ctx: Context) -> dict[str, Any]:
         s = self.spoke
@@ -382,7 +433,12 @@ class Network(AccountObject):
                 differences.append(f"{field} is {res.live.get(field)}, not {wanted}")
         self.immutable(changes, apply, differences)
         # Databricks' own verdict on the VPC, from its last validation: drift to report (the workspace step
-        # stops `up` on a FAILED workspace with these details).
+        # stops `up` on a FAILED workspace with these details). Not part of the recorded outputs: `status` reads it.
+        if not apply and "vpc_status" not in res.live:
+            with calling(f"read Databricks {self.noun} {self.name}"):
+                obj = none_if_missing(self.account(ctx).networks.get, res.id)
+            if obj is not None:
+                res.live.update(self.resource(ctx, obj).live)
         if not apply and res.live.get("vpc_status") in ("BROKEN", "WARNED"):
             changes.append(f"Databricks reports the network {res.live['vpc_status']}: "
                            + ("; ".join(res.live.get("problems") or []) or "no details"))
@@ -448,11 +504,13 @@ class Workspace(DatabricksStep):
         """The account's workspace of our name (the SDK's object), or None."""
         return next((obj for obj in self.account(ctx).workspaces.list() if obj.workspace_name == self.name), None)
 
-    def find(self, ctx: Context) -> Resource | None:
+    def find(self, ctx: Context, fresh: bool = False) -> Resource | None:
+        """The workspace: from the account's list of workspaces read once per command (`fresh`: read it now)."""
         with calling(f"read Databricks workspace {self.name}"):
             recorded = ctx.state.resource_id(self.key)
             if recorded and recorded.isdigit():
-                obj = self.read(ctx, recorded)
+                listed = [] if fresh else listed_workspaces(ctx)
+                obj = next((w for w in listed if str(w.workspace_id) == recorded), None) or self.read(ctx, recorded)
                 if obj is not None and obj.workspace_name == self.name:
                     return self.resource(obj)
             obj = self.by_name(ctx)
@@ -504,37 +562,42 @@ class Workspace(DatabricksStep):
                 return self.adopt(ctx, e, None if made is None else self.resource(made), wanted)
         return self.resource(obj)
 
-    def wait(self, ctx: Context, res: Resource) -> Resource:
+    def poll(self, ctx: Context, res: Resource) -> Resource | Pending:
+        """One read of the wait for RUNNING (about 4 minutes): the first read 5 s after the create, then every
+        10 s, for up to `WORKSPACE_RUNNING_TIMEOUT`; FAILED or BANNED ends it with Databricks' reasons."""
         if res.live.get("status") == "RUNNING":
             self.publish(ctx, res)
             return res
-        seen: dict[str, str] = {}
+        seen: list[Any] = []
 
-        def check() -> tuple[bool, Any]:
+        def read() -> Read:
             obj = self.read(ctx, res.id)
             if obj is None:
                 raise CloudError(f"Databricks workspace {self.name} ({res.id}) disappeared while provisioning; run "
                                  "`provision up` again to make it anew")
+            seen.append(obj)
             status = _status(obj.workspace_status)
-            if seen.get("status") != status:
-                seen["status"] = status
-                if status != "RUNNING":  # RUNNING is reported with the URL
-                    ctx.report(self.key, "waiting", f"workspace {status}: {obj.workspace_status_message or ''}")
             if status in FAILED_STATUSES:
                 raise CloudError(self.failure(ctx, obj))
-            return status == "RUNNING", obj
+            return Read(status == "RUNNING", note=f"workspace {status}: {obj.workspace_status_message or ''}")
 
         with calling(f"wait for Databricks workspace {self.name}"):
             try:
-                obj = wait_until(check, clock=ctx.clock, timeout_seconds=WORKSPACE_RUNNING_TIMEOUT,
-                                 what=f"workspace {self.name} to be RUNNING", scale=ctx.poll_scale)
-            except WaitTimeout as e:
-                raise CloudError(f"{e} (status {seen.get('status', 'unknown')}); the workspace ID is in the state "
-                                 "file: run `provision up` again to keep waiting") from e
-        running = self.resource(obj)
+                got = poll_once(res, f"workspace {self.name} to be RUNNING", read, every=WORKSPACE_POLL_SECONDS,
+                                deadline=WORKSPACE_RUNNING_TIMEOUT, first=WORKSPACE_FIRST_POLL_SECONDS,
+                                clock=ctx.clock)
+            except WaitDeadline as e:
+                raise CloudError(f"{e}; the workspace ID is in the state file: run `provision up` again to keep "
+                                 "waiting") from e
+        if isinstance(got, Pending):
+            return got
+        running = self.resource(seen[-1])
         self.publish(ctx, running)
         ctx.report(self.key, "waiting", f"RUNNING at {running.outputs['url']}")
         return running
+
+    def wait(self, ctx: Context, res: Resource) -> Resource:
+        return block(ctx, self.key, lambda: self.poll(ctx, res))
 
     def failure(self, ctx: Context, obj: Any) -> str:
         """What went wrong with a FAILED or BANNED workspace, with its network's errors and warnings."""
@@ -609,6 +672,17 @@ class Workspace(DatabricksStep):
 # -- token --------------------------------------------------------------------------------------------------
 
 
+def none_if_refused(call: Any) -> list[Any] | None:
+    """`call()` as a list, or None when the workspace refuses the credentials it was made with (401, 403)."""
+    from databricks.sdk.errors import PermissionDenied, Unauthenticated
+
+    try:
+        return list(call())
+    except (PermissionDenied, Unauthenticated):
+        return None
+
+
+
 class Token(DatabricksStep):
     """A personal access token in the workspace, kept in the state file's secrets (mode 0600)."""
 
@@ -630,6 +704,8 @@ class Token(DatabricksStep):
     def running_url(self, ctx: Context) -> str | None:
         """The workspace's URL, or None while the workspace is missing or not RUNNING."""
         ws = self.workspace.find(ctx)
+        if ws is not None and ws.live.get("status") != "RUNNING":
+            ws = self.workspace.find(ctx, fresh=True)  # the list is from the command's start: it may be RUNNING now
         return ws.outputs["url"] if ws is not None and ws.live.get("status") == "RUNNING" else None
 
     def find(self, ctx: Context) -> Resource | None:
@@ -642,9 +718,13 @@ class Token(DatabricksStep):
             url = self.running_url(ctx)
             if url is None:
                 return None  # no RUNNING workspace, so no token either
-            workspace = self.signed_in_client(ctx, url)
+            # The token itself signs the read in: one request, and an answer at all proves it is still valid
+            # (a revoked or expired token is refused with 401/403).
+            listed = none_if_refused(dbx.token_client(url, value).tokens.list)
+            if listed is None:
+                return None
             now_ms = time.time() * 1000
-            for info in workspace.tokens.list():
+            for info in listed:
                 expiry = info.expiry_time or -1
                 if info.token_id == recorded and (expiry < 0 or expiry > now_ms):
                     return Resource(recorded, outputs={"token_id": recorded, "expiry_time": info.expiry_time,

@@ -27,6 +27,7 @@ from provisioner.design import dns_firewall as design
 from provisioner.design.config import Config
 from provisioner.design.layout import layout
 from provisioner.design.naming import is_owned, resource_name, tag_list, tag_map
+from provisioner.poll import Pending, Read, block, poll_once
 from provisioner.steps import keys
 from provisioner.steps.base import Resource, Retired, Step, aspect, cannot_fix
 from provisioner.steps.ec2_common import client_token
@@ -39,6 +40,7 @@ RULE_GROUP_KEY = keys.hub("dns-firewall/rule-group")
 QUERY_LOG_GROUP_KEY = keys.hub("dns-query-logging/log-group")
 QUERY_LOG_CONFIG_KEY = keys.hub("dns-query-logging")
 ASSOCIATION_POLL_SECONDS = 5
+ASSOCIATION_FIRST_POLL_SECONDS = 1
 ASSOCIATION_DEADLINE_SECONDS = 10 * 60
 
 
@@ -64,17 +66,14 @@ def _ensure_tags(ctx: Context, step: Step, arn: str, have: dict[str, str], chang
         ctx.aws.route53resolver.tag_resource(ResourceArn=arn, Tags=tag_list(missing))
 
 
-def _poll(ctx: Context, key: str, what: str, read: Callable[[], Any], done: Callable[[Any], bool]) -> Any:
-    attempts = max(1, int(ASSOCIATION_DEADLINE_SECONDS // ASSOCIATION_POLL_SECONDS))
-    for attempt in range(attempts):
-        value = read()
-        if done(value):
-            return value
-        ctx.report(key, "waiting", what)
-        if attempt + 1 < attempts:
-            ctx.clock.sleep(ctx.poll_delay(ASSOCIATION_POLL_SECONDS))
-    raise CloudError(f"waiting for {what} failed: not done after {ASSOCIATION_DEADLINE_SECONDS // 60} minutes; "
-                     "rerun the command to keep waiting")
+def _association(ctx: Context, res: Resource, what: str, done: Callable[[dict[str, Any] | None], bool]) -> Read:
+    """One read of a rule group association (None once gone), kept in `res.live`, and whether it is `done`."""
+    got = none_if_missing(NOT_FOUND, ctx.aws.route53resolver.get_firewall_rule_group_association,
+                          FirewallRuleGroupAssociationId=res.id)
+    item = got["FirewallRuleGroupAssociation"] if got else None
+    if item is not None:
+        res.live.update(item)
+    return Read(done(item), note=what)
 
 
 class _Named(Step):
@@ -256,10 +255,12 @@ class SpokeDnsFirewall(Step):
         if not vpc_id or not group_id:
             return None
         with translate(f"read the DNS Firewall association of {vpc_id}"):
-            associations = next_token_pages(r53.list_firewall_rule_group_associations,
-                                            "FirewallRuleGroupAssociations", FirewallRuleGroupId=group_id,
-                                            VpcId=vpc_id)
-            found = [a for a in associations if a.get("Status") != "DELETING"]
+            # The group's associations, listed once per command for every spoke. (The VPC's setting is read for
+            # this VPC alone: ListFirewallConfigs pages 10 VPCs of the whole account at a time.)
+            associations = ctx.reads.get(f"dns firewall associations {group_id}", lambda: list(next_token_pages(
+                r53.list_firewall_rule_group_associations, "FirewallRuleGroupAssociations",
+                FirewallRuleGroupId=group_id)))
+            found = [a for a in associations if a.get("VpcId") == vpc_id and a.get("Status") != "DELETING"]
             if not found:
                 return None
             config = r53.get_firewall_config(ResourceId=vpc_id)["FirewallConfig"]
@@ -276,17 +277,18 @@ class SpokeDnsFirewall(Step):
                 Tags=tag_list(ctx.tags(self)))["FirewallRuleGroupAssociation"]
         return Resource(item["Id"], outputs={"vpc": vpc_id}, live={**item, "FirewallConfig": {}})
 
-    def wait(self, ctx: Context, res: Resource) -> Resource:
+    def poll(self, ctx: Context, res: Resource) -> Resource | Pending:
         if res.live.get("Status") in ("COMPLETE", None):
             return res
-        r53 = ctx.aws.route53resolver
+        what = f"DNS Firewall association {res.id}"
         with translate(f"wait for the DNS Firewall association {res.id}"):
-            item = _poll(ctx, self.key, f"DNS Firewall association {res.id}",
-                         lambda: r53.get_firewall_rule_group_association(
-                             FirewallRuleGroupAssociationId=res.id)["FirewallRuleGroupAssociation"],
-                         lambda a: a.get("Status") == "COMPLETE")
-        res.live.update(item)
-        return res
+            return poll_once(res, what, lambda: _association(ctx, res, what, lambda a: (a or {}).get("Status")
+                                                                == "COMPLETE"),
+                             every=ASSOCIATION_POLL_SECONDS, deadline=ASSOCIATION_DEADLINE_SECONDS,
+                             first=ASSOCIATION_FIRST_POLL_SECONDS)
+
+    def wait(self, ctx: Context, res: Resource) -> Resource:
+        return block(ctx, self.key, lambda: self.poll(ctx, res))
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
@@ -322,12 +324,12 @@ class SpokeDnsFirewall(Step):
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
         # The rule group can be deleted only once no VPC is associated with it.
-        r53 = ctx.aws.route53resolver
+        what = f"DNS Firewall association {res.id} to go"
         with translate(f"wait for the DNS Firewall association {res.id} to go"):
-            _poll(ctx, self.key, f"DNS Firewall association {res.id} to go",
-                  lambda: none_if_missing(NOT_FOUND, r53.get_firewall_rule_group_association,
-                                          FirewallRuleGroupAssociationId=res.id),
-                  lambda got: got is None)
+            block(ctx, self.key, lambda: poll_once(res, what, lambda: _association(ctx, res, what,
+                                                                                     lambda a: a is None),
+                                                   every=ASSOCIATION_POLL_SECONDS,
+                                                   deadline=ASSOCIATION_DEADLINE_SECONDS))
 
 
 class QueryLogConfig(_Named):
@@ -368,18 +370,20 @@ class SpokeQueryLogging(Step):
                                                                                 "dns-query-logs"),
                          (QUERY_LOG_CONFIG_KEY, self.vpc_key))
 
-    def find(self, ctx: Context) -> Resource | None:
+    def find(self, ctx: Context, fresh: bool = False) -> Resource | None:
+        """The association of this spoke's VPC; `fresh`: what is there now, not at the command's start."""
         vpc_id = ctx.state.resource_id(self.vpc_key)
         config_id = ctx.state.resource_id(QUERY_LOG_CONFIG_KEY)
         if not vpc_id or not config_id:
             return None
         r53 = ctx.aws.route53resolver
         with translate(f"read the query logging of {vpc_id}"):
-            associations = next_token_pages(
+            # The configuration's associations, listed once per command for every spoke.
+            associations = ctx.reads.get(f"query logging associations {config_id}", lambda: list(next_token_pages(
                 r53.list_resolver_query_log_config_associations, "ResolverQueryLogConfigAssociations",
-                Filters=[{"Name": "ResourceId", "Values": [vpc_id]},
-                         {"Name": "ResolverQueryLogConfigId", "Values": [config_id]}])
-            found = [a for a in associations if a.get("Status") not in ("DELETING", "FAILED")]
+                Filters=[{"Name": "ResolverQueryLogConfigId", "Values": [config_id]}])), fresh=fresh)
+            found = [a for a in associations
+                     if a.get("ResourceId") == vpc_id and a.get("Status") not in ("DELETING", "FAILED")]
         if not found:
             return None
         return Resource(found[0]["Id"], outputs={"vpc": vpc_id}, live=found[0])
@@ -393,7 +397,7 @@ class SpokeQueryLogging(Step):
                     ResourceId=vpc_id)["ResolverQueryLogConfigAssociation"]
             except ClientError as e:
                 # Associated by our own attempt whose reply was lost (botocore retried it): adopt it.
-                found = self.find(ctx) if error_code(e) == "InvalidRequestException" else None
+                found = self.find(ctx, fresh=True) if error_code(e) == "InvalidRequestException" else None
                 if found is None:
                     raise
                 return found

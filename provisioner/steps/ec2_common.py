@@ -29,6 +29,7 @@ from provisioner.aws.errors import (
     translate,
 )
 from provisioner.design.naming import COMPONENT_TAG, DEPLOYMENT_TAG, is_owned, tag_list, tag_map
+from provisioner.poll import Pending, block
 from provisioner.steps.base import Resource, Step, aspect
 
 if TYPE_CHECKING:
@@ -147,6 +148,34 @@ def deployment_items(ctx: Context, kind: Ec2Kind, fresh: bool = False) -> list[d
     items: list[dict[str, Any]] = ctx.reads.get(
         kind.describe, lambda: describe(ctx.aws.ec2, kind, **{kind.filters_param: filters}), fresh=fresh)
     return items
+
+
+def route_tables(ctx: Context, table_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The deployment's route tables with these IDs: from the command's one read of every route table it tags
+    when that has them all (a table made later in the run is not in it), else read now. A table deleted outside
+    provision is absent, not an error."""
+    wanted = sorted(set(table_ids))
+    shared = {t["RouteTableId"]: t for t in deployment_items(ctx, ROUTE_TABLE)}
+    if all(t in shared for t in wanted):
+        return [shared[t] for t in wanted]
+    return describe(ctx.aws.ec2, ROUTE_TABLE, Filters=[{"Name": "route-table-id", "Values": wanted}])
+
+
+def default_security_groups(ctx: Context, vpc_id: str) -> list[dict[str, Any]]:
+    """The default security group of a VPC: one describe for every VPC of the deployment per command (the VPCs
+    it tags, as read once), else, for a VPC made in this run, of this one now."""
+    vpc_ids = sorted(str(v["VpcId"]) for v in deployment_items(ctx, VPC))
+    if vpc_id not in vpc_ids:
+        vpc_ids = [vpc_id]
+        groups = describe(ctx.aws.ec2, SECURITY_GROUP, Filters=[{"Name": "vpc-id", "Values": vpc_ids},
+                                                                {"Name": "group-name", "Values": ["default"]}])
+    else:
+        # Keyed by the VPCs asked for: a VPC read later (a create that met a fault reads the VPCs again) gets
+        # a read that has it.
+        groups = ctx.reads.get(f"default security groups {','.join(vpc_ids)}", lambda: describe(
+            ctx.aws.ec2, SECURITY_GROUP, Filters=[{"Name": "vpc-id", "Values": vpc_ids},
+                                                  {"Name": "group-name", "Values": ["default"]}]))
+    return [g for g in groups if g.get("VpcId") == vpc_id]
 
 
 # After a create that may have taken effect, how long (seconds, at full speed) to keep looking for what it made
@@ -376,6 +405,10 @@ def policy_differs(live_document: str | None, wanted: Mapping[str, Any]) -> bool
 # -- the step base class ------------------------------------------------------------------------------------------
 
 
+def _first_poll(waiter: str) -> float:
+    return float(waiters.WAITERS[waiter]["delay"]) / 5
+
+
 class Ec2Step(Step):
     """An EC2 resource found by ID then tags, created tagged, waited for, tag-checked and deleted by ownership.
 
@@ -419,16 +452,24 @@ class Ec2Step(Step):
         res.fresh = True
         return res
 
-    def wait(self, ctx: Context, res: Resource) -> Resource:
+    def poll(self, ctx: Context, res: Resource) -> Resource | Pending:
+        """One read of the wait: listed at all (kinds without a state, once after the create), then available.
+        The first read after a create comes after a fifth of the waiter's delay: most resources are quick."""
+        ids = {self.resource.ids_param: [res.id]}
         if res.fresh and self.exists_waiter is not None:
-            waiters.wait(ctx, ctx.aws.ec2, self.exists_waiter, f"{self.kind} {res.id} ({self.key}) to be listed",
-                         **{self.resource.ids_param: [res.id]})
+            listed = waiters.poll(res, ctx.aws.ec2, self.exists_waiter, f"{self.kind} {res.id} ({self.key}) to be "
+                                  "listed", first=_first_poll(self.exists_waiter), **ids)
+            if isinstance(listed, Pending):
+                return listed
             res.fresh = False
         if self.available_waiter is None or str(res.live.get("State", "")).lower() == "available":
             return res
-        waiters.wait(ctx, ctx.aws.ec2, self.available_waiter, f"{self.kind} {res.id} ({self.key})",
-                     **{self.resource.ids_param: [res.id]})
-        return self.reread(ctx, res)
+        got = waiters.poll(res, ctx.aws.ec2, self.available_waiter, f"{self.kind} {res.id} ({self.key})",
+                           first=_first_poll(self.available_waiter), **ids)
+        return got if isinstance(got, Pending) else self.reread(ctx, res)
+
+    def wait(self, ctx: Context, res: Resource) -> Resource:
+        return block(ctx, self.key, lambda: self.poll(ctx, res))
 
     # -- comparing -----------------------------------------------------------------------------------------------
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:

@@ -17,6 +17,29 @@ from provisioner.steps.base import Kept, Resource, Step, aspect
 NOT_FOUND = ("ResourceNotFoundException",)
 
 
+# DescribeLogGroups names at most this many groups a call.
+GROUPS_PER_CALL = 50
+
+
+def deployment_log_groups(ctx: Context) -> dict[str, dict[str, Any]]:
+    """Every log group of the deployment (the config's LogGroup steps), by name: one DescribeLogGroups naming
+    them all by ARN, per command, shared by their steps."""
+    from provisioner.steps import all_steps
+
+    def load() -> dict[str, dict[str, Any]]:
+        names = sorted({s.name for s in all_steps(ctx.config) if isinstance(s, LogGroup)})
+        prefix = f"arn:{PARTITION}:logs:{ctx.aws.region}:{ctx.aws.account_id()}:log-group:"
+        found: dict[str, dict[str, Any]] = {}
+        paginator = ctx.aws.logs.get_paginator("describe_log_groups")
+        for i in range(0, len(names), GROUPS_PER_CALL):
+            chunk = names[i:i + GROUPS_PER_CALL]
+            for page in paginator.paginate(logGroupIdentifiers=[prefix + n for n in chunk]):
+                found.update({g["logGroupName"]: g for g in page.get("logGroups", []) if g["logGroupName"] in chunk})
+        return found
+
+    return dict(ctx.reads.get("log groups", load))
+
+
 class LogGroup(Step):
     """One log group with a retention period, found by its name and adopted only with this deployment's tags."""
 
@@ -29,12 +52,14 @@ class LogGroup(Step):
     def details(self) -> dict[str, Any]:
         return {"retention_days": self.retention_days}
 
-    def find(self, ctx: Context) -> Resource | None:
+    def find(self, ctx: Context, fresh: bool = False) -> Resource | None:
         logs = ctx.aws.logs
         with translate(f"read log group {self.name}"):
-            pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=self.name)
-            group = next((g for page in pages for g in page.get("logGroups", []) if g["logGroupName"] == self.name),
-                         None)
+            group = None if fresh else deployment_log_groups(ctx).get(self.name)
+            if group is None:  # not there when the command started (or `fresh`): asked for by name now
+                pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=self.name)
+                group = next((g for page in pages for g in page.get("logGroups", [])
+                              if g["logGroupName"] == self.name), None)
             if group is None:
                 return None
             arn = group.get("logGroupArn") or group["arn"].removesuffix(":*")
@@ -50,7 +75,7 @@ class LogGroup(Step):
             if not applied(("ResourceAlreadyExistsException",), ctx.aws.logs.create_log_group,
                            logGroupName=self.name, tags=ctx.tags(self)):
                 # Made by our own attempt whose reply was lost (botocore retried it): adopt it if it is ours.
-                found = self.find(ctx)
+                found = self.find(ctx, fresh=True)
                 if found is not None:
                     return found
             # CreateLogGroup answers nothing, and DescribeLogGroups may not list the new group yet: its ARN is

@@ -31,6 +31,7 @@ from provisioner.design.security_group import (
     to_permission,
     workspace_rules,
 )
+from provisioner.poll import Pending
 from provisioner.steps import keys
 from provisioner.steps.base import Resource, Step, aspect, cannot_fix
 from provisioner.steps.ec2_common import (
@@ -69,11 +70,11 @@ class WorkspaceSecurityGroup(Ec2Step):
             TagSpecifications=self.tag_specifications(ctx)))
         return self.created(ctx, {"GroupId": got["GroupId"]})
 
-    def wait(self, ctx: Context, res: Resource) -> Resource:
+    def poll(self, ctx: Context, res: Resource) -> Resource | Pending:
         # The create call returns only the ID; the rules (AWS's default egress rule) come from a describe, once
         # AWS lists the new group.
-        res = super().wait(ctx, res)
-        return res if "IpPermissionsEgress" in res.live else self.reread(ctx, res)
+        got = super().poll(ctx, res)
+        return got if isinstance(got, Pending) or "IpPermissionsEgress" in got.live else self.reread(ctx, got)
 
     def wanted_rules(self, ctx: Context) -> frozenset[Rule]:
         return self.rules

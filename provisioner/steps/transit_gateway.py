@@ -161,7 +161,7 @@ class TgwRouteTable(Ec2Step):
     def _ensure_associations(self, ctx: Context, table_id: str, apply: bool, changes: list[str]) -> None:
         ec2 = ctx.aws.ec2
         wanted = {ctx.output(k): k for k in self.table.associations}
-        have = {a["TransitGatewayAttachmentId"] for a in _associations(ec2, table_id)}
+        have = {a["TransitGatewayAttachmentId"] for a in table_associations(ctx, table_id)}
         for attachment_id, key in wanted.items():
             if attachment_id in have or not aspect(changes, apply, f"{key} not associated", True):
                 continue
@@ -208,7 +208,8 @@ class TgwRouteTable(Ec2Step):
         # destination -> the attachment it goes to, or None for a blackhole (dropped by the TGW)
         wanted = {r.destination: None if r.target_kind == rt.BLACKHOLE else ctx.output(r.target)
                   for r in self.table.routes}
-        have = {r["DestinationCidrBlock"]: r for r in static_routes(ec2, table_id) if r.get("DestinationCidrBlock")}
+        have = {r["DestinationCidrBlock"]: r for r in table_routes(ctx, table_id)
+                if r.get("DestinationCidrBlock") and r.get("Type") == "static"}
         for destination, attachment_id in wanted.items():
             route = have.get(destination)
             target = {"TransitGatewayAttachmentId": attachment_id} if attachment_id else {"Blackhole": True}
@@ -267,6 +268,20 @@ def _propagations(ec2: Any, table_id: str) -> list[dict[str, Any]]:
 def static_routes(ec2: Any, table_id: str) -> list[dict[str, Any]]:
     return list(ec2.search_transit_gateway_routes(
         TransitGatewayRouteTableId=table_id, Filters=[{"Name": "type", "Values": ["static"]}])["Routes"])
+
+
+def table_associations(ctx: Context, table_id: str) -> list[dict[str, Any]]:
+    """A TGW route table's associations, read once per command for this step and `status`'s egress check."""
+    shared = ctx.reads.get(f"tgw associations {table_id}", lambda: _associations(ctx.aws.ec2, table_id))
+    return [a for a in shared if a.get("State") != "disassociated"]
+
+
+def table_routes(ctx: Context, table_id: str) -> list[dict[str, Any]]:
+    """A TGW route table's static and propagated routes, read once per command for this step and `status`'s
+    egress check."""
+    return list(ctx.reads.get(f"tgw routes {table_id}", lambda: list(ctx.aws.ec2.search_transit_gateway_routes(
+        TransitGatewayRouteTableId=table_id, Filters=[{"Name": "type", "Values": ["static", "propagated"]}])[
+            "Routes"])))
 
 
 def steps(config: Config) -> list[Step]:

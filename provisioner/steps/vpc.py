@@ -15,12 +15,12 @@ from provisioner.design.naming import tags as naming_tags
 from provisioner.steps.base import Resource, aspect, cannot_fix
 from provisioner.steps.ec2_common import (
     ROUTE_TABLE,
-    SECURITY_GROUP,
     SUBNET,
     VPC,
     Ec2Step,
     client_token,
     create_once,
+    default_security_groups,
     describe,
     ensure_gateway_association,
     ensure_main,
@@ -71,15 +71,14 @@ class Vpc(Ec2Step):
             value = ec2.describe_vpc_attribute(VpcId=res.id, Attribute=attribute)[field]["Value"]
             if aspect(changes, apply, f"{attribute} off", not value):
                 ec2.modify_vpc_attribute(VpcId=res.id, **{field: {"Value": True}})
-        self._empty_default_group(ec2, res.id, changes, apply)
+        self._empty_default_group(ctx, res.id, changes, apply)
 
     @staticmethod
-    def _empty_default_group(ec2: Any, vpc_id: str, changes: list[str], apply: bool) -> None:
+    def _empty_default_group(ctx: Context, vpc_id: str, changes: list[str], apply: bool) -> None:
         """The VPC's default security group keeps no rule (CIS AWS 5.4): anything launched into it by mistake
         can talk to nothing. AWS makes it with an allow-all egress rule and an allow-from-itself ingress rule."""
-        groups = describe(ec2, SECURITY_GROUP, Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
-                                                        {"Name": "group-name", "Values": ["default"]}])
-        for group in groups:
+        ec2 = ctx.aws.ec2
+        for group in default_security_groups(ctx, vpc_id):
             for direction, revoke in (("IpPermissions", ec2.revoke_security_group_ingress),
                                       ("IpPermissionsEgress", ec2.revoke_security_group_egress)):
                 rules = group.get(direction) or []

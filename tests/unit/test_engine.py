@@ -171,3 +171,55 @@ def test_drift_aws_cannot_fix_fails_up_instead_of_reporting_updated(ctx):
     result = up(ctx, [step])
     assert result.failures and "config says 10.0.0.0/16" in result.failures[0].message
     assert status(ctx, [step])[0].drift == ["CIDR is 10.9.0.0/16, config says 10.0.0.0/16"]
+
+
+class PollingStep(FakeStep):
+    """Ready after `reads` polls; each poll made in a worker thread is counted with the thread that made it."""
+
+    def __init__(self, key, reads, threads, **kwargs):
+        super().__init__(key, **kwargs)
+        self.reads, self.threads = reads, threads
+
+    def poll(self, ctx, res):
+        import threading
+
+        from provisioner.poll import Pending
+
+        self.threads.append(threading.current_thread().name)
+        self.reads -= 1
+        return res if self.reads <= 0 else Pending(res, 0.05, "still pending")
+
+
+def test_a_polling_step_holds_no_worker_while_it_waits(ctx):
+    """One worker: while the slow step waits for its next read, the other steps run (a blocking wait would hold
+    the only worker until it was done)."""
+    cloud, log, threads = {}, [], []
+    steps = [PollingStep("nat", 4, threads, cloud=cloud, log=log),
+             FakeStep("a", cloud=cloud, log=log), FakeStep("b", ["a"], cloud=cloud, log=log)]
+    reports = []
+    ctx.report = lambda key, state, message: reports.append((key, state, message))
+    result = up(ctx, steps, workers=1)
+    assert [o.result for o in result.outcomes] == ["created"] * 3
+    assert len(threads) == 4
+    # b was made before the slow step's last read: the worker did not sit in its wait.
+    order = [key for key, state, _ in reports if state == "done"]
+    assert order.index("b") < order.index("nat")
+    # One progress line for what it waits on, not one per read.
+    assert [m for k, s, m in reports if k == "nat" and s == "waiting" and m] == ["still pending"]
+
+
+def test_a_poll_gives_up_at_its_deadline_and_a_rerun_keeps_waiting(ctx):
+    from provisioner.poll import Read, poll_once
+
+    res = Resource("r-1")
+    reads = []
+
+    def read():
+        reads.append(1)
+        return Read(False, note="state pending")
+
+    with pytest.raises(CloudError, match=r"still state pending after 3 polls .*rerun the command"):
+        for _ in range(10):
+            poll_once(res, "thing", read, every=10, deadline=30)
+    assert len(reads) == 3
+    assert res.polls == 0  # a rerun starts a new deadline

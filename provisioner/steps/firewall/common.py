@@ -12,8 +12,9 @@ from botocore.exceptions import ClientError
 from provisioner.aws.errors import CloudError, error_code, gone_if_missing, none_if_missing, translate
 from provisioner.context import Context
 from provisioner.design.naming import is_owned, tag_map
+from provisioner.poll import Read, block, poll_once
 from provisioner.steps import keys
-from provisioner.steps.base import Step
+from provisioner.steps.base import Resource, Step
 from provisioner.steps.ec2_common import retry_while
 
 T = TypeVar("T")
@@ -89,6 +90,21 @@ def _describe_recorded(ctx: Context, key: str, describe: Callable[..., Any], arn
     return none_if_missing(NOT_FOUND, describe, **{arn_param: arn}) if arn else None
 
 
+def _described_firewall(ctx: Context, arn: str | None, keep: bool = True) -> Any:
+    """The recorded firewall described, once per command for the steps that find it (None: none recorded, or
+    gone). Its waits read it again. Not `keep`: a read the caller's changes would leave stale (logging changes
+    the firewall's update token) is not kept for the firewall's own step."""
+    if not arn:
+        return None
+    nfw = ctx.aws.network_firewall
+    key = f"describe_firewall {arn}"
+
+    def load() -> Any:
+        return none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallArn=arn)
+
+    return ctx.reads.get(key, load) if keep else ctx.reads.peek(key, load)
+
+
 def _require_owned(ctx: Context, what: str, tags: dict[str, str]) -> None:
     if not is_owned(tags, ctx.deployment):
         raise CloudError(f"{what} exists but is not tagged as part of deployment {ctx.deployment}; provision will "
@@ -113,19 +129,16 @@ def _poll(ctx: Context, key: str, what: str, read: Callable[[], T], done: Callab
           failed: Callable[[T], str | None] = lambda value: None) -> T:
     """Read until `done`; at most `deadline / delay` reads, each `delay` apart (scaled by the poll scale). A read
     for which `failed` gives a reason ends the wait at once with that reason: waiting would not change it."""
-    attempts = max(1, int(deadline // delay))
-    for attempt in range(attempts):
-        value = read()
-        if done(value):
-            return value
-        reason = failed(value)
-        if reason:
-            raise CloudError(f"waiting for {what} failed: {reason}")
-        ctx.report(key, "waiting", describe(value))
-        if attempt + 1 < attempts:
-            ctx.clock.sleep(ctx.poll_delay(delay))
-    raise CloudError(f"waiting for {what} failed: still {describe(value)} after {deadline / 60:g} minutes "
-                     "(the deadline); rerun the command (`provision up` or `provision down`) to keep waiting")
+    last: list[T] = []
+
+    def once() -> Read:
+        last[:] = [read()]
+        ready = done(last[0])
+        return Read(ready, note=describe(last[0]), failed=None if ready else failed(last[0]))
+
+    reads = Resource("")  # counts the reads towards the deadline
+    block(ctx, key, lambda: poll_once(reads, what, once, every=delay, deadline=deadline))
+    return last[0]
 
 
 def _create_or_adopt(ctx: Context, what: str, create: Callable[[], dict[str, Any]],

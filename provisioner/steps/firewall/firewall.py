@@ -25,7 +25,7 @@ from provisioner.steps.firewall.common import (
     POLICY_KEY,
     PROTECTIONS,
     _create_or_adopt,
-    _describe_recorded,
+    _described_firewall,
     _missing_tags,
     _poll,
     _recorded,
@@ -56,7 +56,7 @@ class Firewall(Step):
     def find(self, ctx: Context) -> Resource | None:
         nfw = ctx.aws.network_firewall
         with translate(f"read network firewall {self.name}"):
-            got = (_describe_recorded(ctx, self.key, nfw.describe_firewall, "FirewallArn")
+            got = (_described_firewall(ctx, ctx.state.resource_id(self.key))
                    or none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallName=self.name))
         if got is None:
             return None

@@ -14,6 +14,7 @@ from provisioner.steps.firewall.common import (
     FIREWALL_KEY,
     LOGGING_KEY,
     NOT_FOUND,
+    _described_firewall,
     _require_owned,
     log_group_key,
 )
@@ -49,7 +50,7 @@ class FirewallLogging(Step):
         nfw = ctx.aws.network_firewall
         name = design.firewall_name(ctx.deployment)
         arn = ctx.state.resource_id(FIREWALL_KEY)
-        got = none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallArn=arn) if arn else None
+        got = _described_firewall(ctx, arn, keep=False)
         if got is None:
             got = none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallName=name)
         if got is None:

@@ -12,7 +12,7 @@ from provisioner.design.layout import layout
 from provisioner.design.routes import route_target
 from provisioner.steps import keys
 from provisioner.steps.base import Resource, Step, aspect
-from provisioner.steps.ec2_common import create_route
+from provisioner.steps.ec2_common import create_route, route_tables
 from provisioner.steps.firewall.common import (
     FIREWALL_KEY,
     ROUTE_NOT_FOUND,
@@ -68,8 +68,7 @@ class FirewallRoutes(Step):
         with translate(f"read hub route tables for {self.az}"):
             # A filter, not RouteTableIds: a table deleted outside provision is then simply absent, not an error
             # that would stop `down` for good.
-            described = ctx.aws.ec2.describe_route_tables(
-                Filters=[{"Name": "route-table-id", "Values": sorted(set(tables.values()))}])["RouteTables"]
+            described = route_tables(ctx, tables.values())
         by_id = {t["RouteTableId"]: t for t in described}
         targets: dict[str, str | None] = {}
         for route in self.routes:
