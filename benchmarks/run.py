@@ -101,10 +101,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=None, help="passed to `up` (default: provision's own)")
     args = parser.parse_args()
 
+    from provisioner.sandbox.quotas import set_quota_everywhere
     from provisioner.sandbox.server import Sandbox
 
     log = RequestLog()
     sandbox = Sandbox(time_scale=args.time_scale, log=log)
+    # AWS's default of 5 VPCs per region holds a hub and 4 spokes; the larger runs need the quota a platform
+    # account running many workspaces has asked for (preflight checks it, as on AWS).
+    set_quota_everywhere("vpc", "L-F678F1CE", max(args.spokes) + 1)
     env = {**os.environ, **sandbox.info.exports(), "COLUMNS": "200"}
     rows: list[tuple[str, str]] = []
     try:

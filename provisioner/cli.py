@@ -666,13 +666,21 @@ def sandbox_serve(
     databricks_port: Annotated[int, typer.Option("--databricks-port", min=0, max=65535,
                                                  help="0 picks a free port")] = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="A line per request")] = False,
+    quota: Annotated[list[str] | None, typer.Option(
+        "--quota", metavar="SERVICE/CODE=VALUE",
+        help="Give a Service Quota another value in every region (ec2/L-0263D0A3=2: two Elastic IPs; "
+             "vpc/L-F678F1CE=20: twenty VPCs); repeatable")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Run the sandbox in the foreground (Ctrl-C stops it); `provision sandbox stop` ends a detached one."""
     if ctx.invoked_subcommand is not None:
         return
-    from provisioner.sandbox import server
+    from provisioner.sandbox import quotas, server
 
+    try:
+        quota_values = [quotas.parse_quota(q) for q in quota or []]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     _check_state_dir(state_dir)
     running = server.read_record(state_dir)
     if running is not None:
@@ -681,8 +689,12 @@ def sandbox_serve(
     signals = server.StopSignals()  # before anything starts, so an early SIGTERM still stops it cleanly
     sb = server.Sandbox(time_scale=time_scale, aws_port=aws_port, databricks_port=databricks_port,
                         log=(lambda line: out.print(line, markup=False)) if verbose else None)
+    for service, code, amount in quota_values:
+        quotas.set_quota_everywhere(service, code, amount)
     server.write_record(state_dir, sb.info)
     out.print(f"Sandbox running (pid {sb.info.pid}, time scale {time_scale}); Ctrl-C stops it.")
+    for service, code, amount in quota_values:
+        out.print(f"  quota {service}/{code} ({quotas.DEFAULT_QUOTAS[(service, code)][0]}) = {amount:g}")
     out.print(f"  emulated AWS                    {sb.info.aws_url}")
     out.print(f"  emulated Databricks account API {sb.info.databricks_url}")
     out.print("Commands with --sandbox in this directory use it; so does any provision command, and the AWS CLI, boto3 "

@@ -1,5 +1,7 @@
 """`provision preflight`, and `up`'s first step: what would make `up` fail, one line per check, exit 2."""
 
+import pytest
+
 from provisioner.preflight import operator_actions, principal_arn
 from provisioner.sandbox.quotas import deny_actions, set_quota
 from tests.conftest import config_text
@@ -58,3 +60,26 @@ def test_operator_actions_and_the_principal_simulated():
     assert not [a for a in actions if "*" in a]
     assert principal_arn("arn:aws:sts::123:assumed-role/ci-deploy/gh-run-1") == "arn:aws:iam::123:role/ci-deploy"
     assert principal_arn("arn:aws:iam::123:user/alice") == "arn:aws:iam::123:user/alice"
+
+
+def test_a_quota_given_to_the_whole_sandbox_is_what_preflight_reads(aws, workdir):
+    from provisioner.sandbox import quotas
+
+    assert quotas.parse_quota("vpc/L-F678F1CE=1") == ("vpc", "L-F678F1CE", 1.0)
+    for bad, says in (("ec2/L-NOPE=2", "not a quota the sandbox answers"), ("ec2/L-0263D0A3=two", "a number"),
+                      ("ec2/L-0263D0A3=-1", "cannot be negative")):
+        with pytest.raises(ValueError, match=says):
+            quotas.parse_quota(bad)
+    workdir.write_config(config_text("wide"))
+    quotas.set_quota_everywhere("vpc", "L-F678F1CE", 1)
+    try:
+        result = workdir.run("preflight")
+    finally:
+        quotas._EVERYWHERE.clear()
+    assert result.code == 2 and "VPCs per Region (vpc L-F678F1CE): 1 used + 2 to create, quota 1" in result.out
+
+
+def test_sandbox_refuses_an_unknown_quota_in_one_line(workdir):
+    result = workdir.run("sandbox", "--quota", "ec2/L-NOPE=2")
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+    assert "not a quota the sandbox answers" in result.err

@@ -36,8 +36,13 @@ DEFAULT_QUOTAS: dict[tuple[str, str], tuple[str, float]] = {
 }
 
 
+# Quotas given another value in every region (`provision sandbox --quota`); a region's own override wins.
+_EVERYWHERE: dict[tuple[str, str], float] = {}
+
+
 def _quota(backend: ServiceQuotasBackend, service: str, code: str) -> dict[str, Any]:
     name, value = DEFAULT_QUOTAS[(service, code)]
+    value = _EVERYWHERE.get((service, code), value)
     value = getattr(backend, "provision_overrides", {}).get((service, code), value)
     return {"ServiceCode": service, "QuotaCode": code, "QuotaName": name, "Value": value, "Unit": "None",
             "Adjustable": True, "GlobalQuota": False,
@@ -56,6 +61,29 @@ def _list_service_quotas(self: ServiceQuotasResponse) -> str:
     if not quotas:
         raise NoSuchResource
     return json.dumps({"Quotas": quotas})
+
+
+def parse_quota(text: str) -> tuple[str, str, float]:
+    """`SERVICE/CODE=VALUE` (`ec2/L-0263D0A3=2`), one of the quotas the sandbox answers; ValueError says why not."""
+    where, _, value = text.partition("=")
+    service, _, code = where.partition("/")
+    known = ", ".join(f"{s}/{c} ({name})" for (s, c), (name, _) in DEFAULT_QUOTAS.items())
+    if (service, code) not in DEFAULT_QUOTAS:
+        raise ValueError(f"--quota {text}: not a quota the sandbox answers; use SERVICE/CODE=VALUE with one of: "
+                         f"{known}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"--quota {text}: the value must be a number, as in {service}/{code}=2") from None
+    if number < 0:
+        raise ValueError(f"--quota {text}: a quota cannot be negative")
+    return service, code, number
+
+
+def set_quota_everywhere(service: str, code: str, value: float) -> None:
+    """Give a quota another value in every region of the sandbox (`provision sandbox --quota`)."""
+    with _lock:
+        _EVERYWHERE[(service, code)] = float(value)
 
 
 def set_quota(service: str, code: str, value: float, account_id: str = "123456789012",
