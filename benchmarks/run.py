@@ -108,7 +108,7 @@ def main() -> int:
     sandbox = Sandbox(time_scale=args.time_scale, log=log)
     # AWS's default of 5 VPCs per region holds a hub and 4 spokes; the larger runs need the quota a platform
     # account running many workspaces has asked for (preflight checks it, as on AWS).
-    set_quota_everywhere("vpc", "L-F678F1CE", max(args.spokes) + 1)
+    set_quota_everywhere("vpc", "L-F678F1CE", max(args.spokes) + 2)  # moto has a default VPC too
     env = {**os.environ, **sandbox.info.exports(), "COLUMNS": "200"}
     rows: list[tuple[str, str]] = []
     try:
