@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -116,11 +117,17 @@ class Preflight:
         self.databricks_check = databricks_check
 
     def run(self, items: Sequence[PlanItem]) -> list[Finding]:
-        found = [self.region()]
-        found += self.quotas(needs(items, self.config))
-        found.append(self.permissions())
-        if self.databricks_check is not None:
-            found.append(self.databricks())
+        """Every check, at once (each only reads; `up` waits for them all before its first write), reported in
+        a fixed order."""
+        need = needs(items, self.config)
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="preflight") as pool:
+            region = pool.submit(self.region)
+            quotas = pool.submit(self.quotas, need)
+            permissions = pool.submit(self.permissions)
+            databricks = pool.submit(self.databricks) if self.databricks_check is not None else None
+            found = [region.result(), *quotas.result(), permissions.result()]
+            if databricks is not None:
+                found.append(databricks.result())
         return found
 
     # -- the region --------------------------------------------------------------------------------------------
@@ -169,7 +176,6 @@ class Preflight:
 
     def quotas(self, need: Needs) -> list[Finding]:
         ec2 = self.aws.ec2
-        found = []
         try:
             vpcs = len(ec2.describe_vpcs()["Vpcs"])
             eips = len([a for a in ec2.describe_addresses()["Addresses"] if a.get("Domain", "vpc") == "vpc"])
@@ -185,14 +191,14 @@ class Preflight:
             return [Finding("quotas", WARN, f"cannot read what the account uses ({_error_code(e)})",
                             "grant the read actions of docs/operator-policy.json")]
         nat_used = Counter(subnets.get(n["SubnetId"], "") for n in nats)
-        found.append(self._quota(VPCS, vpcs, need.vpcs))
-        found.append(self._quota(ELASTIC_IPS, eips, need.elastic_ips))
-        for az, count in sorted((need.nat_per_az or Counter()).items()):
-            found.append(self._quota(NAT_PER_AZ, nat_used[az], count, f" in {az}"))
-        found.append(self._quota(TRANSIT_GATEWAYS, tgws, need.transit_gateways))
-        found.append(self._quota(FIREWALLS, firewalls, need.firewalls))
-        found.append(self._quota(ENDPOINTS_PER_VPC, 0, need.endpoints_per_new_vpc, " (a new VPC)"))
-        return found
+        wanted: list[tuple[Quota, int, int, str]] = [(VPCS, vpcs, need.vpcs, ""),
+                                                     (ELASTIC_IPS, eips, need.elastic_ips, "")]
+        wanted += [(NAT_PER_AZ, nat_used[az], count, f" in {az}")
+                   for az, count in sorted((need.nat_per_az or Counter()).items())]
+        wanted += [(TRANSIT_GATEWAYS, tgws, need.transit_gateways, ""), (FIREWALLS, firewalls, need.firewalls, ""),
+                   (ENDPOINTS_PER_VPC, 0, need.endpoints_per_new_vpc, " (a new VPC)")]
+        with ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix="preflight-quota") as pool:
+            return list(pool.map(lambda w: self._quota(*w), wanted))
 
     # -- permissions ----------------------------------------------------------------------------------------
     def permissions(self) -> Finding:
