@@ -12,6 +12,7 @@ from provisioner.design import firewall as design
 from provisioner.design.config import Config
 from provisioner.design.layout import layout
 from provisioner.design.naming import tag_list, tag_map
+from provisioner.poll import Pending, Read, block, poll_once
 from provisioner.steps import keys
 from provisioner.steps.base import Resource, Step, aspect
 from provisioner.steps.firewall.common import (
@@ -87,16 +88,34 @@ class Firewall(Step):
                 lambda: nfw.describe_firewall(FirewallName=self.name), "Firewall")
         return self._resource(created)
 
-    def wait(self, ctx: Context, res: Resource) -> Resource:
-        """Until READY and IN_SYNC with an endpoint in every hub AZ: routes can then point at the endpoints."""
+    def poll(self, ctx: Context, res: Resource) -> Resource | Pending:
+        """One read of the wait until READY and IN_SYNC with an endpoint in every hub AZ (routes can then point at
+        the endpoints); the engine schedules the next read, so the minutes of the firewall's creation hold no
+        worker. An AZ added to the config has no subnet on the firewall until `ensure` maps it, and then waits
+        for it."""
         status = res.live.get("FirewallStatus", {})
         if status.get("Status") == "DELETING":
             raise CloudError(f"network firewall {self.name} is being deleted; wait until it is gone (a few minutes), "
                              "then rerun `provision up`")
-        # An AZ added to the config has no subnet on the firewall until `ensure` maps it, and then waits for it.
         mapped = {m["SubnetId"] for m in res.live.get("Firewall", {}).get("SubnetMappings", [])}
-        return self._wait_ready(ctx, res, tuple(az for az, subnet in zip(self.azs, self._subnets(ctx), strict=True)
-                                                if subnet in mapped))
+        azs = tuple(az for az, subnet in zip(self.azs, self._subnets(ctx), strict=True) if subnet in mapped)
+        if self._ready(res.live, azs):
+            return res
+        nfw = ctx.aws.network_firewall
+
+        def read() -> Read:
+            got = nfw.describe_firewall(FirewallArn=res.id)
+            res.live = got  # the next poll starts from what this one saw
+            ready = self._ready(got, azs)
+            return Read(ready, note=_describe_status(got), failed=None if ready else _failure(got))
+
+        with translate(f"wait for network firewall {self.name}"):
+            got = poll_once(res, f"network firewall {self.name}", read, every=FIREWALL_POLL_SECONDS,
+                            deadline=FIREWALL_DEADLINE_SECONDS)
+        return got if isinstance(got, Pending) else self._resource(res.live)
+
+    def wait(self, ctx: Context, res: Resource) -> Resource:
+        return block(ctx, self.key, lambda: self.poll(ctx, res))
 
     def _wait_ready(self, ctx: Context, res: Resource, azs: tuple[str, ...] | None = None) -> Resource:
         def ready(got: dict[str, Any]) -> bool:
