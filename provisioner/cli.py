@@ -201,7 +201,7 @@ def _steps(config: Config) -> list[Step]:
 
 
 @contextmanager
-def _session(opts: Options, config: Config, *, workers: int, databricks: bool = True,
+def _session(opts: Options, config: Config, command: str, *, workers: int, databricks: bool = True,
              fit_hub: bool = False) -> Iterator[tuple[Context, list[Step]]]:
     """Lock the deployment, load its state and build the context for a command that talks to the clouds. The
     context's config is the deployment's as it stands (the hub's subnet split kept): use `ctx.config`."""
@@ -212,12 +212,12 @@ def _session(opts: Options, config: Config, *, workers: int, databricks: bool = 
     _require_account(config)
     aws_factory = _aws_factory(config, workers)
     db_factory = _databricks_factory(config) if databricks else None
-    with opts.backend(config).locked(config.deployment, _command_name()):
+    with opts.backend(config).locked(config.deployment, command):
         state = opts.load(config)
         _check_kind(state, opts.sandbox)
         config = with_hub_split(config, state, fit_hub)
-        if state.exists and _command_name() in ("up", "down"):
-            state.set_meta(last_command=_command_name())  # what `state list` shows
+        if state.exists and command in ("up", "down"):
+            state.set_meta(last_command=command)  # what `state list` shows
         ctx = Context(config=config, state=state, aws_factory=aws_factory, databricks_factory=db_factory,
                       poll_scale=poll_scale)
         if opts.sandbox:
@@ -232,13 +232,6 @@ def _session(opts: Options, config: Config, *, workers: int, databricks: bool = 
 
 
 # -- commands -----------------------------------------------------------------------------------
-
-
-def _command_name() -> str:
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    return ctx.command_path.partition(" ")[2] if ctx is not None else ""
 
 
 def _version(value: bool) -> None:
@@ -348,7 +341,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
             err.print("The config no longer has: " + ", ".join(removed), markup=False, soft_wrap=True)
             typer.confirm(f"Delete these {len(removed)} resources of deployment {cfg.deployment} in {cfg.region}?",
                           abort=True)
-    with _session(opts, cfg, workers=workers) as (ctx, steps):
+    with _session(opts, cfg, "up", workers=workers) as (ctx, steps):
         cfg = ctx.config
         removed_steps = pruning.removed_steps(ctx.state, steps, all_steps) if prune else []
         engine.check_plan(steps, ctx.state)  # before anything is written
@@ -460,7 +453,7 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
             raise UsageError("down needs confirmation; pass --yes to delete without asking")
         typer.confirm(f"Delete every resource of deployment {cfg.deployment} in {cfg.region}?", abort=True)
     cfg = privatelink.as_built(cfg, opts.load(cfg))  # PrivateLink turned off since: its resources go too
-    with _session(opts, cfg, workers=workers, fit_hub=True) as (ctx, steps):
+    with _session(opts, cfg, "down", workers=workers, fit_hub=True) as (ctx, steps):
         ctx.delete_data = delete_data
         ctx.delete_logs = delete_logs
         with render.progress_view(progress.value, out, [s.key for s in reversed(steps)]) as view:
@@ -486,7 +479,7 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
     check_report_path(report)
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
-    with _session(opts, cfg, workers=workers) as (ctx, steps):
+    with _session(opts, cfg, "status", workers=workers) as (ctx, steps):
         cfg = ctx.config
         items = engine.status(ctx, steps, workers=workers)
         items += engine.run_checks(ctx, all_checks(cfg))

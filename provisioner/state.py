@@ -96,7 +96,7 @@ _REQUIRED: dict[str, tuple[type, ...]] = {"deployment": (str,), "resources": (di
 _OPTIONAL: dict[str, tuple[type, ...]] = {
     "generated_name": (bool,), "sandbox": (bool,), "created_at": (str,), "updated_at": (str,),
     "config_fingerprint": (str, type(None)), "configs": (list,), "last_command": (str,), "outputs": (dict,),
-    "secrets": (dict,), "observations": (dict,),
+    "secrets": (dict,), "observations": (dict,), "deleted": (dict,),
 }
 _JSON_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "a number",
                float: "a number", type(None): "null"}
@@ -203,8 +203,13 @@ class State:
             self.save()
 
     def forget(self, key: str) -> None:
+        """Drop a deleted resource. Its ID stays under `deleted`: the idempotency token of the next create of the
+        same key depends on it (steps/ec2_common.client_token)."""
         with self._lock:
-            had = self._doc["resources"].pop(key, None) is not None
+            entry = self._doc["resources"].pop(key, None)
+            had = entry is not None
+            if entry and entry.get("id"):
+                self._doc.setdefault("deleted", {})[key] = entry["id"]
             ref = self._doc["secrets"].pop(key, None)
             if ref is not None and self.store is not None:
                 self.store.delete_secret(ref)

@@ -51,6 +51,11 @@ def test_up_keeps_state_in_s3_tokens_in_secrets_manager_and_output_reads_them(aw
     up = workdir.run("up")
     assert up.code == 0, up.err
     assert _keys(s3) == ["teams/shared.json"]  # the lock is gone, the state is there
+    # The lock it held (a version of the lock object kept by the versioned bucket) named the command.
+    held = [v for v in s3.list_object_versions(Bucket=BUCKET)["Versions"] if v["Key"] == "teams/shared.lock"]
+    holders = [json.loads(s3.get_object(Bucket=BUCKET, Key=v["Key"], VersionId=v["VersionId"])["Body"].read())
+               for v in held]
+    assert [h["command"] for h in holders] == ["up"]
     assert not (workdir.path / "state" / "shared.json").exists()
     doc = json.loads(s3.get_object(Bucket=BUCKET, Key="teams/shared.json")["Body"].read())
     assert doc["last_command"] == "up" and doc["resources"]["hub/vpc"]["id"].startswith("vpc-")

@@ -233,8 +233,10 @@ def client_token(ctx: Context, step: Step, *parents: str) -> str:
     The parents (the VPC, subnet, address... it is made in) and the ID the step last recorded are part of it:
     AWS answers a known token with the resource it made then, even once that is deleted or failed, so a
     deployment brought up again, or a NAT gateway that failed or was deleted behind our back, needs a new one.
+    Once `down` or `--prune` deleted it, the ID it had takes the recorded one's place: a resource made again in a
+    parent that was kept (a VPC whose `down` failed) must not get back the deleted one.
     """
-    recorded = ctx.state.resource_id(step.key) or ""
+    recorded = ctx.state.resource_id(step.key) or ctx.state.get("deleted", step.key) or ""
     digest = hashlib.sha256("\x1f".join((ctx.deployment, step.key, recorded, *parents)).encode()).hexdigest()
     return f"prov-{digest[:40]}"
 
