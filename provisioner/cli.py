@@ -444,6 +444,7 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
          progress: ProgressOpt = Progress.auto) -> None:
     """Delete what `up` made, in a safe order, and nothing it did not make."""
     from provisioner import engine, render
+    from provisioner import prune as pruning
     from provisioner.steps import privatelink
 
     opts = _set_options(config, state_dir, sandbox)
@@ -456,6 +457,11 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
     with _session(opts, cfg, "down", workers=workers, fit_hub=True) as (ctx, steps):
         ctx.delete_data = delete_data
         ctx.delete_logs = delete_logs
+        # What the config no longer has but the state records (a spoke removed, fewer hub AZs) goes too.
+        orphans, unknown = pruning.orphan_steps_for_down(ctx.state, steps, all_steps)
+        if unknown:
+            err.print(f"[yellow]warning[/] {escape(unknown)}", soft_wrap=True)
+        steps = [*steps, *orphans]
         with render.progress_view(progress.value, out, [s.key for s in reversed(steps)]) as view:
             ctx.report = view.report
             result = engine.down(ctx, steps, workers=workers)

@@ -118,3 +118,18 @@ def leftover(old: Step, new: Step) -> list[Step]:
     step.needs = ()
     step.name = f"{old.name}: routes to {', '.join(sorted({r.destination for r in gone}))}"
     return [step]
+
+
+def orphan_steps_for_down(state: State, steps: Sequence[Step],
+                          build: Callable[[Config], list[Step]]) -> tuple[list[Step], str | None]:
+    """What `down` deletes beside the current config's steps: the resources the config no longer has (a spoke
+    removed, fewer hub AZs, without `up --prune` since), rebuilt as `up --prune` rebuilds them. Not the routes
+    to removed spokes that shared route tables keep: those tables go whole. The second value says what cannot be
+    rebuilt (no recorded config made it), for `down` to report; None when everything can."""
+    if not orphan_keys(state, steps):
+        return [], None
+    try:
+        removed = removed_steps(state, steps, build)
+    except UsageError as e:
+        return [], str(e)
+    return [s for s in removed if not s.key.endswith(LEFTOVER_SUFFIX)], None

@@ -144,3 +144,16 @@ def test_more_hub_azs_than_the_split_has_room_for_is_refused_in_one_line(aws, wo
     down = workdir.run("down", "--yes")  # what never existed is not in the way of deleting the rest
     assert down.code == 0, down.err
     assert [a for a in live_tagged(deployment) if ":logs:" not in a] == []  # log groups are kept
+
+
+def test_down_deletes_what_the_config_no_longer_has(aws, workdir, network_only):
+    """Fewer hub AZs and a spoke removed in the config, no `up --prune` since: `down` still deletes all of it
+    (the dropped AZ's firewall routes before its NAT and subnets, as `up --prune` would)."""
+    deployment = "leftover"
+    workdir.write_config(config_text(deployment, spokes=SPOKES, hub_azs=3))
+    assert workdir.run("up").code == 0
+    workdir.write_config(config_text(deployment, spokes=SPOKES[:1], hub_azs=2))
+    down = workdir.run("down", "--yes")
+    assert down.code == 0, down.out + down.err
+    assert [a for a in live_tagged(deployment) if ":logs:" not in a] == []  # log groups are kept
+    assert [k for k in _state(workdir, deployment)["resources"] if "/log-group/" not in k] == []

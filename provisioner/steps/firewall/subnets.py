@@ -40,8 +40,9 @@ class DroppedAzEndpoint(Step):
 
     def __init__(self, config: Config, az: str) -> None:
         self.az = az
+        # On the firewall too: `down`, deleting both, removes the endpoint before the firewall goes.
         super().__init__(endpoint_key(az), f"{design.firewall_name(config.deployment)} endpoint in {az}",
-                         (keys.hub("firewall-subnet", az),))
+                         (keys.hub("firewall-subnet", az), FIREWALL_KEY))
 
     def details(self) -> dict[str, Any]:
         return {"az": self.az}
