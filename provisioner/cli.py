@@ -766,10 +766,17 @@ def _usage_error(e: Exception) -> int | None:
 
     families: tuple[type[Exception], ...] = (click.exceptions.ClickException,
                                              getattr(typer, "TyperException", click.exceptions.ClickException))
-    if isinstance(e, families) and hasattr(e, "show"):
+    if not isinstance(e, families) or not hasattr(e, "show"):
+        return None
+    message = e.format_message().strip() if hasattr(e, "format_message") else ""
+    if not message:  # a command group given no command: its help is the answer
         e.show()
         return ExitStatus.BAD_INPUT
-    return None
+    # One line, like every other mistake, not click's usage block: the message, and where the options are.
+    ctx = getattr(e, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    err.print(f"error: {message.removesuffix('.')}{where}", soft_wrap=True, markup=False)
+    return ExitStatus.BAD_INPUT
 
 
 def entry() -> None:
@@ -797,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     _quiet_sdk_logs(debug)
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, prog_name="provision", standalone_mode=False)
         # Typer answers Ctrl-C by returning 130 rather than raising, in this mode.
         if code == ExitStatus.INTERRUPTED:
             raise KeyboardInterrupt

@@ -15,6 +15,14 @@ def test_usage_mistakes_exit_2_without_traceback(workdir, args, words):
     result = workdir.run(*args)
     assert result.code == 2
     assert words in result.err and "Traceback" not in result.err + result.out
+    assert len(result.err.strip().splitlines()) == 1 and "Usage:" not in result.err, result.err
+
+
+def test_an_unknown_option_names_the_help_of_its_command(workdir):
+    result = workdir.run("up", "--sandox")
+    assert result.code == 2
+    assert result.err.strip() == ("error: No such option: --sandox (Possible options: --sandbox) "
+                                  "(see `provision up --help`)")
 
 
 def test_version(workdir):
