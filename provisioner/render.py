@@ -215,10 +215,10 @@ def allowlists(config: Config) -> dict[str, list[str]]:
 
 def allowlist_lines(config: Config, width: int = 100) -> list[str]:
     """Per spoke: its own domains, then how many the whole deployment allows (listed once, after)."""
-    from provisioner.design.firewall import allowed_fqdns, spoke_fqdns
+    from provisioner.design.firewall import firewall_fqdns, spoke_fqdns
     from provisioner.design.layout import layout
 
-    shared = allowed_fqdns(config, layout(config))
+    shared = firewall_fqdns(config, layout(config))
     own = spoke_fqdns(config)
     lines = ["Allowed through the firewall (TLS SNI / HTTP Host):"]
     lines += _wrapped("every spoke", shared, width)

@@ -24,6 +24,22 @@ def test_endpoint_group_admits_only_the_workspace_group_on_the_databricks_ports(
     assert sorted((r.from_port, r.to_port) for r in rules) == [(443, 443), (2443, 2443), (6666, 6666), (8443, 8451)]
 
 
+@pytest.mark.parametrize("private_link", [False, True])
+def test_the_printed_allowlist_is_the_firewalls_own(private_link):
+    """With PrivateLink the relay is reached through the spoke's endpoint: what `up`, `plan` and `status` print as
+    allowed through the firewall leaves it out, as the firewall's rule group does."""
+    from provisioner import render
+    from provisioner.design import firewall
+
+    config = _config(private_link=private_link)
+    lay = layout(config)
+    relay = lay.region.scc_relay
+    group = firewall.allowlist_group(config, lay).rule_group["RulesSource"]["RulesSourceList"]["Targets"]
+    printed = "\n".join(render.allowlist_lines(config, width=1000))
+    assert (relay in group) is (relay in printed) is (relay in render.allowlists(config)["main"]) is not private_link
+    assert lay.region.webapp in printed
+
+
 def test_privatelink_subnets_have_a_table_with_no_way_out():
     spoke = layout(_config(private_link=True)).spokes[0]
     table = privatelink_route_table(spoke)
