@@ -391,8 +391,8 @@ def sandbox_traffic(
     check_spoke(cfg, spoke)
     info = server.from_environment() or server.read_record(state_dir)
     if info is None:
-        raise UsageError(f"no sandbox is running for {state_dir}: `sandbox traffic` only sends flows through the "
-                         "sandbox (`provision up --sandbox` starts one and builds the deployment)")
+        raise UsageError(f"no sandbox is running for the state directory {state_dir}: `sandbox traffic` only sends "
+                         "flows through the sandbox (`provision up --sandbox` starts one and builds the deployment)")
     if info.aws_url != os.environ.get("AWS_ENDPOINT_URL"):
         for var in cli.FOREIGN_AUTH_VARS:
             os.environ.pop(var, None)

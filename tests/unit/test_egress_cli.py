@@ -41,7 +41,7 @@ def offline(workdir, calls, monkeypatch):
     (["sandbox", "traffic", "--spoke", "main", "pypi.org:99999"], "the port of 'pypi.org:99999'"),
     (["sandbox", "traffic", "--spoke", "nope", "pypi.org"], "--spoke 'nope' is not a spoke"),
     (["sandbox", "traffic", "--spoke", "main", "pypi.org", "--protocol", "ftp"], "--protocol 'ftp'"),
-    (["sandbox", "traffic", "--spoke", "main", "pypi.org"], "no sandbox is running"),
+    (["sandbox", "traffic", "--spoke", "main", "pypi.org"], "no sandbox is running for the state directory state:"),
     (["egress", "check"], "egress check needs a HOST"),
     (["sandbox", "traffic", "--spoke", "main"], "needs at least one HOST or HOST:PORT"),
     (["sandbox", "traffic", "pypi.org"], "needs --spoke NAME"),
