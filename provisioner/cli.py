@@ -684,8 +684,9 @@ def sandbox_serve(
     _check_state_dir(state_dir)
     running = server.read_record(state_dir)
     if running is not None:
-        raise UsageError(f"a sandbox is already running for {state_dir} (pid {running.pid}, AWS at "
-                         f"{running.aws_url}); `provision sandbox stop --state-dir {state_dir}` ends it")
+        flag = f" --state-dir {shlex.quote(str(state_dir))}" if state_dir != Path("state") else ""
+        raise UsageError(f"a sandbox is already running for the state directory {state_dir} (pid {running.pid}, "
+                         f"AWS at {running.aws_url}); `provision sandbox stop{flag}` ends it")
     signals = server.StopSignals()  # before anything starts, so an early SIGTERM still stops it cleanly
     sb = server.Sandbox(time_scale=time_scale, aws_port=aws_port, databricks_port=databricks_port,
                         log=(lambda line: out.print(line, markup=False)) if verbose else None)

@@ -71,3 +71,16 @@ def test_aws_clients_pool_a_connection_per_worker_and_adapt_to_throttling(monkey
     config = aws.ec2.meta.config
     assert config.max_pool_connections == pool
     assert config.retries["mode"] == "adaptive"
+
+
+@pytest.mark.parametrize(("args", "stop"), [((), "`provision sandbox stop` ends it"),
+                                            (("--state-dir", "other"), "`provision sandbox stop --state-dir other`")])
+def test_a_second_sandbox_for_one_state_directory_is_refused_with_the_stop_command(workdir, monkeypatch, args, stop):
+    from provisioner.sandbox import server
+
+    running = server.SandboxInfo(pid=4242, aws_url="http://127.0.0.1:5000", databricks_url="http://127.0.0.1:5001",
+                                 time_scale=0.02, started_at="")
+    monkeypatch.setattr(server, "read_record", lambda state_dir: running)
+    result = workdir.run("sandbox", *args)
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+    assert "a sandbox is already running for the state directory " in result.err and stop in result.err
