@@ -117,6 +117,12 @@ def _set_options(config: Path | None, state_dir: Path, sandbox: bool = False) ->
     return opts
 
 
+def _flags(opts: Options) -> str:
+    """What a command suggested to the user needs to reach this deployment again: its config file, the sandbox."""
+    return (f" -c {shlex.quote(str(opts.config_path))}" if opts.config_explicit else "") + (
+        " --sandbox" if opts.sandbox else "")
+
+
 def _check_kind(state: State, sandbox: bool) -> None:
     """A sandbox deployment's state never drives a real run, nor the reverse."""
     if state.exists and state.sandbox != sandbox:
@@ -377,9 +383,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
         for line in render.run_summary(result):
             human.print(line)
         if not result.failures:
-            flags = (f" -c {shlex.quote(str(opts.config_path))}" if opts.config_explicit else "") + (
-                " --sandbox" if sandbox else "")
-            for line in render.up_summary(cfg, ctx.state, flags, width=human.width):
+            for line in render.up_summary(cfg, ctx.state, _flags(opts), width=human.width):
                 human.print(line, markup=False, soft_wrap=True)
     _finish(result, "up", counted=True)
 
@@ -507,7 +511,7 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
                           "resources": [i.__dict__ for i in items], "allowlists": render.allowlists(cfg)}, indent=2))
     elif not deployed:
         out.print(f"Nothing of deployment {cfg.deployment} exists ({len(items)} resources checked): "
-                  "`provision up` builds it.")
+                  f"`provision up{_flags(opts)}` builds it.")
     else:
         out.print(f"status of deployment {cfg.deployment}")
         out.print(render.status_table(items, cfg.deployment))
@@ -539,7 +543,8 @@ def output(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
         print(json.dumps(doc, indent=2))
         return
     if not doc["outputs"] and not doc["secrets"]:
-        err.print(f"Deployment {cfg.deployment} has no outputs: nothing is deployed (`provision up` builds it).")
+        err.print(f"Deployment {cfg.deployment} has no outputs: nothing is deployed (`provision up{_flags(opts)}` "
+                  "builds it).")
         return
     for key, value in doc["outputs"].items():
         out.print(f"{key} = {value}")

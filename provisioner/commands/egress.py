@@ -30,7 +30,7 @@ from rich.table import Table
 
 from provisioner.design import evaluate as ev
 from provisioner.errors import ExitStatus, UsageError
-from provisioner.settings import DEFAULT_STATE_DIR
+from provisioner.settings import DEFAULT_CONFIG, DEFAULT_STATE_DIR
 
 if TYPE_CHECKING:
     from provisioner.context import Context
@@ -297,7 +297,7 @@ def blocked_command(
     sandbox: SandboxOpt = False, debug: DebugOpt = False,
 ) -> None:
     """What the firewall and the DNS Firewall refused, per spoke, and the provision.toml lines that would allow it."""
-    from provisioner import egress_live
+    from provisioner import cli, egress_live
     from provisioner.design import blocked
     from provisioner.design.dns_firewall import query_log_group_name
     from provisioner.design.firewall import log_group_name, spoke_allowed_fqdns
@@ -356,8 +356,9 @@ def blocked_command(
         out.print(f"note: {', '.join(settings.not_names)}: no setting allows these (addresses, reverse lookups); the "
                   "firewall passes names (TLS SNI, HTTP Host), the control plane and the metastore.", soft_wrap=True)
     if lines:
-        out.print("To allow these names, set in provision.toml (each line replaces the whole list), then run "
-                  "`provision up`:")
+        again = cli._flags(cli.Options(config or Path(DEFAULT_CONFIG), config is not None, state_dir, sandbox))
+        out.print(f"To allow these names, set in {config or DEFAULT_CONFIG} (each line replaces the whole list), "
+                  f"then run `provision up{again}`:", markup=False)
         for line in lines:
             out.print(f"  {line}" if line else "", markup=False, soft_wrap=True)
 

@@ -1,5 +1,7 @@
 """Command-line usage: mistakes are one message and exit 2, never a traceback."""
 
+from pathlib import Path
+
 import pytest
 
 from provisioner import __version__
@@ -40,7 +42,14 @@ def test_environment_overrides_the_files_deployment(workdir, monkeypatch):
 def test_output_with_nothing_deployed_says_so(workdir):
     workdir.write_config('deployment = "empty"\n')
     result = workdir.run("output")
-    assert result.code == 0 and "nothing is deployed" in result.err
+    assert result.code == 0 and "nothing is deployed (`provision up` builds it)" in result.err
+
+
+def test_a_suggested_command_keeps_the_config_file_and_the_sandbox():
+    from provisioner.cli import Options, _flags
+
+    assert _flags(Options(Path("provision.toml"), False, Path("state"))) == ""
+    assert _flags(Options(Path("my conf.toml"), True, Path("state"), sandbox=True)) == " -c 'my conf.toml' --sandbox"
 
 
 def test_sandbox_and_real_state_never_mix(tmp_path):
