@@ -544,7 +544,7 @@ def output(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
         return
     if not doc["outputs"] and not doc["secrets"]:
         err.print(f"Deployment {cfg.deployment} has no outputs: nothing is deployed (`provision up{_flags(opts)}` "
-                  "builds it).")
+                  "builds it).", soft_wrap=True, markup=False)
         return
     for key, value in doc["outputs"].items():
         out.print(f"{key} = {value}")
