@@ -267,7 +267,10 @@ def init(config: ConfigOpt = None, force: Annotated[bool, typer.Option("--force"
     path = config or Path(DEFAULT_CONFIG)
     if path.exists() and not force:
         raise UsageError(f"{path} already exists; edit it, or pass --force to overwrite it")
-    path.write_text(TEMPLATE)
+    try:
+        path.write_text(TEMPLATE)
+    except OSError as e:
+        raise UsageError(f"cannot write {path} ({e.strerror}); give -c a file in a directory that exists") from e
     out.print(f"Wrote {path}. Set databricks_account_id (or export DATABRICKS_ACCOUNT_ID), then run `provision plan`.")
 
 

@@ -93,3 +93,17 @@ def test_a_second_sandbox_for_one_state_directory_is_refused_with_the_stop_comma
     result = workdir.run("sandbox", *args)
     assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
     assert "a sandbox is already running for the state directory " in result.err and stop in result.err
+
+
+def test_init_into_a_directory_that_does_not_exist_is_one_line(workdir):
+    result = workdir.run("init", "-c", "no/such/dir/provision.toml")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.strip() == ("error: cannot write no/such/dir/provision.toml (No such file or directory); give -c "
+                                  "a file in a directory that exists")
+
+
+def test_a_state_directory_that_cannot_be_made_is_bad_input():
+    from provisioner.state import StateError, prepare_dir
+
+    with pytest.raises(StateError, match=r"^the state directory /proc/provision-no/state cannot be made or written"):
+        prepare_dir(Path("/proc/provision-no/state"))
