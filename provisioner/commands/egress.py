@@ -96,6 +96,12 @@ def parse_host(value: str, what: str = "HOST") -> tuple[str | None, str | None]:
     except ValueError:
         pass
     if not HOST_RE.match(text) or re.match(r"^[\d.]+$", text):
+        url = re.match(r"^(https?)://([^/:?#]+)(?::(\d+))?", text)
+        if url:  # a URL pasted whole: its host, and the protocol and port it implies
+            scheme, host, port = url.groups()
+            flags = (["--protocol http"] if scheme == "http" else []) + ([f"--port {port}"] if port else [])
+            raise UsageError(f"{what} {value!r} is a URL; give its host alone: {host}"
+                             + (f" with {' '.join(flags)}" if flags else " (TLS, port 443, is the default)"))
         raise UsageError(f"{what} {value!r} is neither a DNS name (such as pypi.org) nor an IPv4 address")
     return text, None
 

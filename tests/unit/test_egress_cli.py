@@ -23,6 +23,8 @@ def offline(workdir, calls, monkeypatch):
     (["egress", "check", "not a host"], "HOST 'not a host' is neither a DNS name"),
     (["egress", "check", "1.2.3"], "is neither a DNS name"),
     (["egress", "check", "-"], "is neither a DNS name"),
+    (["egress", "check", "https://PyPI.org/simple/"], "its host alone: pypi.org (TLS, port 443, is the default)"),
+    (["egress", "check", "http://example.com:8080/x"], "alone: example.com with --protocol http --port 8080"),
     (["egress", "check", "pypi.org", "--port", "0"], "--port '0' is not a port"),
     (["egress", "check", "pypi.org", "--port", "65536"], "is not a port"),
     (["egress", "check", "pypi.org", "--port", "https"], "is not a port"),
