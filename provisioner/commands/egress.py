@@ -88,8 +88,9 @@ def parse_port(value: str | int | None, protocol: str, what: str = "--port") -> 
     return int(text)
 
 
-def parse_host(value: str, what: str = "HOST") -> tuple[str | None, str | None]:
-    """(name, address): a DNS name (lowercased, without a trailing dot) or an IPv4 address."""
+def parse_host(value: str, what: str = "HOST", port_suffix: bool = False) -> tuple[str | None, str | None]:
+    """(name, address): a DNS name (lowercased, without a trailing dot) or an IPv4 address. `port_suffix`: a port
+    is written HOST:PORT (sandbox traffic), not --port."""
     text = value.strip().lower().removesuffix(".")
     try:
         return None, str(ipaddress.IPv4Address(text))
@@ -99,6 +100,8 @@ def parse_host(value: str, what: str = "HOST") -> tuple[str | None, str | None]:
         url = re.match(r"^(https?)://([^/:?#]+)(?::(\d+))?", text)
         if url:  # a URL pasted whole: its host, and the protocol and port it implies
             scheme, host, port = url.groups()
+            if port and port_suffix:
+                host, port = f"{host}:{port}", None
             flags = (["--protocol http"] if scheme == "http" else []) + ([f"--port {port}"] if port else [])
             raise UsageError(f"{what} {value!r} is a URL; give its host alone: {host}"
                              + (f" with {' '.join(flags)}" if flags else " (TLS, port 443, is the default)"))
@@ -132,6 +135,8 @@ def parse_target(value: str, protocol: str) -> Target:
     """`HOST[:PORT]` (sandbox traffic)."""
     from provisioner.egress_live import Target
 
+    if "://" in value:
+        parse_host(value, "target", port_suffix=True)  # a URL: refused, with its HOST[:PORT]
     host, sep, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
     name, address = parse_host(host if sep else value, "target")
     return Target(name, address, protocol, parse_port(port if sep else None, protocol, f"the port of {value!r}"))

@@ -25,6 +25,8 @@ def offline(workdir, calls, monkeypatch):
     (["egress", "check", "-"], "is neither a DNS name"),
     (["egress", "check", "https://PyPI.org/simple/"], "its host alone: pypi.org (TLS, port 443, is the default)"),
     (["egress", "check", "http://example.com:8080/x"], "alone: example.com with --protocol http --port 8080"),
+    (["sandbox", "traffic", "--spoke", "main", "https://pypi.org/simple"], "its host alone: pypi.org (TLS"),
+    (["sandbox", "traffic", "--spoke", "main", "http://a.example:81"], "alone: a.example:81 with --protocol http"),
     (["egress", "check", "pypi.org", "--port", "0"], "--port '0' is not a port"),
     (["egress", "check", "pypi.org", "--port", "65536"], "is not a port"),
     (["egress", "check", "pypi.org", "--port", "https"], "is not a port"),
