@@ -322,7 +322,8 @@ def _warn_orphans(state: State, steps: list[Step]) -> None:
     """Resources the state file records that the config no longer describes (fewer AZs, a spoke removed)."""
     orphans = sorted(set(state.resources()) - {s.key for s in steps})
     if orphans:
-        err.print(f"warning: the state file records {len(orphans)} resources the config no longer has "
+        counted = f"{len(orphans)} resource" + ("s" if len(orphans) > 1 else "")
+        err.print(f"warning: the state file records {counted} the config no longer has "
                   f"({', '.join(orphans[:6])}{', ...' if len(orphans) > 6 else ''}); provision leaves them alone: "
                   "`provision up --prune` deletes them.", markup=False, soft_wrap=True)
 

@@ -107,3 +107,16 @@ def test_a_state_directory_that_cannot_be_made_is_bad_input():
 
     with pytest.raises(StateError, match=r"^the state directory /proc/provision-no/state cannot be made or written"):
         prepare_dir(Path("/proc/provision-no/state"))
+
+
+@pytest.mark.parametrize(("recorded", "words"), [(["a/x"], "records 1 resource the config"),
+                                                 (["a/x", "a/y"], "records 2 resources the config")])
+def test_resources_the_config_no_longer_has_are_counted(tmp_path, capsys, recorded, words):
+    from provisioner.cli import _warn_orphans
+    from provisioner.state import load
+
+    state = load(tmp_path, "orph")
+    for key in recorded:
+        state.record(key, "id-" + key)
+    _warn_orphans(state, [])
+    assert words in capsys.readouterr().err
