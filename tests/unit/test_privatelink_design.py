@@ -124,3 +124,21 @@ def test_an_endpoint_waiting_for_its_registration_is_not_a_fault(state, fault):
         assert changes == [] and modify == {}
     # AWS holds a new endpoint to a Databricks service in pendingAcceptance: the step is done once it is made.
     assert step.available_waiter == "VpcEndpointCreated"
+
+
+@pytest.mark.parametrize(("setting", "recorded", "taken_down_with"), [
+    (False, [], False),
+    (True, [], True),
+    (True, ["spoke/main/vpc"], True),  # nothing of a workspace yet: the setting decides
+    (False, ["spoke/main/workspace", "spoke/main/workspace-endpoint"], True),  # turned off since: its endpoints go
+    (True, ["spoke/main/workspace"], False),  # turned on since: the control-plane group goes
+    (True, ["spoke/main/workspace", "spoke/main/private-access-settings"], True),
+])
+def test_down_takes_down_the_deployment_as_built(tmp_path, setting, recorded, taken_down_with):
+    from provisioner.state import load
+    from provisioner.steps.privatelink import as_built, private_access_key
+
+    state = load(tmp_path, "pl")
+    for key in recorded:
+        state.record(private_access_key("main") if key.endswith("private-access-settings") else key, "id")
+    assert as_built(_config(private_link=setting), state).private_link is taken_down_with
