@@ -471,14 +471,34 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
     with _session(opts, cfg, workers=workers, fit_hub=True) as (ctx, steps):
         ctx.delete_data = delete_data
         ctx.delete_logs = delete_logs
-        with render.progress_view(progress.value, out, [s.key for s in reversed(steps)]) as view:
+        removed = _removed_for_down(ctx.state, steps)
+        keys = [s.key for s in reversed(removed)] + [s.key for s in reversed(steps)]
+        with render.progress_view(progress.value, out, keys) as view:
             ctx.report = view.report
-            result = engine.down(ctx, steps, workers=workers)
+            # What the config no longer has (a spoke removed without --prune) goes first, in down's order: it
+            # stands on the hub (its Transit Gateway attachment, its DNS Firewall association).
+            result = engine.prune(ctx, removed, workers=workers) if removed else engine.RunResult([])
+            if not result.failures:
+                result = engine.RunResult(result.outcomes + engine.down(ctx, steps, workers=workers).outcomes)
         _progress_end(view, result)
     human = err if progress == Progress.json else out
     for kept in result.of("kept"):
         human.print(f"[yellow]kept[/] {kept.key}: {escape(kept.message)}")
     _finish(result, "down", console=human)
+
+
+def _removed_for_down(state: State, steps: list[Step]) -> list[Step]:
+    """The steps that delete what the state file records and the config no longer has, rebuilt from the config
+    that made it; none (with a warning) when that config is not recorded."""
+    from provisioner import prune as pruning
+
+    current = {s.key for s in steps}
+    try:
+        removed = pruning.removed_steps(state, steps, all_steps)
+    except UsageError as e:
+        err.print(f"warning: {e}", markup=False, soft_wrap=True)
+        return []
+    return [s for s in removed if s.key not in current]
 
 
 @app.command()
