@@ -117,6 +117,12 @@ def _set_options(config: Path | None, state_dir: Path, sandbox: bool = False) ->
     return opts
 
 
+def _flags(opts: Options) -> str:
+    """What a command suggested to the user needs to reach this deployment again: its config file, the sandbox."""
+    return (f" -c {shlex.quote(str(opts.config_path))}" if opts.config_explicit else "") + (
+        " --sandbox" if opts.sandbox else "")
+
+
 def _check_kind(state: State, sandbox: bool) -> None:
     """A sandbox deployment's state never drives a real run, nor the reverse."""
     if state.exists and state.sandbox != sandbox:
@@ -254,7 +260,10 @@ def init(config: ConfigOpt = None, force: Annotated[bool, typer.Option("--force"
     path = config or Path(DEFAULT_CONFIG)
     if path.exists() and not force:
         raise UsageError(f"{path} already exists; edit it, or pass --force to overwrite it")
-    path.write_text(TEMPLATE)
+    try:
+        path.write_text(TEMPLATE)
+    except OSError as e:
+        raise UsageError(f"cannot write {path} ({e.strerror}); give -c a file in a directory that exists") from e
     out.print(f"Wrote {path}. Set databricks_account_id (or export DATABRICKS_ACCOUNT_ID), then run `provision plan`.")
 
 
@@ -306,7 +315,8 @@ def _warn_orphans(state: State, steps: list[Step]) -> None:
     """Resources the state file records that the config no longer describes (fewer AZs, a spoke removed)."""
     orphans = sorted(set(state.resources()) - {s.key for s in steps})
     if orphans:
-        err.print(f"warning: the state file records {len(orphans)} resources the config no longer has "
+        counted = f"{len(orphans)} resource" + ("s" if len(orphans) > 1 else "")
+        err.print(f"warning: the state file records {counted} the config no longer has "
                   f"({', '.join(orphans[:6])}{', ...' if len(orphans) > 6 else ''}); provision leaves them alone: "
                   "`provision up --prune` deletes them.", markup=False, soft_wrap=True)
 
@@ -370,9 +380,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
         for line in render.run_summary(result):
             human.print(line)
         if not result.failures:
-            flags = (f" -c {shlex.quote(str(opts.config_path))}" if opts.config_explicit else "") + (
-                " --sandbox" if sandbox else "")
-            for line in render.up_summary(cfg, ctx.state, flags, width=human.width):
+            for line in render.up_summary(cfg, ctx.state, _flags(opts), width=human.width):
                 human.print(line, markup=False, soft_wrap=True)
     _finish(result, "up", counted=True)
 
@@ -457,10 +465,12 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
     with _session(opts, cfg, "down", workers=workers, fit_hub=True) as (ctx, steps):
         ctx.delete_data = delete_data
         ctx.delete_logs = delete_logs
-        # What the config no longer has but the state records (a spoke removed, fewer hub AZs) goes too.
+        # What the config no longer has but the state records (a spoke removed, fewer hub AZs, without
+        # `up --prune` since) goes too, in one graph with the rest: a dropped AZ's subnets once the hub's
+        # attachment that still holds them is gone, a removed spoke's attachment before the Transit Gateway.
         orphans, unknown = pruning.orphan_steps_for_down(ctx.state, steps, all_steps)
         if unknown:
-            err.print(f"[yellow]warning[/] {escape(unknown)}", soft_wrap=True)
+            err.print(f"warning: {unknown}", markup=False, soft_wrap=True)
         steps = [*steps, *orphans]
         with render.progress_view(progress.value, out, [s.key for s in reversed(steps)]) as view:
             ctx.report = view.report
@@ -506,7 +516,7 @@ def status(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
                           "resources": [i.__dict__ for i in items], "allowlists": render.allowlists(cfg)}, indent=2))
     elif not deployed:
         out.print(f"Nothing of deployment {cfg.deployment} exists ({len(items)} resources checked): "
-                  "`provision up` builds it.")
+                  f"`provision up{_flags(opts)}` builds it.")
     else:
         out.print(f"status of deployment {cfg.deployment}")
         out.print(render.status_table(items, cfg.deployment))
@@ -538,7 +548,8 @@ def output(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE
         print(json.dumps(doc, indent=2))
         return
     if not doc["outputs"] and not doc["secrets"]:
-        err.print(f"Deployment {cfg.deployment} has no outputs: nothing is deployed (`provision up` builds it).")
+        err.print(f"Deployment {cfg.deployment} has no outputs: nothing is deployed (`provision up{_flags(opts)}` "
+                  "builds it).", soft_wrap=True, markup=False)
         return
     for key, value in doc["outputs"].items():
         out.print(f"{key} = {value}")
@@ -683,8 +694,9 @@ def sandbox_serve(
     _check_state_dir(state_dir)
     running = server.read_record(state_dir)
     if running is not None:
-        raise UsageError(f"a sandbox is already running for {state_dir} (pid {running.pid}, AWS at "
-                         f"{running.aws_url}); `provision sandbox stop --state-dir {state_dir}` ends it")
+        flag = f" --state-dir {shlex.quote(str(state_dir))}" if state_dir != Path("state") else ""
+        raise UsageError(f"a sandbox is already running for the state directory {state_dir} (pid {running.pid}, "
+                         f"AWS at {running.aws_url}); `provision sandbox stop{flag}` ends it")
     signals = server.StopSignals()  # before anything starts, so an early SIGTERM still stops it cleanly
     sb = server.Sandbox(time_scale=time_scale, aws_port=aws_port, databricks_port=databricks_port,
                         log=(lambda line: out.print(line, markup=False)) if verbose else None)
@@ -765,10 +777,17 @@ def _usage_error(e: Exception) -> int | None:
 
     families: tuple[type[Exception], ...] = (click.exceptions.ClickException,
                                              getattr(typer, "TyperException", click.exceptions.ClickException))
-    if isinstance(e, families) and hasattr(e, "show"):
+    if not isinstance(e, families) or not hasattr(e, "show"):
+        return None
+    message = e.format_message().strip() if hasattr(e, "format_message") else ""
+    if not message:  # a command group given no command: its help is the answer
         e.show()
         return ExitStatus.BAD_INPUT
-    return None
+    # One line, like every other mistake, not click's usage block: the message, and where the options are.
+    ctx = getattr(e, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    err.print(f"error: {message.removesuffix('.')}{where}", soft_wrap=True, markup=False)
+    return ExitStatus.BAD_INPUT
 
 
 def entry() -> None:
@@ -796,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     _quiet_sdk_logs(debug)
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, prog_name="provision", standalone_mode=False)
         # Typer answers Ctrl-C by returning 130 rather than raising, in this mode.
         if code == ExitStatus.INTERRUPTED:
             raise KeyboardInterrupt

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ConnectionError as AwsConnectionError
 
 from provisioner.design.config import Config
 from provisioner.design.layout import layout
@@ -110,6 +111,15 @@ def _error_code(e: Exception) -> str:
     return str(response.get("Error", {}).get("Code", type(e).__name__))
 
 
+def _fix(e: Exception, otherwise: str) -> str:
+    """The fix for a failed read: AWS not reached at all is the network's or the endpoint's, whatever was asked."""
+    if isinstance(e, AwsConnectionError):
+        where = getattr(e, "kwargs", {}).get("endpoint_url")
+        return (f"AWS could not be reached{f' at {where}' if where else ''}: check the network, and "
+                "AWS_ENDPOINT_URL if it is set")
+    return otherwise
+
+
 class Preflight:
     def __init__(self, config: Config, aws: Any, databricks_check: Callable[[], object] | None = None) -> None:
         self.config = config
@@ -140,7 +150,7 @@ class Preflight:
             self.aws.network_firewall.list_firewalls(MaxResults=1)
         except AWS_ERRORS as e:
             return Finding(check, FAIL, f"Network Firewall or EC2 does not answer there ({_error_code(e)})",
-                           "choose a region that offers AWS Network Firewall")
+                           _fix(e, "choose a region that offers AWS Network Firewall"))
         available = {z["ZoneName"] for z in zones if z.get("State") == "available"}
         missing = [az for az in wanted if az not in available]
         if missing:
@@ -189,7 +199,7 @@ class Preflight:
             firewalls = len(self.aws.network_firewall.list_firewalls()["Firewalls"])
         except AWS_ERRORS as e:
             return [Finding("quotas", WARN, f"cannot read what the account uses ({_error_code(e)})",
-                            "grant the read actions of docs/operator-policy.json")]
+                            _fix(e, "grant the read actions of docs/operator-policy.json"))]
         nat_used = Counter(subnets.get(n["SubnetId"], "") for n in nats)
         wanted: list[tuple[Quota, int, int, str]] = [(VPCS, vpcs, need.vpcs, ""),
                                                      (ELASTIC_IPS, eips, need.elastic_ips, "")]
@@ -213,7 +223,7 @@ class Preflight:
                 denied += [r["EvalActionName"] for r in result["EvaluationResults"] if r["EvalDecision"] != "allowed"]
         except (*AWS_ERRORS, OSError, ValueError) as e:
             return Finding(check, WARN, f"cannot simulate the caller's policies ({_error_code(e)})",
-                           "grant iam:SimulatePrincipalPolicy and sts:GetCallerIdentity to check in advance")
+                           _fix(e, "grant iam:SimulatePrincipalPolicy and sts:GetCallerIdentity to check in advance"))
         if denied:
             shown = ", ".join(denied[:6]) + (f" and {len(denied) - 6} more" if len(denied) > 6 else "")
             return Finding(check, FAIL, f"{arn} may not call {shown}",

@@ -215,10 +215,10 @@ def allowlists(config: Config) -> dict[str, list[str]]:
 
 def allowlist_lines(config: Config, width: int = 100) -> list[str]:
     """Per spoke: its own domains, then how many the whole deployment allows (listed once, after)."""
-    from provisioner.design.firewall import allowed_fqdns, spoke_fqdns
+    from provisioner.design.firewall import firewall_fqdns, spoke_fqdns
     from provisioner.design.layout import layout
 
-    shared = allowed_fqdns(config, layout(config))
+    shared = firewall_fqdns(config, layout(config))
     own = spoke_fqdns(config)
     lines = ["Allowed through the firewall (TLS SNI / HTTP Host):"]
     lines += _wrapped("every spoke", shared, width)
@@ -245,10 +245,10 @@ def up_summary(config: Config, state: State, flags: str = "", width: int = 100) 
     for az in lay.hub_azs:
         lines.append(f"  egress   {az.az}: TGW subnet -> firewall endpoint {endpoints.get(az.az, '(none yet)')} -> "
                      f"NAT in {az.cidrs.nat_subnet} -> internet")
-    width = max(len(s.name) for s in lay.spokes)
+    name_width = max(len(s.name) for s in lay.spokes)
     for spoke in lay.spokes:
         workspace = (state.resource(f"spoke/{spoke.name}/workspace") or {}).get("outputs", {})
-        lines.append(f"  spoke    {spoke.name:<{width}}  {spoke.cidrs.vpc:<15}  workspace "
+        lines.append(f"  spoke    {spoke.name:<{name_width}}  {spoke.cidrs.vpc:<15}  workspace "
                      f"{workspace.get('url', '(not created)')}")
     dns = {"block": "names off the allowlist answer NXDOMAIN", "alert": "names off the allowlist are only logged",
            "off": "off"}[config.dns_firewall_mode]

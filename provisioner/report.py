@@ -431,6 +431,10 @@ border-radius:6px;padding:8px 12px}
 """
 
 
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
 def _evidence(data: ReportData, item: StatusItem) -> list[str]:
     """What a check's verdict rests on."""
     if item.key == "network/egress":
@@ -451,8 +455,9 @@ def render(data: ReportData) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>provision status: {_e(data.deployment)}</title>", f"<style>{_CSS}</style></head><body>",
              f"<h1>Deployment {_e(data.deployment)}</h1>",
-             f'<p class="meta">{_e(data.region)}, hub {_e(data.hub_cidr)} over {len(data.hub_azs)} AZs, '
-             f"{len(data.spokes)} spokes; read from AWS at {_e(data.generated_at)} by <code>provision status</code>"
+             f'<p class="meta">{_e(data.region)}, hub {_e(data.hub_cidr)} over {_count(len(data.hub_azs), "AZ")}, '
+             f"{_count(len(data.spokes), 'spoke')}; read from AWS at {_e(data.generated_at)} by "
+             "<code>provision status</code>"
              + (f"; firewall policy {_e(data.policy)} ({_e(data.rule_order)}, default actions "
                 f"{_e(', '.join(data.default_actions) or 'none')})" if data.policy else "") + "</p>"]
     if data.healthy:

@@ -274,11 +274,15 @@ class State:
 
 def prepare_dir(state_dir: Path) -> None:
     """Create the state directory private (0700) and ignored by git wherever it is: it holds tokens."""
-    if not state_dir.exists():
-        state_dir.mkdir(parents=True, mode=0o700)
-    ignore = state_dir / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# provision state: resource IDs and workspace tokens. Never commit it.\n*\n")
+    try:
+        if not state_dir.exists():
+            state_dir.mkdir(parents=True, mode=0o700)
+        ignore = state_dir / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# provision state: resource IDs and workspace tokens. Never commit it.\n*\n")
+    except OSError as e:
+        raise StateError(f"the state directory {state_dir} cannot be made or written ({e.strerror}); point "
+                         "--state-dir (or PROVISION_STATE_DIR) at a directory you can write") from e
 
 
 def state_path(state_dir: Path, deployment: str) -> Path:

@@ -124,7 +124,7 @@ def test_check_traffic_blocked_and_report(workdir, sandbox_like, tmp_path: Path)
     assert result.code == 0, result.err
     assert re.search(r"main\s+blocked\.example\.com\s+DNS block\s+1", result.out)
     assert re.search(rf"main\s+{re.escape(RESEARCH_ONLY)}\s+firewall drop\s+1", result.out)
-    lines = result.out.split("provision up`:")[1].splitlines()
+    lines = result.out.split("then run `provision up --sandbox`:")[1].splitlines()
     assert ('  extra_allowed_fqdns = ["pypi.org", "files.pythonhosted.org", "cran.r-project.org", '
             '"blocked.example.com"]') in lines
     assert '  name = "main"' in lines and f'  extra_allowed_fqdns = ["{RESEARCH_ONLY}"]' in lines

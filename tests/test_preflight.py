@@ -83,3 +83,30 @@ def test_sandbox_refuses_an_unknown_quota_in_one_line(workdir):
     result = workdir.run("sandbox", "--quota", "ec2/L-NOPE=2")
     assert result.code == 2 and len(result.err.strip().splitlines()) == 1
     assert "not a quota the sandbox answers" in result.err
+
+
+def test_aws_out_of_reach_is_said_so_not_blamed_on_the_region_or_the_permissions():
+    from botocore.exceptions import EndpointConnectionError
+
+    from provisioner.design.config import build_config
+    from provisioner.preflight import Preflight
+    from tests.conftest import ACCOUNT_ID
+
+    class Unreachable:
+        """Every client, and every call of one: the endpoint refuses the connection."""
+
+        def __getattr__(self, name):
+            if name in ("ec2", "iam", "network_firewall"):
+                return self
+            if name == "client":
+                return lambda service: self
+
+            def call(*args, **kwargs):
+                raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/")
+            return call
+
+    findings = Preflight(build_config({"databricks_account_id": ACCOUNT_ID}), Unreachable()).run([])
+    assert [f.result for f in findings] == ["fail", "warn", "warn"]
+    for finding in findings:
+        assert finding.fix == ("AWS could not be reached at http://127.0.0.1:9/: check the network, and "
+                               "AWS_ENDPOINT_URL if it is set"), finding

@@ -130,3 +130,18 @@ def test_prune_keeps_a_removed_spokes_root_bucket_with_data_unless_delete_data(a
     assert not [k for k in _ids(workdir, "prnd") if k.startswith("spoke/bu2/")]
     with pytest.raises(ClientError):
         client("s3").head_bucket(Bucket="prnd-bu2-rootbucket")
+
+
+def test_down_also_takes_down_a_spoke_removed_from_the_config_without_prune(aws, databricks, workdir):
+    workdir.write_config(config_text("dnr", spokes=TWO))
+    assert workdir.run("up").code == 0
+    before = _ids(workdir, "dnr")
+
+    workdir.write_config(config_text("dnr", spokes=TWO[:1]))
+    down = workdir.run("down", "--yes")
+    assert down.code == 0, down.out + down.err
+    left = set(_ids(workdir, "dnr"))
+    assert left and all("/log-group" in k for k in left), left  # only the log groups, kept on purpose
+    vpcs = {v["VpcId"] for v in client("ec2").describe_vpcs()["Vpcs"]}
+    assert before["spoke/bu2/vpc"] not in vpcs and before["spoke/bu1/vpc"] not in vpcs
+    assert not list(databricks.account_client().workspaces.list())

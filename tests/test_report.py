@@ -62,7 +62,14 @@ def test_the_page_has_the_picture_every_spoke_and_every_check_and_fetches_nothin
     # one line per path walked (2 spokes x 2 AZs x 2 hub AZs), all green
     assert svg.count('class="path"') == 8 and 'class="path-group broken"' not in svg
     assert "Evidence: 8 paths walked out along the routes read back, and 8 ways back" in page and "Healthy" in page
+    assert "hub 10.10.0.0/16 over 2 AZs, 2 spokes;" in page
     assert not re.search(r"(src|href)=|url\(|@import|https?://(?!www\.w3\.org/2000/svg|t-\w+\.cloud)", page)
+
+
+def test_one_spoke_is_counted_in_the_singular():
+    data = _data()
+    data.spokes = data.spokes[:1]
+    assert ", 1 spoke; read from AWS" in report.render(data)
 
 
 def test_what_is_broken_is_red():

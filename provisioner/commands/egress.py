@@ -30,7 +30,7 @@ from rich.table import Table
 
 from provisioner.design import evaluate as ev
 from provisioner.errors import ExitStatus, UsageError
-from provisioner.settings import DEFAULT_STATE_DIR
+from provisioner.settings import DEFAULT_CONFIG, DEFAULT_STATE_DIR
 
 if TYPE_CHECKING:
     from provisioner.context import Context
@@ -88,14 +88,23 @@ def parse_port(value: str | int | None, protocol: str, what: str = "--port") -> 
     return int(text)
 
 
-def parse_host(value: str, what: str = "HOST") -> tuple[str | None, str | None]:
-    """(name, address): a DNS name (lowercased, without a trailing dot) or an IPv4 address."""
+def parse_host(value: str, what: str = "HOST", port_suffix: bool = False) -> tuple[str | None, str | None]:
+    """(name, address): a DNS name (lowercased, without a trailing dot) or an IPv4 address. `port_suffix`: a port
+    is written HOST:PORT (sandbox traffic), not --port."""
     text = value.strip().lower().removesuffix(".")
     try:
         return None, str(ipaddress.IPv4Address(text))
     except ValueError:
         pass
     if not HOST_RE.match(text) or re.match(r"^[\d.]+$", text):
+        url = re.match(r"^(https?)://([^/:?#]+)(?::(\d+))?", text)
+        if url:  # a URL pasted whole: its host, and the protocol and port it implies
+            scheme, host, port = url.groups()
+            if port and port_suffix:
+                host, port = f"{host}:{port}", None
+            flags = (["--protocol http"] if scheme == "http" else []) + ([f"--port {port}"] if port else [])
+            raise UsageError(f"{what} {value!r} is a URL; give its host alone: {host}"
+                             + (f" with {' '.join(flags)}" if flags else " (TLS, port 443, is the default)"))
         raise UsageError(f"{what} {value!r} is neither a DNS name (such as pypi.org) nor an IPv4 address")
     return text, None
 
@@ -126,6 +135,8 @@ def parse_target(value: str, protocol: str) -> Target:
     """`HOST[:PORT]` (sandbox traffic)."""
     from provisioner.egress_live import Target
 
+    if "://" in value:
+        parse_host(value, "target", port_suffix=True)  # a URL: refused, with its HOST[:PORT]
     host, sep, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
     name, address = parse_host(host if sep else value, "target")
     return Target(name, address, protocol, parse_port(port if sep else None, protocol, f"the port of {value!r}"))
@@ -297,7 +308,7 @@ def blocked_command(
     sandbox: SandboxOpt = False, debug: DebugOpt = False,
 ) -> None:
     """What the firewall and the DNS Firewall refused, per spoke, and the provision.toml lines that would allow it."""
-    from provisioner import egress_live
+    from provisioner import cli, egress_live
     from provisioner.design import blocked
     from provisioner.design.dns_firewall import query_log_group_name
     from provisioner.design.firewall import log_group_name, spoke_allowed_fqdns
@@ -356,8 +367,9 @@ def blocked_command(
         out.print(f"note: {', '.join(settings.not_names)}: no setting allows these (addresses, reverse lookups); the "
                   "firewall passes names (TLS SNI, HTTP Host), the control plane and the metastore.", soft_wrap=True)
     if lines:
-        out.print("To allow these names, set in provision.toml (each line replaces the whole list), then run "
-                  "`provision up`:")
+        again = cli._flags(cli.Options(config or Path(DEFAULT_CONFIG), config is not None, state_dir, sandbox))
+        out.print(f"To allow these names, set in {config or DEFAULT_CONFIG} (each line replaces the whole list), "
+                  f"then run `provision up{again}`:", markup=False)
         for line in lines:
             out.print(f"  {line}" if line else "", markup=False, soft_wrap=True)
 
@@ -391,8 +403,8 @@ def sandbox_traffic(
     check_spoke(cfg, spoke)
     info = server.from_environment() or server.read_record(state_dir)
     if info is None:
-        raise UsageError(f"no sandbox is running for {state_dir}: `sandbox traffic` only sends flows through the "
-                         "sandbox (`provision up --sandbox` starts one and builds the deployment)")
+        raise UsageError(f"no sandbox is running for the state directory {state_dir}: `sandbox traffic` only sends "
+                         "flows through the sandbox (`provision up --sandbox` starts one and builds the deployment)")
     if info.aws_url != os.environ.get("AWS_ENDPOINT_URL"):
         for var in cli.FOREIGN_AUTH_VARS:
             os.environ.pop(var, None)

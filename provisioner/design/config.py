@@ -305,6 +305,8 @@ def _private_link_shorthand(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     value = raw.get("private_link")
     if isinstance(value, bool):
         return {**raw, "private_link": {"enabled": value}}
+    if value is not None and not isinstance(value, dict):
+        raise ConfigError(f"private_link must be true, false or a [private_link] table, not {value!r}")
     return raw
 
 

@@ -154,7 +154,14 @@ def spoke_fqdns(config: Config) -> dict[str, tuple[str, ...]]:
 
 def spoke_allowed_fqdns(config: Config, layout: Layout, spoke: str) -> tuple[str, ...]:
     """Every domain one spoke may reach through the firewall: the deployment's allowlist and its own."""
-    return tuple(sorted({*allowed_fqdns(config, layout), *spoke_fqdns(config).get(spoke, ())}))
+    return tuple(sorted({*firewall_fqdns(config, layout), *spoke_fqdns(config).get(spoke, ())}))
+
+
+def firewall_fqdns(config: Config, layout: Layout) -> tuple[str, ...]:
+    """The deployment-wide allowlist as the firewall passes it: with back-end PrivateLink the relay is the spoke's
+    endpoint, off the firewall's list (its name still resolves: the DNS Firewall keeps `allowed_fqdns`)."""
+    targets = allowed_fqdns(config, layout)
+    return tuple(t for t in targets if t != layout.region.scc_relay) if config.private_link else targets
 
 
 def allowed_fqdns(config: Config, layout: Layout) -> tuple[str, ...]:
@@ -299,9 +306,7 @@ def metastore_group(layout: Layout, addresses: Sequence[str]) -> RuleGroupDesign
 
 
 def allowlist_group(config: Config, layout: Layout) -> RuleGroupDesign:
-    targets = allowed_fqdns(config, layout)
-    if config.private_link:  # the relay is the spoke's endpoint; its name still resolves (DNS allowlist)
-        targets = tuple(t for t in targets if t != layout.region.scc_relay)
+    targets = firewall_fqdns(config, layout)
     source = {"RulesSourceList": {"Targets": list(targets), "TargetTypes": list(TARGET_TYPES),
                                   "GeneratedRulesType": "ALLOWLIST"}}
     return RuleGroupDesign(

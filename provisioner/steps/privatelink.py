@@ -320,13 +320,15 @@ def steps(config: Config) -> list[Step]:
 
 def as_built(config: Config, state: State) -> Config:
     """The config `down` takes down: with PrivateLink on when the state file records any of its resources, even if
-    the setting has since been turned off (else its endpoints would keep the spoke VPC from being deleted)."""
+    the setting has since been turned off (else its endpoints would keep the spoke VPC from being deleted); and off
+    when workspaces were made without it, even if the setting has since been turned on (else what only a deployment
+    without PrivateLink has, the firewall's control-plane group, would be left behind)."""
+    recorded = set(state.resources())
+    built = {key for spoke in layout(config).spokes for key in _keys(spoke)} & recorded
     if config.private_link:
-        return config
-    built = {key for spoke in layout(config).spokes for key in _keys(spoke)}
-    if built & set(state.resources()):
-        return dataclasses.replace(config, private_link=True)
-    return config
+        workspaces = {keys.spoke(spoke.name, "workspace") for spoke in config.spokes} & recorded
+        return dataclasses.replace(config, private_link=False) if workspaces and not built else config
+    return dataclasses.replace(config, private_link=True) if built else config
 
 
 def _keys(spoke: SpokeLayout) -> list[str]:

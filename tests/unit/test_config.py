@@ -53,7 +53,7 @@ BAD = [
     (GOOD + "[dns_firewall]\nmode = 'deny'\n", ["dns_firewall.mode `deny`", "block, alert, off"]),
     (GOOD + "[serverless]\negress = 'open'\n", ["serverless.egress `open`", "restricted, full"]),
     (GOOD + "[private_link]\npublic_access = false\n", ["private_link.public_access", "PrivateLink is off"]),
-    (GOOD + "private_link = 'yes'\n", ["[private_link] must be a table", "'yes'"]),
+    (GOOD + "private_link = 'yes'\n", ["private_link must be true, false or a [private_link] table", "'yes'"]),
     (GOOD + "[serverless]\negres = 'full'\n", ["unknown setting `serverless.egres`", "egress"]),
     (f'deployment = ""\ndatabricks_account_id = "{ACCOUNT_ID}"\n', ["deployment is empty"]),
 ]

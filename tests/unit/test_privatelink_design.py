@@ -24,6 +24,22 @@ def test_endpoint_group_admits_only_the_workspace_group_on_the_databricks_ports(
     assert sorted((r.from_port, r.to_port) for r in rules) == [(443, 443), (2443, 2443), (6666, 6666), (8443, 8451)]
 
 
+@pytest.mark.parametrize("private_link", [False, True])
+def test_the_printed_allowlist_is_the_firewalls_own(private_link):
+    """With PrivateLink the relay is reached through the spoke's endpoint: what `up`, `plan` and `status` print as
+    allowed through the firewall leaves it out, as the firewall's rule group does."""
+    from provisioner import render
+    from provisioner.design import firewall
+
+    config = _config(private_link=private_link)
+    lay = layout(config)
+    relay = lay.region.scc_relay
+    group = firewall.allowlist_group(config, lay).rule_group["RulesSource"]["RulesSourceList"]["Targets"]
+    printed = "\n".join(render.allowlist_lines(config, width=1000))
+    assert (relay in group) is (relay in printed) is (relay in render.allowlists(config)["main"]) is not private_link
+    assert lay.region.webapp in printed
+
+
 def test_privatelink_subnets_have_a_table_with_no_way_out():
     spoke = layout(_config(private_link=True)).spokes[0]
     table = privatelink_route_table(spoke)
@@ -108,3 +124,21 @@ def test_an_endpoint_waiting_for_its_registration_is_not_a_fault(state, fault):
         assert changes == [] and modify == {}
     # AWS holds a new endpoint to a Databricks service in pendingAcceptance: the step is done once it is made.
     assert step.available_waiter == "VpcEndpointCreated"
+
+
+@pytest.mark.parametrize(("setting", "recorded", "taken_down_with"), [
+    (False, [], False),
+    (True, [], True),
+    (True, ["spoke/main/vpc"], True),  # nothing of a workspace yet: the setting decides
+    (False, ["spoke/main/workspace", "spoke/main/workspace-endpoint"], True),  # turned off since: its endpoints go
+    (True, ["spoke/main/workspace"], False),  # turned on since: the control-plane group goes
+    (True, ["spoke/main/workspace", "spoke/main/private-access-settings"], True),
+])
+def test_down_takes_down_the_deployment_as_built(tmp_path, setting, recorded, taken_down_with):
+    from provisioner.state import load
+    from provisioner.steps.privatelink import as_built, private_access_key
+
+    state = load(tmp_path, "pl")
+    for key in recorded:
+        state.record(private_access_key("main") if key.endswith("private-access-settings") else key, "id")
+    assert as_built(_config(private_link=setting), state).private_link is taken_down_with

@@ -53,3 +53,17 @@ def test_cloud_messages_are_not_read_as_markup():
     with ProgressView(console, ["k"]) as view:
         view.report("k", "failed", "AccessDenied: not allowed on [/arn:aws:iam::1:role/x] [bold]")
     assert "[/arn:aws:iam::1:role/x] [bold]" in buffer.getvalue()
+
+
+def test_up_summary_wraps_the_allowlist_at_the_terminals_width(tmp_path):
+    """Not at the width of the spoke names' column: `up` printed one domain a line."""
+    from provisioner.design.config import build_config
+    from provisioner.render import allowlist_lines, up_summary
+    from provisioner.state import load
+    from tests.conftest import ACCOUNT_ID
+
+    config = build_config({"databricks_account_id": ACCOUNT_ID, "deployment": "wide"})
+    lines = up_summary(config, load(tmp_path, "wide"), width=160)
+    listed = lines[lines.index("Allowed through the firewall (TLS SNI / HTTP Host):"):-1]
+    assert listed == allowlist_lines(config, 160)
+    assert len(listed) < 6 and max(len(line) for line in listed) > 100
