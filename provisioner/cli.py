@@ -335,6 +335,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
     from provisioner import engine, render
     from provisioner import prune as pruning
     from provisioner.steps import privatelink
+    from provisioner.steps.base import Retired
 
     opts = _set_options(config, state_dir, sandbox)
     cfg = _config(opts)
@@ -365,7 +366,8 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
             _warn_orphans(ctx.state, steps)
         _warn_settings(cfg)
         ctx.delete_data = delete_data
-        keys = [s.key for s in steps] + [s.key for s in reversed(removed_steps)]
+        keys = [s.key for s in steps if not (isinstance(s, Retired) and ctx.state.resource(s.key) is None)]
+        keys += [s.key for s in reversed(removed_steps)]
         with render.progress_view(progress.value, out, keys) as view:
             ctx.report = view.report
             result = engine.up(ctx, steps, workers=workers)

@@ -305,15 +305,17 @@ def _remove(ctx: Context, step: Step, retiring: bool = False) -> Outcome:
     """Delete what one step owns (if anything) and forget it: `down`'s work, and `up`'s for a retired step
     (`retiring`: nothing there is the usual case, not worth a line of its own)."""
     try:
-        ctx.report(step.key, "checking", "")
+        # A retired step the state file does not record is, almost always, something this deployment never had:
+        # no line for it unless it turns out to exist.
+        quiet = retiring and ctx.state.resource(step.key) is None
+        if not quiet:
+            ctx.report(step.key, "checking", "")
         res = step.find(ctx)
         if res is None:
             ctx.state.forget(step.key)
-            if retiring:
-                ctx.report(step.key, "unchanged", "")
-                return Outcome(step.key, "retired")
-            ctx.report(step.key, "absent", "")
-            return Outcome(step.key, "absent")
+            if not quiet:
+                ctx.report(step.key, "absent", "")
+            return Outcome(step.key, "retired" if retiring else "absent")
         ctx.report(step.key, "deleting", getattr(step, "reason", ""))
         try:
             step.delete(ctx, res)
