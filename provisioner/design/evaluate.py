@@ -59,6 +59,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from provisioner.design.aws_rules import (
+    DOMAIN_TARGETS,
+    GENERATED_ACTIONS,
+    domain_list_problem,
+    domain_rules,
+    rules_of,
+)
+
 PROTOCOLS = ("tls", "http", "tcp", "udp", "icmp")
 PASS, DROP, UNKNOWN = "pass", "drop", "unknown"
 # DNS Firewall actions, and what `evaluate_dns` says when no rule matched.
@@ -80,8 +88,6 @@ _OTHER_APP_PROTOCOLS = frozenset({
 _STATEFUL_ACTIONS = ("pass", "drop", "reject", "alert")
 # Under DEFAULT_ACTION_ORDER AWS evaluates by action, in this order.
 _ACTION_ORDER = {"pass": 0, "drop": 1, "reject": 2, "alert": 3}
-_GENERATED = {"ALLOWLIST": "pass", "DENYLIST": "drop", "ALERTLIST": "alert", "REJECTLIST": "reject"}
-_TARGETS = {"TLS_SNI": ("tls", "tls.sni", "TLS"), "HTTP_HOST": ("http", "http.host", "HTTP")}
 _STATELESS_PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1}
 
 
@@ -778,65 +784,13 @@ def _group_variables(group: RuleGroup, policy: Policy) -> _Variables:
     return _Variables(addresses, ports)
 
 
-def _domain_rules(source: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(rule, what it was generated for) as AWS generates them for a domain list."""
-    generated = str(source.get("GeneratedRulesType"))
-    action = _GENERATED.get(generated)
-    if action is None:
-        raise _Unsupported(f"GeneratedRulesType {generated} is not evaluated")
-    rules: list[tuple[str, str]] = []
-    for target_type in source.get("TargetTypes") or []:
-        if target_type not in _TARGETS:
-            raise _Unsupported(f"target type {target_type} is not evaluated")
-        proto, buffer, label = _TARGETS[target_type]
-        for domain in source.get("Targets") or []:
-            text = str(domain).lower() if buffer == "http.host" else str(domain)
-            case = "" if buffer == "http.host" else " nocase;"
-            match = (f'dotprefix; content:"{text}";{case} endswith;' if text.startswith(".")
-                     else f'content:"{text}"; startswith;{case} endswith;')
-            rules.append((f"{action} {proto} $HOME_NET any -> $EXTERNAL_NET any ({buffer}; {match} "
-                          f'msg:"matching {label} {generated.lower()}ed FQDNs"; flow:to_server, established; '
-                          f"sid:{len(rules) + 1}; rev:1;)",
-                          f"{domain} on its domain list ({target_type}), AWS's generated {action} rule"))
-        if generated == "ALLOWLIST":
-            rules.append((f"drop {proto} $HOME_NET any -> $EXTERNAL_NET any "
-                          f'(msg:"not matching any {label} allowlisted FQDNs"; flow:to_server, established; '
-                          f"sid:{len(rules) + 1}; rev:1;)",
-                          f"AWS's generated drop for {label} to names not on its domain list ({target_type})"))
-    return rules
-
-
-_DIRECTIONS = {"FORWARD": "->", "ANY": "<>"}
-
-
-def _standard_rules(rules: Sequence[Mapping[str, Any]]) -> list[str]:
-    found = []
-    for rule in rules:
-        header = rule.get("Header") or {}
-        options = " ".join(
-            f"{o.get('Keyword')}:{','.join(o['Settings'])};" if o.get("Settings") else f"{o.get('Keyword')};"
-            for o in rule.get("RuleOptions") or [])
-        found.append(" ".join((
-            str(rule.get("Action", "")).lower(), str(header.get("Protocol", "")).lower(), str(header.get("Source")),
-            str(header.get("SourcePort")).lower(), _DIRECTIONS.get(str(header.get("Direction")), "->"),
-            str(header.get("Destination")), str(header.get("DestinationPort")).lower(), f"({options})")))
-    return found
-
-
-def _logical_lines(rules: str) -> list[str]:
-    found, pending = [], ""
-    for raw in rules.splitlines():
-        line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        found.append((pending + line).strip())
-        pending = ""
-    if pending.strip():
-        found.append(pending.strip())
-    return found
+def _generated_by(source: Mapping[str, Any], target_type: str, domain: str | None) -> str:
+    """What a rule AWS generated for a domain list was generated for, as the verdict says it."""
+    action = GENERATED_ACTIONS[str(source.get("GeneratedRulesType"))]
+    label = DOMAIN_TARGETS[target_type][2]
+    if domain is None:
+        return f"AWS's generated drop for {label} to names not on its domain list ({target_type})"
+    return f"{domain} on its domain list ({target_type}), AWS's generated {action} rule"
 
 
 def group_rules(group: RuleGroup, policy: Policy) -> list[_Compiled]:
@@ -844,18 +798,16 @@ def group_rules(group: RuleGroup, policy: Policy) -> list[_Compiled]:
     variables = _group_variables(group, policy)
     source = group.document.get("RulesSource") or {}
     texts: list[tuple[str, str | None]]
-    try:
-        if source.get("RulesString"):
-            texts = [(t, None) for t in _logical_lines(str(source["RulesString"]))]
-        elif source.get("RulesSourceList"):
-            texts = [(t, g) for t, g in _domain_rules(source["RulesSourceList"])]
-        elif source.get("StatefulRules"):
-            texts = [(t, None) for t in _standard_rules(source["StatefulRules"])]
-        else:
-            texts = []
-    except _Unsupported as e:
-        rule = Rule(group.name, group.priority, 1, "(the group's domain list)", "unknown", problem=str(e))
-        return [_unreadable(rule)]
+    if source.get("RulesSourceList"):
+        domains = source["RulesSourceList"]
+        problem = domain_list_problem(domains)
+        if problem is not None:
+            rule = Rule(group.name, group.priority, 1, "(the group's domain list)", "unknown",
+                        problem=f"{problem} here, so not evaluated")
+            return [_unreadable(rule)]
+        texts = [(text, _generated_by(domains, target, domain)) for text, target, domain in domain_rules(domains)]
+    else:
+        texts = [(text, None) for text in rules_of(group.document)]
     compiled = []
     for index, (text, generated) in enumerate(texts, start=1):
         action = text.split(None, 1)[0].lower() if text.split() else "?"

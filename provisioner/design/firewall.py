@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.design import routes
+from provisioner.design.aws_rules import rules_of
 from provisioner.design.config import Config
 from provisioner.design.layout import Layout
 from provisioner.design.naming import resource_name, root_bucket_name
@@ -346,12 +347,6 @@ def spoke_allowlist_group(config: Config, layout: Layout) -> RuleGroupDesign:
                                            f"spoke {spoke} may reach {domain}", sid,
                                            *domain_match(keyword, domain), "flow:to_server, established"))
     return _rules_group(layout, SPOKE_ALLOWLIST, "Passes TLS and HTTP to domains allowed for one spoke only", rules)
-
-
-def rules_of(group: Mapping[str, Any] | None) -> list[str]:
-    """A group document's Suricata rule lines (none for a domain list or 5-tuple rules)."""
-    text = str(((group or {}).get("RulesSource") or {}).get("RulesString") or "")
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
 def extra_passes(wanted: Mapping[str, Any], live: Mapping[str, Any] | None) -> list[str]:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from provisioner.design.aws_rules import numbered_rules, rule_lines, rules_of
+
 __all__ = [
     "RuleProblem",
     "available",
@@ -53,9 +55,6 @@ _SIGNATURE_ERROR = re.compile(r'error parsing signature "(?P<rule>.*)" from file
 # A log line: "E: detect-parse: ..." (the short format the generated config asks for) or "Error: detect-parse: ...".
 _LOG_LINE = re.compile(r"^(?P<level>[A-Za-z]+): (?P<module>[\w-]+): (?P<text>.*)$")
 _TIMEOUT_SECONDS = 60
-_GENERATED_ACTIONS = {"ALLOWLIST": "pass", "DENYLIST": "drop", "ALERTLIST": "alert", "REJECTLIST": "reject"}
-_DOMAIN_BUFFERS = {"TLS_SNI": ("tls", "tls.sni", "TLS"), "HTTP_HOST": ("http", "http.host", "HTTP")}
-_DIRECTIONS = {"FORWARD": "->", "ANY": "<>"}
 
 
 @dataclass(frozen=True)
@@ -71,87 +70,6 @@ class RuleProblem:
 
 
 # -- the rules a group is -----------------------------------------------------------------------------------------
-
-
-def rule_lines(rules: str) -> list[tuple[int, str]]:
-    """(line number, rule) for each rule in a Suricata rules string: blank lines and comments are not rules; a
-    line ending in a backslash continues on the next."""
-    found: list[tuple[int, str]] = []
-    pending: list[str] = []
-    start = 0
-    for number, raw in enumerate(rules.splitlines(), start=1):
-        line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
-            continue
-        if not pending:
-            start = number
-        if line.endswith("\\"):
-            pending.append(line[:-1].strip())
-            continue
-        found.append((start, " ".join([*pending, line]).strip()))
-        pending = []
-    if pending:
-        found.append((start, " ".join(pending).strip()))
-    return found
-
-
-def _domain_rules(source: Mapping[str, Any]) -> list[str]:
-    """The rules AWS generates for a domain list (RulesSourceList), in its documented form."""
-    generated = str(source.get("GeneratedRulesType"))
-    action = _GENERATED_ACTIONS.get(generated, "pass")
-    listed = generated.lower().removesuffix("list") + "listed"
-    rules: list[str] = []
-    for target_type in source.get("TargetTypes") or []:
-        if target_type not in _DOMAIN_BUFFERS:
-            continue
-        proto, buffer, label = _DOMAIN_BUFFERS[target_type]
-        for domain in source.get("Targets") or []:
-            # The host buffer is lowercase in Suricata, which refuses `nocase` and uppercase patterns there.
-            text = str(domain).lower() if buffer == "http.host" else str(domain)
-            case = "" if buffer == "http.host" else " nocase;"
-            match = (f'dotprefix; content:"{text}";{case} endswith;' if text.startswith(".")
-                     else f'content:"{text}"; startswith;{case} endswith;')
-            rules.append(f"{action} {proto} $HOME_NET any -> $EXTERNAL_NET any ({buffer}; {match} "
-                         f'msg:"matching {label} {listed} FQDNs"; flow:to_server, established; '
-                         f"sid:{len(rules) + 1}; rev:1;)")
-        if generated == "ALLOWLIST":
-            rules.append(f"drop {proto} $HOME_NET any -> $EXTERNAL_NET any "
-                         f'(msg:"not matching any {label} allowlisted FQDNs"; flow:to_server, established; '
-                         f"sid:{len(rules) + 1}; rev:1;)")
-    return rules
-
-
-def _standard_rules(stateful_rules: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The rules AWS writes for standard stateful (5-tuple) rules."""
-    rules = []
-    for rule in stateful_rules:
-        header = rule.get("Header") or {}
-        options = " ".join(
-            f"{o.get('Keyword')}:{','.join(o['Settings'])};" if o.get("Settings") else f"{o.get('Keyword')};"
-            for o in rule.get("RuleOptions") or [])
-        rules.append(" ".join((
-            str(rule.get("Action", "")).lower(), str(header.get("Protocol", "")).lower(), str(header.get("Source")),
-            str(header.get("SourcePort")).lower(), _DIRECTIONS.get(str(header.get("Direction")), "->"),
-            str(header.get("Destination")), str(header.get("DestinationPort")).lower(), f"({options})")))
-    return rules
-
-
-def numbered_rules(rule_group: Mapping[str, Any]) -> list[tuple[int, str]]:
-    """(where, rule) for each Suricata rule of a stateful rule group: a rules string's rules with their line
-    numbers; a domain list's or standard rules' translation, as AWS makes it, numbered from 1."""
-    source = rule_group.get("RulesSource") or {}
-    if source.get("RulesString"):
-        return rule_lines(str(source["RulesString"]))
-    if source.get("RulesSourceList"):
-        return list(enumerate(_domain_rules(source["RulesSourceList"]), start=1))
-    if source.get("StatefulRules"):
-        return list(enumerate(_standard_rules(source["StatefulRules"]), start=1))
-    return []
-
-
-def rules_of(rule_group: Mapping[str, Any]) -> list[str]:
-    """The Suricata rules of a stateful rule group (see `numbered_rules`)."""
-    return [rule for _, rule in numbered_rules(rule_group)]
 
 
 def capacity_needed(rule_type: str, rule_group: Mapping[str, Any]) -> int:

@@ -444,3 +444,13 @@ def test_with_privatelink_nothing_passes_to_the_control_plane_and_the_relay_leav
                  f'drop ip $HOME_NET any -> {cidr} any (flow:established; msg:"a; b"; sid:8;)'):
         first = {"RulesSource": {"RulesString": drop + "\n"}}
         assert fw.passes_to_range([first, sneaky], cidr) != [], drop
+
+
+def test_a_five_tuple_pass_to_the_control_plane_range_added_by_hand_is_found() -> None:
+    """A standard stateful rule (StatefulRules, not a rules string) counts as what AWS makes of it."""
+    cidr = "18.159.44.32/28"
+    hand_made = {"RulesSource": {"StatefulRules": [{
+        "Action": "PASS", "Header": {"Protocol": "TCP", "Source": "ANY", "SourcePort": "ANY", "Direction": "FORWARD",
+                                     "Destination": cidr, "DestinationPort": "443"},
+        "RuleOptions": [{"Keyword": "sid", "Settings": ["1"]}]}]}}
+    assert fw.passes_to_range([hand_made], cidr) == [f"pass tcp ANY any -> {cidr} 443 (sid:1;)"]
