@@ -144,6 +144,7 @@ def main() -> int:
                                  f"{sum(aws_calls(seen).values())} + {len(dbx_calls(seen))}, "
                                  f"{writes(aws_calls(seen))} AWS writes"))
                     by_call = aws
+                    status_calls = aws_calls(seen)
                 else:
                     mark = log.mark()
                     provision(work_n, env, "up")
@@ -159,6 +160,9 @@ def main() -> int:
         print(f"{name:<{width}}  {value}")
     print("\nno-op `up`, AWS calls by service and action:")
     for call, count in sorted(by_call.items(), key=lambda item: (-item[1], item[0])):
+        print(f"  {count:4d}  {call}")
+    print("\n`status`, AWS calls by service and action:")
+    for call, count in sorted(status_calls.items(), key=lambda item: (-item[1], item[0])):
         print(f"  {count:4d}  {call}")
     return 0
 
