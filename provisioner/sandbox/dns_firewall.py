@@ -3,9 +3,10 @@
 moto 5.2.5 has Resolver endpoints, rules and query logging configurations, but no DNS Firewall at all (domain lists,
 rule groups, rules, VPC associations, the per-VPC fail-open setting), and its query logging lacks
 DeleteResolverQueryLogConfig and DisassociateResolverQueryLogConfig, refuses a repeated CreatorRequestId instead of
-answering with what the first request made, cannot tag or list the tags of a configuration, and answers a
-duplicate VPC association with the wrong error. `install()` adds and corrects these, with the validation AWS
-applies and its error codes.
+answering with what the first request made, cannot tag or list the tags of a configuration, answers a
+duplicate VPC association with the wrong error, and takes no part in the Resource Groups Tagging API (GetResources
+never lists a Resolver object). `install()` adds and corrects these, with the validation AWS applies and its error
+codes.
 
 The technique is network_firewall.py's: moto looks response methods up by action name on
 `Route53ResolverResponse` at dispatch time, so methods set on that class serve both `mock_aws()` and an
@@ -31,13 +32,14 @@ import copy
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import moto
 from moto.core.exceptions import JsonRESTError
+from moto.core.resource_tagging import TaggableResourcesMixin, TaggedResource
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import InvalidVPCIdError
 from moto.ec2.models import ec2_backends
@@ -62,6 +64,7 @@ __all__ = [
     "DOMAIN_LIST_MODEL",
     "MANAGED_DOMAIN_LISTS",
     "SUPPORTED_MOTO_VERSION",
+    "TaggableRoute53ResolverBackend",
     "compatibility_problems",
     "install",
 ]
@@ -1020,6 +1023,57 @@ def _matched_arn(self: Route53ResolverBackend, resource_arn: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The Resource Groups Tagging API: moto's GetResources asks every backend that mixes in TaggableResourcesMixin
+# (moto/core/resource_tagging.py) for its resources; Route53ResolverBackend does not, so install() makes the
+# service's backends instances of this subclass.
+
+
+def _taggable_arns(backend: Route53ResolverBackend) -> list[str]:
+    """Every Resolver object of this account and region that can carry tags (not AWS's managed domain lists)."""
+    return sorted(
+        _state(backend).arns()
+        | {config.arn for config in backend.resolver_query_log_configs.values()}
+        | {endpoint.arn for endpoint in backend.resolver_endpoints.values()}
+        | {rule.arn for rule in backend.resolver_rules.values()}
+    )
+
+
+def _resource_type(arn: str) -> str:
+    """`route53resolver:<type>`, the type as the ARN writes it (`...:firewall-rule-group/rslvr-frg-...`), which is
+    how GetResources' ResourceTypeFilters name it."""
+    return "route53resolver:" + arn.split(":", 5)[5].split("/", 1)[0]
+
+
+class TaggableRoute53ResolverBackend(Route53ResolverBackend, TaggableResourcesMixin):
+    """moto's Route 53 Resolver backend, taking part in GetResources (and TagResources / UntagResources)."""
+
+    SERVICE_NAMESPACE = "route53resolver"
+    # moto finds a backend's URL table by the module its class is defined in (BaseBackend._url_module).
+    __module__ = Route53ResolverBackend.__module__
+
+    def iter_tagged_resources(self) -> Iterator[TaggedResource]:
+        for arn in _taggable_arns(self):
+            yield TaggedResource(arn=arn, tags=self.tagger.get_tag_dict_for_resource(arn),
+                                 resource_type=_resource_type(arn))
+
+    def tag_resource(self, resource_arn: str, tags: Any) -> None:
+        # The Tagging API's TagResources gives a map; the service's own TagResource a list of Key/Value.
+        if isinstance(tags, dict):
+            tags = [{"Key": key, "Value": value} for key, value in tags.items()]
+        super().tag_resource(resource_arn, tags)
+
+
+def _make_taggable() -> None:
+    """New backends of the service are made of the taggable class; ones made before install() become it."""
+    backends = _resolver_models.route53resolver_backends
+    backends.backend = TaggableRoute53ResolverBackend
+    for account_backends in backends.values():
+        account_backends.backend = TaggableRoute53ResolverBackend
+        for backend in account_backends.values():
+            backend.__class__ = TaggableRoute53ResolverBackend
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Response methods: parse the request, call the functions above, shape the answer. Set on Route53ResolverResponse,
 # where moto's dispatcher finds them by action name.
 
@@ -1282,7 +1336,13 @@ _BACKEND_PATCHES: dict[str, Callable[..., Any]] = {
 ADDED_ACTIONS = tuple(_RESPONSE_PATCHES)
 
 # What this module reads or writes on moto's objects.
-_BACKEND_ATTRIBUTES = ("tagger", "resolver_query_log_configs", "resolver_query_log_config_associations")
+_BACKEND_ATTRIBUTES = (
+    "tagger",
+    "resolver_query_log_configs",
+    "resolver_query_log_config_associations",
+    "resolver_endpoints",
+    "resolver_rules",
+)
 _BACKEND_METHODS = ("get_resolver_query_log_config",)
 _MODEL_ATTRIBUTES = {
     "ResolverQueryLogConfig": ("name", "destination_arn", "creator_request_id", "association_count", "id"),
@@ -1313,6 +1373,8 @@ def _missing_internals() -> list[str]:
         problems.append("moto's Route53ResolverResponse no longer has route53resolver_backend")
     if not hasattr(ManagedState, "advance"):
         problems.append("moto's ManagedState no longer has advance()")
+    if not hasattr(_resolver_models, "route53resolver_backends"):
+        problems.append("moto's route53resolver.models no longer has route53resolver_backends")
     return problems
 
 
@@ -1327,6 +1389,8 @@ def compatibility_problems() -> list[str]:
         problems.append(f"moto is {moto.__version__}; this module was written against {SUPPORTED_MOTO_VERSION}")
     response_methods, _ = class_members(_resolver_responses, "Route53ResolverResponse")
     problems += [f"moto now implements {name} itself" for name in ADDED_ACTIONS if name in response_methods]
+    if issubclass(Route53ResolverBackend, TaggableResourcesMixin):
+        problems.append("moto's Route53ResolverBackend now takes part in the Resource Groups Tagging API itself")
     return problems + _missing_internals()
 
 
@@ -1349,4 +1413,5 @@ def install() -> None:
             setattr(Route53ResolverResponse, name, method)
         for model in (ASSOCIATION_MODEL, ASSOCIATION_DELETE_MODEL, DOMAIN_LIST_MODEL):
             state_manager.register_default_transition(model, {"progression": "immediate"})
+        _make_taggable()
         setattr(Route53ResolverResponse, _INSTALLED_MARKER, True)

@@ -38,6 +38,8 @@ MODELS = (ASSOCIATION_MODEL, ASSOCIATION_DELETE_MODEL, DOMAIN_LIST_MODEL)
 class Aws:
     r53: Any
     ec2: Any
+    tagging: Any
+    logs: Any
 
 
 _SESSION = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
@@ -49,6 +51,8 @@ def _clients(endpoint_url: str | None) -> Aws:
     return Aws(
         r53=_SESSION.client("route53resolver", endpoint_url=endpoint_url, config=config),
         ec2=_SESSION.client("ec2", endpoint_url=endpoint_url, config=config),
+        tagging=_SESSION.client("resourcegroupstaggingapi", endpoint_url=endpoint_url, config=config),
+        logs=_SESSION.client("logs", endpoint_url=endpoint_url, config=config),
     )
 
 
@@ -857,3 +861,48 @@ def test_tags_on_dns_firewall_resources(aws: Aws) -> None:
     assert _refused(aws.r53.tag_resource, ResourceArn=unknown, Tags=[{"Key": "k", "Value": "v"}]) == (
         "ResourceNotFoundException"
     )
+
+
+# ------------------------------------------------------------------------------------------------ Tagging API
+
+DEPLOYMENT_TAG = [{"Key": "provisioner:deployment", "Value": "dev"}]
+RESOLVER_TYPES = [
+    "route53resolver:firewall-domain-list",
+    "route53resolver:firewall-rule-group",
+    "route53resolver:resolver-query-log-config",
+]
+
+
+def _tagged(aws: Aws, types: list[str], deployment: str = "dev") -> dict[str, dict[str, str]]:
+    pages = aws.tagging.get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": "provisioner:deployment", "Values": [deployment]}], ResourceTypeFilters=types,
+        ResourcesPerPage=2)
+    return {r["ResourceARN"]: {t["Key"]: t["Value"] for t in r["Tags"]}
+            for page in pages for r in page["ResourceTagMappingList"]}
+
+
+def test_get_resources_lists_the_tagged_dns_firewall_and_query_logging_objects_by_type(aws: Aws) -> None:
+    list_id = _domain_list(aws, Tags=DEPLOYMENT_TAG)
+    list_arn = aws.r53.get_firewall_domain_list(FirewallDomainListId=list_id)["FirewallDomainList"]["Arn"]
+    other_list = _domain_list(aws, "other", Tags=[{"Key": "provisioner:deployment", "Value": "prod"}])
+    group_id = _rule_group(aws, Tags=DEPLOYMENT_TAG)
+    group_arn = aws.r53.get_firewall_rule_group(FirewallRuleGroupId=group_id)["FirewallRuleGroup"]["Arn"]
+    association_arn = _associate(aws, group_id, _vpc(aws), Tags=DEPLOYMENT_TAG)["Arn"]
+    config_arn = _query_log_config(aws, Tags=DEPLOYMENT_TAG)["Arn"]
+    assert ":firewall-domain-list/" in list_arn and ":resolver-query-log-config/" in config_arn
+
+    # Paginated (two a page), our deployment's only, of the types asked for: the association is of another type.
+    assert _tagged(aws, RESOLVER_TYPES) == {arn: {"provisioner:deployment": "dev"}
+                                            for arn in (list_arn, group_arn, config_arn)}
+    assert set(_tagged(aws, ["route53resolver"])) == {list_arn, group_arn, config_arn, association_arn}
+    assert set(_tagged(aws, RESOLVER_TYPES, "prod")) == {
+        aws.r53.get_firewall_domain_list(FirewallDomainListId=other_list)["FirewallDomainList"]["Arn"]}
+
+    # It follows tag changes, whichever API makes them, and deletes.
+    aws.tagging.tag_resources(ResourceARNList=[group_arn], Tags={"Name": "egress"})
+    assert _tags(aws, group_arn) == {"provisioner:deployment": "dev", "Name": "egress"}
+    aws.r53.untag_resource(ResourceArn=list_arn, TagKeys=["provisioner:deployment"])
+    aws.r53.delete_firewall_rule_group(FirewallRuleGroupId=_rule_group(aws, "spare", Tags=DEPLOYMENT_TAG))
+    assert _tagged(aws, RESOLVER_TYPES) == {group_arn: {"provisioner:deployment": "dev", "Name": "egress"},
+                                            config_arn: {"provisioner:deployment": "dev"}}
+
