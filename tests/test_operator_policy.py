@@ -20,6 +20,8 @@ S3_ACTIONS = {
     "DeleteObjects": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
     "ListObjectsV2": ["s3:ListBucket"],
 }
+# Services whose IAM prefix is not the name they sign requests with.
+IAM_PREFIXES = {"tagging": "tag"}  # the Resource Groups Tagging API
 # Calls that need no permission.
 FREE = {("sts", "GetCallerIdentity")}
 
@@ -30,7 +32,7 @@ def iam_actions(operations: set[tuple[str, str]]) -> set[str]:
         if service == "s3":
             actions.update(S3_ACTIONS.get(operation, [f"s3:{operation}"]))
         else:
-            actions.add(f"{service}:{operation}")
+            actions.add(f"{IAM_PREFIXES.get(service, service)}:{operation}")
     return actions
 
 

@@ -93,6 +93,11 @@ class Aws:
     def route53resolver(self) -> Any:
         return self.client("route53resolver")
 
+    @property
+    def tagging(self) -> Any:
+        """The Resource Groups Tagging API (`tag:` in IAM policies)."""
+        return self.client("resourcegroupstaggingapi")
+
     def account_id(self) -> str:
         if self._account_id is None:
             self._account_id = str(self.client("sts").get_caller_identity()["Account"])

@@ -16,12 +16,13 @@ With `dns_firewall.mode = "off"` the lists, the group and the associations are r
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
 from provisioner.aws.errors import CloudError, error_code, gone_if_missing, none_if_missing, translate
 from provisioner.aws.paging import next_token_pages
+from provisioner.aws.tagging import tags_of
 from provisioner.context import Context
 from provisioner.design import dns_firewall as design
 from provisioner.design.config import Config
@@ -49,7 +50,9 @@ def domain_list_key(role: str) -> str:
 
 
 def _tags(ctx: Context, arn: str) -> dict[str, str]:
-    return tag_map(list(next_token_pages(ctx.aws.route53resolver.list_tags_for_resource, "Tags", ResourceArn=arn)))
+    """From the deployment's one tag read when it lists `arn`, else this resource's own ListTagsForResource."""
+    return tags_of(ctx, arn, lambda: tag_map(list(next_token_pages(
+        ctx.aws.route53resolver.list_tags_for_resource, "Tags", ResourceArn=arn))))
 
 
 def _require_owned(ctx: Context, what: str, arn: str) -> dict[str, str]:
@@ -76,8 +79,42 @@ def _association(ctx: Context, res: Resource, what: str, done: Callable[[dict[st
     return Read(done(item), note=what)
 
 
+def _rules(ctx: Context, group_id: str) -> list[dict[str, Any]] | None:
+    """The rules of the rule group `group_id` (None when there is no such group), listed once per command for
+    the rule group and the domain lists."""
+    def load() -> list[dict[str, Any]] | None:
+        return none_if_missing(NOT_FOUND, lambda: list(next_token_pages(
+            ctx.aws.route53resolver.list_firewall_rules, "FirewallRules", FirewallRuleGroupId=group_id)))
+
+    rules: list[dict[str, Any]] | None = ctx.reads.get(f"dns firewall rules {group_id}", load)
+    return rules
+
+
+def _query_log_associations(ctx: Context, config_id: str, fresh: bool = False) -> list[dict[str, Any]]:
+    """The VPC associations of the query logging configuration `config_id`, listed once per command for it and
+    every spoke; `fresh`: what is there now."""
+    associations: list[dict[str, Any]] = ctx.reads.get(
+        f"query logging associations {config_id}", lambda: list(next_token_pages(
+            ctx.aws.route53resolver.list_resolver_query_log_config_associations, "ResolverQueryLogConfigAssociations",
+            Filters=[{"Name": "ResolverQueryLogConfigId", "Values": [config_id]}])), fresh=fresh)
+    return associations
+
+
+def _live(association: dict[str, Any]) -> bool:
+    return association.get("Status") not in ("DELETING", "FAILED")
+
+
+def _alive(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The object unless it is being deleted: one in DELETING is as good as gone (and `up` makes another)."""
+    return item if item is not None and item.get("Status") != "DELETING" else None
+
+
 class _Named(Step):
-    """A resolver object with a unique name in this deployment: found by recorded ID, then by name + tags."""
+    """A resolver object with a unique name in this deployment: found by recorded ID, then by name + tags.
+
+    By recorded ID, a subclass's `read_recorded` may prove the object exists (and is not being deleted) from a read
+    its steps need anyway; then its ARN (and what else cannot change) comes from the state file's outputs, and the
+    Get is skipped. Without that proof it is read with the Get, as by name."""
 
     get_call: str
     list_call: str
@@ -86,17 +123,37 @@ class _Named(Step):
     answer: str  # the member of a Get/Create answer holding the object
     delete_call: str
 
+    # Recorded outputs, by the member of the object's description they copy: what a proven object is described
+    # from without the Get (none of it can change).
+    kept: ClassVar[dict[str, str]] = {"arn": "Arn"}
+
+    def read_recorded(self, ctx: Context, recorded: str) -> tuple[bool | None, dict[str, Any]]:
+        """Whether the recorded object exists, as proven by a read its steps need anyway (True; False: that read
+        found it gone; None: no proof, ask the Get), and what that read saw of it, kept in `live` for `ensure`."""
+        return None, {}
+
+    def outputs(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {"name": self.name, **{output: item[member] for output, member in self.kept.items()}}
+
+    def _by_id(self, ctx: Context, recorded: str) -> dict[str, Any] | None:
+        exists, seen = self.read_recorded(ctx, recorded)
+        if exists is False:
+            return None
+        outputs = (ctx.state.resource(self.key) or {}).get("outputs") or {}
+        if exists and all(outputs.get(output) for output in self.kept):
+            return {"Id": recorded, **{member: outputs[output] for output, member in self.kept.items()}, **seen}
+        got = none_if_missing(NOT_FOUND, getattr(ctx.aws.route53resolver, self.get_call), **{self.id_param: recorded})
+        item = _alive(got[self.answer] if got else None)
+        return None if item is None else {**item, **seen}
+
     def find(self, ctx: Context) -> Resource | None:
         r53 = ctx.aws.route53resolver
         with translate(f"read {self.kind} {self.name}"):
             recorded = ctx.state.resource_id(self.key)
-            item = None
-            if recorded:
-                got = none_if_missing(NOT_FOUND, getattr(r53, self.get_call), **{self.id_param: recorded})
-                item = got[self.answer] if got else None
+            item = self._by_id(ctx, recorded) if recorded else None
             if item is None:
                 listed = next_token_pages(getattr(r53, self.list_call), self.list_result)
-                named = [i for i in listed if i.get("Name") == self.name]
+                named = [i for i in listed if i.get("Name") == self.name and _alive(i)]
                 owned = [i for i in named if is_owned(_tags(ctx, i["Arn"]), ctx.deployment)]
                 if named and not owned:
                     _require_owned(ctx, f"{self.kind} {self.name}", named[0]["Arn"])
@@ -106,11 +163,11 @@ class _Named(Step):
                                      f"{ctx.deployment} ({ids}); delete all but one, then rerun")
                 item = owned[0] if owned else None
                 if item is not None:
-                    item = getattr(r53, self.get_call)(**{self.id_param: item["Id"]})[self.answer]
+                    item = _alive(getattr(r53, self.get_call)(**{self.id_param: item["Id"]})[self.answer])
             if item is None:
                 return None
             tags = _tags(ctx, item["Arn"])
-        return Resource(item["Id"], outputs={"arn": item["Arn"], "name": self.name}, live={**item, "Tags": tags})
+        return Resource(item["Id"], outputs=self.outputs(item), live={**item, "Tags": tags})
 
 
     def delete(self, ctx: Context, res: Resource) -> None:
@@ -138,6 +195,20 @@ class DomainList(_Named):
     def spec(self) -> dict[str, Any]:
         return {"name": self.name, "domains": list(self.domains())}
 
+    def read_recorded(self, ctx: Context, recorded: str) -> tuple[bool | None, dict[str, Any]]:
+        """Its domains, which `ensure` compares: ListFirewallDomains answers ResourceNotFoundException for a list
+        that does not exist, so an answer proves it exists. Not that it is not being deleted (the answer has no
+        status): that is proven by a rule of our rule group using it, as AWS refuses to delete a domain list a
+        rule uses; without such a rule the Get reads its status."""
+        domains = none_if_missing(NOT_FOUND, lambda: list(next_token_pages(
+            ctx.aws.route53resolver.list_firewall_domains, "Domains", FirewallDomainListId=recorded)))
+        if domains is None:
+            return False, {}
+        group_id = ctx.state.resource_id(RULE_GROUP_KEY)
+        rules = (_rules(ctx, group_id) if group_id else None) or []
+        used = any(rule.get("FirewallDomainListId") == recorded for rule in rules)
+        return (True if used else None), {"domains": domains}
+
     def create(self, ctx: Context) -> Resource:
         with translate(f"create DNS Firewall domain list {self.name}"):
             item = ctx.aws.route53resolver.create_firewall_domain_list(
@@ -151,8 +222,12 @@ class DomainList(_Named):
         r53 = ctx.aws.route53resolver
         wanted = self.domains()
         with translate(f"update DNS Firewall domain list {self.name}"):
-            have = set() if res.live.get("fresh") else set(
-                next_token_pages(r53.list_firewall_domains, "Domains", FirewallDomainListId=res.id))
+            if res.live.get("fresh"):
+                have = set()
+            elif "domains" in res.live:  # read by `find`
+                have = set(res.live["domains"])
+            else:
+                have = set(next_token_pages(r53.list_firewall_domains, "Domains", FirewallDomainListId=res.id))
             # AWS keeps domains with a trailing dot or not as given; compare without it.
             have = {d.rstrip(".") for d in have}
             added, removed = sorted(set(wanted) - have), sorted(have - set(wanted))
@@ -188,21 +263,32 @@ class RuleGroup(_Named):
     def details(self) -> dict[str, Any]:
         return {"rules": ", ".join(f"{r.priority} {r.action} {r.domain_list}" for r in self.rules)}
 
+    def read_recorded(self, ctx: Context, recorded: str) -> tuple[bool | None, dict[str, Any]]:
+        """Its rules, which `ensure` compares: ListFirewallRules answers ResourceNotFoundException for a group that
+        does not exist, and AWS deletes only a group without rules, so rules listed prove it exists and is not
+        being deleted; an empty group is read with the Get."""
+        rules = _rules(ctx, recorded)
+        if rules is None:
+            return False, {}
+        return (True if rules else None), {"rules": rules}
+
     def create(self, ctx: Context) -> Resource:
         with translate(f"create DNS Firewall rule group {self.name}"):
             item = ctx.aws.route53resolver.create_firewall_rule_group(
                 CreatorRequestId=client_token(ctx, self), Name=self.name,
                 Tags=tag_list(ctx.tags(self)))["FirewallRuleGroup"]
         return Resource(item["Id"], outputs={"arn": item["Arn"], "name": self.name},
-                        live={**item, "Tags": ctx.tags(self)})
+                        live={**item, "Tags": ctx.tags(self), "rules": []})
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
         r53 = ctx.aws.route53resolver
         lists = {r.domain_list: str(ctx.output(domain_list_key(r.domain_list))) for r in self.rules}
         with translate(f"update DNS Firewall rule group {self.name}"):
-            live = {r["FirewallDomainListId"]: r
-                    for r in next_token_pages(r53.list_firewall_rules, "FirewallRules", FirewallRuleGroupId=res.id)}
+            rules = res.live.get("rules")  # read by `find`, or none in a group just made
+            if rules is None:
+                rules = list(next_token_pages(r53.list_firewall_rules, "FirewallRules", FirewallRuleGroupId=res.id))
+            live = {r["FirewallDomainListId"]: r for r in rules}
             wanted = {lists[r.domain_list]: r for r in self.rules}
             for list_id in sorted(set(live) - set(wanted)):
                 if aspect(changes, apply, f"unexpected rule {live[list_id].get('Name')}", True):
@@ -338,16 +424,22 @@ class QueryLogConfig(_Named):
     list_result, id_param, answer = "ResolverQueryLogConfigs", "ResolverQueryLogConfigId", "ResolverQueryLogConfig"
     delete_call = "delete_resolver_query_log_config"
 
+    kept: ClassVar[dict[str, str]] = {"arn": "Arn", "destination": "DestinationArn"}
+
     def __init__(self, config: Config) -> None:
         super().__init__(QUERY_LOG_CONFIG_KEY, design.query_log_config_name(config.deployment), (QUERY_LOG_GROUP_KEY,))
+
+    def read_recorded(self, ctx: Context, recorded: str) -> tuple[bool | None, dict[str, Any]]:
+        """A live association with a spoke's VPC (the spokes' read) proves it exists: AWS deletes only a
+        configuration without associations. Its destination cannot change, so the recorded one still holds."""
+        return (True if any(_live(a) for a in _query_log_associations(ctx, recorded)) else None), {}
 
     def create(self, ctx: Context) -> Resource:
         with translate(f"create Resolver query logging {self.name}"):
             item = ctx.aws.route53resolver.create_resolver_query_log_config(
                 Name=self.name, DestinationArn=ctx.output(QUERY_LOG_GROUP_KEY, "arn"),
                 CreatorRequestId=client_token(ctx, self), Tags=tag_list(ctx.tags(self)))["ResolverQueryLogConfig"]
-        return Resource(item["Id"], outputs={"arn": item["Arn"], "name": self.name},
-                        live={**item, "Tags": ctx.tags(self)})
+        return Resource(item["Id"], outputs=self.outputs(item), live={**item, "Tags": ctx.tags(self)})
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
@@ -376,14 +468,9 @@ class SpokeQueryLogging(Step):
         config_id = ctx.state.resource_id(QUERY_LOG_CONFIG_KEY)
         if not vpc_id or not config_id:
             return None
-        r53 = ctx.aws.route53resolver
         with translate(f"read the query logging of {vpc_id}"):
-            # The configuration's associations, listed once per command for every spoke.
-            associations = ctx.reads.get(f"query logging associations {config_id}", lambda: list(next_token_pages(
-                r53.list_resolver_query_log_config_associations, "ResolverQueryLogConfigAssociations",
-                Filters=[{"Name": "ResolverQueryLogConfigId", "Values": [config_id]}])), fresh=fresh)
-            found = [a for a in associations
-                     if a.get("ResourceId") == vpc_id and a.get("Status") not in ("DELETING", "FAILED")]
+            found = [a for a in _query_log_associations(ctx, config_id, fresh=fresh)
+                     if a.get("ResourceId") == vpc_id and _live(a)]
         if not found:
             return None
         return Resource(found[0]["Id"], outputs={"vpc": vpc_id}, live=found[0])

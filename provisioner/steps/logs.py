@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from provisioner.aws.errors import CloudError, applied, gone_if_missing, translate
+from provisioner.aws.tagging import tags_of
 from provisioner.context import Context
 from provisioner.design.naming import is_owned
 from provisioner.design.policies import PARTITION
@@ -63,12 +64,21 @@ class LogGroup(Step):
             if group is None:
                 return None
             arn = group.get("logGroupArn") or group["arn"].removesuffix(":*")
-            tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
+            tags = self._tags(ctx, arn, fresh)
         if not is_owned(tags, ctx.deployment):
             raise CloudError(f"log group {self.name} exists but is not tagged as part of deployment {ctx.deployment};"
                              " provision will not adopt it: delete it or choose another deployment name")
         return Resource(self.name, outputs={"name": self.name, "arn": arn},
                         live={"retention": group.get("retentionInDays"), "tags": tags})
+
+    @staticmethod
+    def _tags(ctx: Context, arn: str, fresh: bool) -> dict[str, str]:
+        """Its tags: from the deployment's one tag read when that lists it (not for a `fresh` find: that answer
+        is from the command's start), else its own ListTagsForResource."""
+        def read() -> dict[str, str]:
+            return dict(ctx.aws.logs.list_tags_for_resource(resourceArn=arn).get("tags", {}))
+
+        return read() if fresh else tags_of(ctx, arn, read)
 
     def create(self, ctx: Context) -> Resource:
         with translate(f"create log group {self.name}"):
