@@ -152,3 +152,40 @@ def test_dns_firewall_query_logs_and_flow_logs(aws, workdir, aws_families):
     assert _pages(r53.list_firewall_rule_groups, "FirewallRuleGroups") == []
     assert _pages(r53.list_resolver_query_log_configs, "ResolverQueryLogConfigs") == []
     assert ec2.describe_flow_logs()["FlowLogs"] == []
+
+
+class _Resolver:
+    """Route 53 Resolver answering as AWS does for a domain list being deleted: its domains still listed (the
+    answer has no status), DELETING to the Get and in the account's lists."""
+
+    def __init__(self, list_id: str, name: str) -> None:
+        self.item = {"Id": list_id, "Arn": f"arn:aws:route53resolver:eu-central-1:111122223333:firewall-domain-list/"
+                                          f"{list_id}", "Name": name, "Status": "DELETING"}
+        self.calls: list[str] = []
+
+    def list_firewall_domains(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append("ListFirewallDomains")
+        return {"Domains": ["pypi.org"]}
+
+    def get_firewall_domain_list(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append("GetFirewallDomainList")
+        return {"FirewallDomainList": self.item}
+
+    def list_firewall_domain_lists(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append("ListFirewallDomainLists")
+        return {"FirewallDomainLists": [self.item]}
+
+
+def test_a_domain_list_being_deleted_is_not_adopted(tmp_path):
+    from provisioner.context import Context
+    from provisioner.state import load
+
+    config = build_config(parse_toml(config_text("deleting"), "test"))
+    step = dns_firewall.DomainList(config, design.ALLOWED)
+    state = load(tmp_path, config.deployment)
+    state.record(step.key, "rslvr-fdl-1", outputs={"arn": "arn:...", "name": step.name})
+    resolver = _Resolver("rslvr-fdl-1", step.name)
+    aws = type("FakeAws", (), {"route53resolver": resolver})()
+    # No rule of a recorded rule group uses it: its domains answering is no proof that it is not going.
+    assert step.find(Context(config=config, state=state, aws_factory=lambda: aws)) is None
+    assert resolver.calls == ["ListFirewallDomains", "GetFirewallDomainList", "ListFirewallDomainLists"]

@@ -9,7 +9,9 @@ through), and the query logging association.
 
 Creates carry a `CreatorRequestId` derived from the deployment and the step, so a create retried after a lost
 reply gets back what the first attempt made. Found by recorded ID, then by name and the ownership tags (rule
-group associations and query logging associations by the VPC they are on: there is one per VPC and group).
+group associations and query logging associations by the VPC they are on: there is one per VPC and group); by
+recorded ID without a Get where the read that compares its content proves it is there (`_Named`), and its tags
+from the deployment's one Tagging API read (aws/tagging.py) where that lists it.
 With `dns_firewall.mode = "off"` the lists, the group and the associations are retired (query logging stays).
 """
 
@@ -214,7 +216,7 @@ class DomainList(_Named):
             item = ctx.aws.route53resolver.create_firewall_domain_list(
                 CreatorRequestId=client_token(ctx, self), Name=self.name,
                 Tags=tag_list(ctx.tags(self)))["FirewallDomainList"]
-        return Resource(item["Id"], outputs={"arn": item["Arn"], "name": self.name},
+        return Resource(item["Id"], outputs=self.outputs(item),
                         live={**item, "Tags": ctx.tags(self), "fresh": True})
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
@@ -277,7 +279,7 @@ class RuleGroup(_Named):
             item = ctx.aws.route53resolver.create_firewall_rule_group(
                 CreatorRequestId=client_token(ctx, self), Name=self.name,
                 Tags=tag_list(ctx.tags(self)))["FirewallRuleGroup"]
-        return Resource(item["Id"], outputs={"arn": item["Arn"], "name": self.name},
+        return Resource(item["Id"], outputs=self.outputs(item),
                         live={**item, "Tags": ctx.tags(self), "rules": []})
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
