@@ -20,6 +20,11 @@ PROVISIONING for `n` describes (likewise DELETING for `FIREWALL_DELETE_MODEL`), 
 `{"progression": "time", "seconds": s}`. The same two models time the endpoint of a subnet added by AssociateSubnets
 (CREATING), of a subnet removed by DisassociateSubnets (DELETING) and the sync of a policy set by
 AssociateFirewallPolicy (PENDING); meanwhile the firewall is PROVISIONING, as AWS reports it.
+
+`SyncStates[az].Config` lists, by name, the policy the firewall runs and every rule group it references, each with
+its current UpdateToken. An update of one of them (UpdateRuleGroup, UpdateFirewallPolicy) leaves that object
+PENDING until its sync is done (`CONFIG_SYNC_MODEL`, immediate by default, advanced by describe_firewall); so is
+the firewall's summary, and the firewall is PROVISIONING meanwhile.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from provisioner.sandbox.moto_source import class_members
 
 __all__ = [
     "ADDED_ACTIONS",
+    "CONFIG_SYNC_MODEL",
     "FIREWALL_DELETE_MODEL",
     "FIREWALL_FAULTS",
     "FIREWALL_MODEL",
@@ -68,6 +74,8 @@ __all__ = [
 FIREWALL_MODEL = "network-firewall::firewall"
 #: ManagedState model of a firewall's deletion: DELETING -> gone (describe raises ResourceNotFoundException).
 FIREWALL_DELETE_MODEL = "network-firewall::firewall_delete"
+#: ManagedState model of the sync of an updated rule group or policy to the firewalls that run it: PENDING -> IN_SYNC.
+CONFIG_SYNC_MODEL = "network-firewall::configuration_sync"
 
 #: The patches reach into moto's internal names; they were written against this release only.
 SUPPORTED_MOTO_VERSION = "5.2.5"
@@ -200,6 +208,15 @@ def _policies(backend: NetworkFirewallBackend) -> dict[str, _Policy]:
 
 def _all_firewall_extras(backend: NetworkFirewallBackend) -> dict[str, _FirewallExtras]:
     return _store(backend, "_sandbox_firewall_extras")
+
+
+def _object_syncs(backend: NetworkFirewallBackend) -> dict[str, ManagedState]:
+    """Rule group or policy ARN -> the sync of its last update to the firewalls that run it (CONFIG_SYNC_MODEL)."""
+    return _store(backend, "_sandbox_object_syncs")
+
+
+def _start_sync(backend: NetworkFirewallBackend, arn: str) -> None:
+    _object_syncs(backend)[arn] = ManagedState(CONFIG_SYNC_MODEL, [("PENDING", "IN_SYNC")])
 
 
 def _extras(backend: NetworkFirewallBackend, firewall: NetworkFirewallModel) -> _FirewallExtras:
@@ -516,6 +533,7 @@ def _update_rule_group(
         group.encryption = copy.deepcopy(encryption)
     group.update_token = _new_token()
     group.last_modified = _now()
+    _start_sync(backend, group.arn)
     return group
 
 
@@ -529,6 +547,7 @@ def _delete_rule_group(
         raise _invalid_operation(f"Rule group {group.name} is in use by firewall policy {users[0].name}")
     _refuse_while_released(backend, group.arn)
     del _rule_groups(backend)[group.arn]
+    _object_syncs(backend).pop(group.arn, None)
     backend.tagger.delete_all_tags_for_resource(group.arn)
     return group
 
@@ -703,6 +722,7 @@ def _update_firewall_policy(
         policy.encryption = copy.deepcopy(encryption)
     policy.update_token = _new_token()
     policy.last_modified = _now()
+    _start_sync(backend, policy.arn)
     return policy
 
 
@@ -715,6 +735,7 @@ def _delete_firewall_policy(backend: NetworkFirewallBackend, arn: str | None, na
         raise _invalid_operation(f"Firewall policy {policy.name} is in use by firewall {users[0].firewall_name}")
     _refuse_while_released(backend, policy.arn)
     del _policies(backend)[policy.arn]
+    _object_syncs(backend).pop(policy.arn, None)
     _release(backend, policy.referenced_group_arns(), "rule_group")
     backend.tagger.delete_all_tags_for_resource(policy.arn)
     return policy
@@ -1024,13 +1045,11 @@ def _firewall_status(
 
     Faults set by set_firewall_fault() show as AWS shows them: a FAILED or ERROR attachment (no endpoint ID) with
     its StatusMessage, CAPACITY_CONSTRAINED configuration objects, and a firewall that is FAILED, or not READY."""
-    # Config lists the policy and each rule group it references, keyed by ARN, as describe_firewall does on AWS.
-    objects: dict[str, str] = {}
-    policy = _policies(backend).get(firewall.firewall_policy_arn)
-    if policy is not None:
-        groups = _rule_groups(backend)
-        objects[policy.arn] = policy.update_token
-        objects.update({arn: groups[arn].update_token for arn in policy.referenced_group_arns() if arn in groups})
+    # Config lists the policy and each rule group it references by name (botocore: SyncStateConfig is keyed by
+    # ResourceName), each at its current UpdateToken, PENDING while its last update syncs.
+    syncs = _object_syncs(backend)
+    objects = {obj.name: (obj.update_token, obj.arn in syncs and syncs[obj.arn].status != "IN_SYNC")
+               for obj in _objects_run(backend, firewall)}
     policy_pending = extras.policy_sync is not None and extras.policy_sync.status != "IN_SYNC"
     sync_states = {}
     all_in_sync = status != "PROVISIONING"
@@ -1052,9 +1071,10 @@ def _firewall_status(
         if fault == "CAPACITY_CONSTRAINED" and status != "DELETING":
             sync = "CAPACITY_CONSTRAINED"
             constrained = True
-        all_in_sync = all_in_sync and sync == "IN_SYNC"
+        config = {name: {"SyncStatus": "PENDING" if sync == "IN_SYNC" and updating and status != "DELETING" else sync,
+                         "UpdateToken": token} for name, (token, updating) in objects.items()}
+        all_in_sync = all_in_sync and sync == "IN_SYNC" and all(c["SyncStatus"] == "IN_SYNC" for c in config.values())
         all_ready = all_ready and attachment_status == "READY"
-        config = {arn: {"SyncStatus": sync, "UpdateToken": token} for arn, token in objects.items()}
         sync_states[az] = {"Attachment": attachment, "Config": config}
     if status == "READY" and not (all_ready and all_in_sync):
         status = "PROVISIONING"
@@ -1062,6 +1082,15 @@ def _firewall_status(
         status = "FAILED"
     summary = "CAPACITY_CONSTRAINED" if constrained else "IN_SYNC" if all_in_sync else "PENDING"
     return {"Status": status, "ConfigurationSyncStateSummary": summary, "SyncStates": sync_states}
+
+
+def _objects_run(backend: NetworkFirewallBackend, firewall: NetworkFirewallModel) -> list[_Policy | _RuleGroup]:
+    """The firewall's policy and every rule group the policy references (none while the policy is unknown)."""
+    policy = _policies(backend).get(firewall.firewall_policy_arn)
+    if policy is None:
+        return []
+    groups = _rule_groups(backend)
+    return [policy, *(groups[arn] for arn in policy.referenced_group_arns() if arn in groups)]
 
 
 def _firewall_answer(
@@ -1310,6 +1339,10 @@ def _r_describe_firewall(self: NetworkFirewallResponse) -> ActionResult:
     extras = _extras(backend, firewall)
     answer = _firewall_answer(backend, firewall, extras, _observe_status(extras))
     _advance(extras)
+    syncs = _object_syncs(backend)
+    for obj in _objects_run(backend, firewall):
+        if obj.arn in syncs:
+            syncs[obj.arn].advance()
     return ActionResult({"UpdateToken": firewall.update_token, **answer})
 
 
@@ -1545,4 +1578,5 @@ def install() -> None:
             setattr(NetworkFirewallResponse, name, method)
         state_manager.register_default_transition(FIREWALL_MODEL, {"progression": "immediate"})
         state_manager.register_default_transition(FIREWALL_DELETE_MODEL, {"progression": "immediate"})
+        state_manager.register_default_transition(CONFIG_SYNC_MODEL, {"progression": "immediate"})
         setattr(NetworkFirewallResponse, _INSTALLED_MARKER, True)

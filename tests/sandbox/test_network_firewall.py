@@ -21,7 +21,13 @@ from moto.moto_api import state_manager
 from moto.server import ThreadedMotoServer
 
 from provisioner.sandbox import network_firewall, suricata
-from provisioner.sandbox.network_firewall import FIREWALL_DELETE_MODEL, FIREWALL_MODEL, install, set_firewall_fault
+from provisioner.sandbox.network_firewall import (
+    CONFIG_SYNC_MODEL,
+    FIREWALL_DELETE_MODEL,
+    FIREWALL_MODEL,
+    install,
+    set_firewall_fault,
+)
 
 REGION = "eu-west-1"
 needs_suricata = pytest.mark.skipif(not suricata.available(), reason=suricata.unavailable_reason())
@@ -98,6 +104,7 @@ def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
     finally:
         state_manager.unset_transition(FIREWALL_MODEL)
         state_manager.unset_transition(FIREWALL_DELETE_MODEL)
+        state_manager.unset_transition(CONFIG_SYNC_MODEL)
         network_firewall.set_in_use_after_release()
 
 
@@ -438,7 +445,7 @@ def test_firewall_provisions_then_is_ready_with_an_endpoint_per_az(aws: Aws) -> 
         for state in status["SyncStates"].values():
             assert state["Attachment"]["Status"] == "CREATING"
             assert "EndpointId" not in state["Attachment"]
-            assert state["Config"][policy_arn]["SyncStatus"] == "PENDING"
+            assert state["Config"]["egress"]["SyncStatus"] == "PENDING"
 
     described = aws.nfw.describe_firewall(FirewallArn=created["Firewall"]["FirewallArn"])
     status = described["FirewallStatus"]
@@ -452,7 +459,7 @@ def test_firewall_provisions_then_is_ready_with_an_endpoint_per_az(aws: Aws) -> 
         assert attachment["Status"] == "READY"
         assert attachment["SubnetId"] == subnet
         assert endpoints[attachment["EndpointId"]]["SubnetIds"] == [subnet]
-        assert status["SyncStates"][az]["Config"][policy_arn]["SyncStatus"] == "IN_SYNC"
+        assert status["SyncStates"][az]["Config"]["egress"]["SyncStatus"] == "IN_SYNC"
     assert len(endpoints) == 2
 
 
@@ -774,8 +781,8 @@ def test_associated_policy_syncs_and_frees_the_old_one(aws: Aws) -> None:
     assert syncing["Firewall"]["FirewallPolicyArn"] == second
     status = syncing["FirewallStatus"]
     assert (status["Status"], status["ConfigurationSyncStateSummary"]) == ("PROVISIONING", "PENDING")
-    assert status["SyncStates"]["eu-west-1a"]["Config"][second]["SyncStatus"] == "PENDING"
-    assert first not in status["SyncStates"]["eu-west-1a"]["Config"]
+    assert status["SyncStates"]["eu-west-1a"]["Config"]["second"]["SyncStatus"] == "PENDING"
+    assert "first" not in status["SyncStates"]["eu-west-1a"]["Config"]
     status = aws.nfw.describe_firewall(FirewallName="hub")["FirewallStatus"]
     assert (status["Status"], status["ConfigurationSyncStateSummary"]) == ("READY", "IN_SYNC")
 
@@ -783,6 +790,41 @@ def test_associated_policy_syncs_and_frees_the_old_one(aws: Aws) -> None:
     with pytest.raises(ClientError) as in_use:
         aws.nfw.delete_firewall_policy(FirewallPolicyArn=second)
     assert _error_code(in_use) == "InvalidOperationException"
+
+
+def test_sync_states_name_each_object_at_its_update_token_and_an_update_syncs(aws: Aws) -> None:
+    """SyncStates[az].Config is keyed by the name of the policy and of each rule group it references, with the
+    UpdateToken their describes answer; an updated object is PENDING at its new token until the sync is done."""
+    group = _domain_group(aws)
+    group_arn = group["RuleGroupResponse"]["RuleGroupArn"]
+    policy = _strict_policy(aws, group_arn)
+    vpc_id, subnets = _vpc(aws, ["eu-west-1a", "eu-west-1b"])
+    _firewall(aws, policy["FirewallPolicyResponse"]["FirewallPolicyArn"], vpc_id, subnets)
+
+    def config() -> dict[str, dict[str, Any]]:
+        states = _status(aws)["SyncStates"]
+        assert sorted(states) == ["eu-west-1a", "eu-west-1b"]
+        first, second = (states[az]["Config"] for az in sorted(states))
+        assert first == second
+        return first  # type: ignore[no-any-return]
+
+    assert config() == {"egress": {"SyncStatus": "IN_SYNC", "UpdateToken": policy["UpdateToken"]},
+                        "fqdn": {"SyncStatus": "IN_SYNC", "UpdateToken": group["UpdateToken"]}}
+
+    state_manager.set_transition(CONFIG_SYNC_MODEL, {"progression": "manual", "times": 1})
+    current = aws.nfw.describe_rule_group(RuleGroupArn=group_arn)
+    rules = current["RuleGroup"]
+    rules["RulesSource"]["RulesSourceList"]["Targets"].append("pypi.org")
+    token = aws.nfw.update_rule_group(RuleGroupArn=group_arn, UpdateToken=current["UpdateToken"],
+                                      RuleGroup=rules)["UpdateToken"]
+    assert token != group["UpdateToken"]
+    syncing = _status(aws)
+    assert (syncing["Status"], syncing["ConfigurationSyncStateSummary"]) == ("PROVISIONING", "PENDING")
+    for state in syncing["SyncStates"].values():
+        assert state["Config"]["fqdn"] == {"SyncStatus": "PENDING", "UpdateToken": token}
+        assert state["Config"]["egress"] == {"SyncStatus": "IN_SYNC", "UpdateToken": policy["UpdateToken"]}
+    assert config()["fqdn"] == {"SyncStatus": "IN_SYNC", "UpdateToken": token}
+    assert _status(aws)["Status"] == "READY"
 
 
 def test_changes_to_a_deleting_firewall_are_refused(aws: Aws) -> None:
@@ -1062,7 +1104,7 @@ def test_a_capacity_constrained_configuration_is_not_in_sync(aws: Aws) -> None:
     status = _status(aws)
     assert (status["Status"], status["ConfigurationSyncStateSummary"]) == ("PROVISIONING", "CAPACITY_CONSTRAINED")
     state = status["SyncStates"]["eu-west-1a"]
-    assert state["Config"][policy_arn]["SyncStatus"] == "CAPACITY_CONSTRAINED"
+    assert state["Config"]["egress"]["SyncStatus"] == "CAPACITY_CONSTRAINED"
     assert state["Attachment"]["Status"] == "READY" and "capacity" in state["Attachment"]["StatusMessage"]
 
 
