@@ -28,7 +28,7 @@ from provisioner.aws import clients
 from provisioner.design import firewall as fw
 from provisioner.design.layout import Layout, layout
 from provisioner.egress import FIREWALL_ENDPOINT, INTERNET, NAT_GATEWAY, Source, read_network, trace_egress
-from provisioner.sandbox.network_firewall import FIREWALL_DELETE_MODEL, FIREWALL_MODEL
+from provisioner.sandbox.network_firewall import CONFIG_SYNC_MODEL, FIREWALL_DELETE_MODEL, FIREWALL_MODEL
 from provisioner.steps import firewall as fwsteps
 from provisioner.steps import hub_network, spoke_network, transit_gateway
 from tests.conftest import REGION, client, config_text
@@ -374,6 +374,41 @@ def test_status_reports_a_policy_changed_outside_the_tool_and_up_repairs_it(aws,
     assert _policy(deployment)["FirewallPolicy"]["StatefulDefaultActions"] == [
         "aws:drop_established", "aws:alert_established"]
     assert _status(workdir)[0] == 0
+
+
+@pytest.mark.parametrize("sync", ["in sync", "pending"])
+def test_a_rule_group_changed_outside_the_tool_is_read_reported_and_repaired(aws, dns, workdir, calls, sync):
+    """After an update outside the tool the firewall runs the group at another UpdateToken (or PENDING, while
+    the update syncs): that group alone is described again, status reports the drift, up repairs it, and the
+    next no-op reads nothing again."""
+    deployment = "fwoutside"
+    workdir.write_config(config_text(deployment, hub_azs=1))
+    assert workdir.run("up").code == 0
+    nfw = client("network-firewall")
+    arn = _groups(deployment)["deny"]["RuleGroupResponse"]["RuleGroupArn"]
+    got = nfw.describe_rule_group(RuleGroupArn=arn)
+    if sync == "pending":
+        state_manager.set_transition(CONFIG_SYNC_MODEL, {"progression": "manual", "times": 1})
+    try:
+        nfw.update_rule_group(RuleGroupArn=arn, UpdateToken=got["UpdateToken"], RuleGroup={
+            **got["RuleGroup"], "RulesSource": {"RulesString": "\n".join(_rules(got)[:-1]) + "\n"}})
+
+        calls.clear()
+        code, items = _status(workdir)
+        assert code == 3
+        assert items["hub/firewall/rule-group/deny"]["status"] == "drifted"
+        assert items["hub/firewall/rule-group/deny"]["drift"][0].startswith("rules (")
+        assert calls.calls.count("DescribeRuleGroup") == 1 and calls.calls.count("DescribeFirewallPolicy") == 0
+    finally:
+        state_manager.unset_transition(CONFIG_SYNC_MODEL)
+
+    calls.clear()
+    assert workdir.run("up").code == 0
+    assert _firewall_calls(calls.mutating) == ["UpdateRuleGroup"]
+    assert _rules(nfw.describe_rule_group(RuleGroupArn=arn)) == _rules(got)
+    calls.clear()
+    assert _status(workdir)[0] == 0
+    assert calls.calls.count("DescribeRuleGroup") == 0
 
 
 def test_a_broken_route_is_caught_by_the_walk_and_status_and_up_restores_it(aws, dns, workdir, calls):
@@ -739,6 +774,7 @@ def test_a_stale_update_token_is_success_only_when_the_group_is_now_as_designed(
 
     from botocore.exceptions import ClientError
 
+    from provisioner.context import Reads
     from provisioner.errors import CloudError
     from provisioner.steps.base import Resource
     from provisioner.steps.firewall.rule_groups import update_rules
@@ -753,7 +789,7 @@ def test_a_stale_update_token_is_success_only_when_the_group_is_now_as_designed(
 
     nfw = SimpleNamespace(update_rule_group=update_rule_group,
                           describe_rule_group=lambda **kw: {"RuleGroup": now, "UpdateToken": "t2"})
-    ctx: Any = SimpleNamespace(aws=SimpleNamespace(network_firewall=nfw))
+    ctx: Any = SimpleNamespace(aws=SimpleNamespace(network_firewall=nfw), reads=Reads())
     res = Resource("arn:group", live={"UpdateToken": "t1", "RuleGroup": {}, "RuleGroupResponse": {}})
     if succeeds:
         update_rules(ctx, res, group)

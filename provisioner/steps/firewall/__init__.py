@@ -21,7 +21,9 @@ config), `logs` (log groups and logging), `routes`, `metastore` (the 3306 addres
 check), and `common` (keys, deadlines, shared helpers).
 
 Updates to rule groups and the policy carry the UpdateToken of the describe they were compared with, so a change
-made meanwhile by someone else fails (InvalidTokenException) instead of being overwritten unseen.
+made meanwhile by someone else fails (InvalidTokenException) instead of being overwritten unseen. The token of
+each version the tool wrote or read as designed is recorded: while the firewall runs that very version in every AZ
+(`common.proven_by_firewall`), the policy or group is not described again.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """What the firewall's steps share: state keys, deadlines, and the helpers every resource of the family uses
-(finding by the recorded ARN, ownership, polling, creating by name, UpdateTokens)."""
+(finding by the recorded ARN, ownership, polling, creating by name, UpdateTokens, the content the firewall proves)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -90,19 +92,97 @@ def _describe_recorded(ctx: Context, key: str, describe: Callable[..., Any], arn
     return none_if_missing(NOT_FOUND, describe, **{arn_param: arn}) if arn else None
 
 
-def _described_firewall(ctx: Context, arn: str | None, keep: bool = True) -> Any:
-    """The recorded firewall described, once per command for the steps that find it (None: none recorded, or
-    gone). Its waits read it again. Not `keep`: a read the caller's changes would leave stale (logging changes
-    the firewall's update token) is not kept for the firewall's own step."""
+def _described_firewall(ctx: Context, arn: str | None) -> Any:
+    """The recorded firewall described, once per command for every step that looks at it (None: none recorded, or
+    gone), and once more after each change this command made to it or to what it runs (`firewall_changed`): the
+    step after a change sees it as it is then. Its waits read it again."""
     if not arn:
         return None
     nfw = ctx.aws.network_firewall
-    key = f"describe_firewall {arn}"
 
     def load() -> Any:
         return none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallArn=arn)
 
-    return ctx.reads.get(key, load) if keep else ctx.reads.peek(key, load)
+    return ctx.reads.get(_firewall_read_key(ctx, arn), load)
+
+
+# The changes this command made to the firewall, its policy or its rule groups (a list shared through `ctx.reads`):
+# each makes the next look at the firewall a new describe.
+FIREWALL_CHANGES = "network firewall changes"
+
+
+def _firewall_read_key(ctx: Context, arn: str) -> str:
+    return f"describe_firewall {arn} after {len(ctx.reads.get(FIREWALL_CHANGES, list))} changes"
+
+
+def firewall_changed(ctx: Context) -> None:
+    """This command changed the firewall (its subnets, protections, policy association or logging), its policy or
+    one of its rule groups: the next step that looks at the firewall describes it again."""
+    ctx.reads.get(FIREWALL_CHANGES, list).append(None)
+
+
+def firewall_gone(ctx: Context, arn: str) -> None:
+    """The firewall `arn` was just deleted and is gone: the steps after it know so without a describe."""
+    firewall_changed(ctx)
+    ctx.reads.get(_firewall_read_key(ctx, arn), lambda: None)
+
+
+# -- content the firewall proves --------------------------------------------------------------------------------
+#
+# DescribeFirewall's SyncStates[az].Config names each object the firewall runs (its policy and every rule group the
+# policy references) with the UpdateToken of its version in force, and AWS gives an object a new UpdateToken with
+# every update. A policy or rule group whose content a step read and found as designed, or wrote, is recorded with
+# that token and a digest of the design (`verified`); while every AZ runs it IN_SYNC at exactly that token, its
+# content is still that design, and the step does not describe it again. Anything else reads it as before.
+
+VERIFIED = "verified"  # in a policy's or rule group's recorded outputs: {"token": ..., "digest": ...}
+PROVEN = "proven"  # in `Resource.live`: found through the firewall's sync state, content not read
+IN_SYNC = "IN_SYNC"
+
+
+def content_digest(document: Any) -> str:
+    """A digest of a policy or rule group document as designed: what a recorded token was verified against."""
+    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def verified(token: str, document: Any) -> dict[str, str]:
+    return {"token": token, "digest": content_digest(document)}
+
+
+def proven_by_firewall(ctx: Context, key: str) -> Resource | None:
+    """The policy or rule group recorded under `key`, unread, when the recorded firewall runs it (by its recorded
+    name) in every AZ IN_SYNC at exactly the UpdateToken recorded with its verified content; its `live` then holds
+    PROVEN and that token. None when there is no such proof: nothing verified recorded, no firewall (yet, or any
+    more, or being deleted), an object the firewall does not run, PENDING, or another token (changed since)."""
+    entry = ctx.state.resource(key) or {}
+    outputs = entry.get("outputs") or {}
+    token = (outputs.get(VERIFIED) or {}).get("token")
+    name = outputs.get("name")
+    if not (entry.get("id") and token and name):
+        return None
+    status = (_described_firewall(ctx, ctx.state.resource_id(FIREWALL_KEY)) or {}).get("FirewallStatus") or {}
+    states = (status.get("SyncStates") or {}).values()
+    if status.get("Status") == "DELETING" or not states:
+        return None
+    for state in states:
+        config = (state.get("Config") or {}).get(name) or {}
+        if config.get("SyncStatus") != IN_SYNC or config.get("UpdateToken") != token:
+            return None
+    return Resource(str(entry["id"]), outputs=outputs, live={PROVEN: True, "UpdateToken": token})
+
+
+def proven_as(res: Resource, document: Any) -> bool:
+    """`res` was found through the firewall's sync state and the content verified at its token is `document`: the
+    live object is as designed, without a read."""
+    return bool(res.live.get(PROVEN)) and (res.outputs.get(VERIFIED) or {}).get("digest") == content_digest(document)
+
+
+def record_verified(ctx: Context, key: str, token: str, document: Any) -> None:
+    """Record the token of another step's policy or rule group, just written with `document`."""
+    entry = ctx.state.resource(key)
+    if entry is not None:
+        ctx.state.record(key, entry.get("id", ""), outputs={**(entry.get("outputs") or {}),
+                                                            VERIFIED: verified(token, document)})
 
 
 def _require_owned(ctx: Context, what: str, tags: dict[str, str]) -> None:

@@ -21,7 +21,15 @@ from provisioner.design.config import Config
 from provisioner.design.layout import layout
 from provisioner.steps import keys
 from provisioner.steps.base import Check, Resource, Retired, Step, aspect
-from provisioner.steps.firewall.common import NOT_FOUND, POLICY_KEY, rule_group_key
+from provisioner.steps.firewall.common import (
+    NOT_FOUND,
+    POLICY_KEY,
+    PROVEN,
+    proven_as,
+    proven_by_firewall,
+    record_verified,
+    rule_group_key,
+)
 from provisioner.steps.firewall.rule_groups import recorded_workspace_hosts, update_rules
 
 HOSTS_KEY = keys.hub("firewall/workspace-hosts")
@@ -51,14 +59,19 @@ class FirewallWorkspaceHosts(Step):
                                         workspace_hosts=hosts)
 
     def find(self, ctx: Context) -> Resource | None:
+        """The group, unread while the firewall proves it holds every recorded host (the rule group step verified
+        or wrote it with them: `proven_by_firewall`); else described."""
         arn = ctx.state.resource_id(self.group_key)
         if not arn:
             return None
+        hosts, group = self._wanted(ctx)
+        proven = proven_by_firewall(ctx, self.group_key)
+        if proven is not None and proven_as(proven, group.rule_group):
+            return Resource(arn, outputs={"hosts": sorted(hosts.values())}, live=proven.live)
         with translate("read the control-plane firewall rule group"):
             got = none_if_missing(NOT_FOUND, ctx.aws.network_firewall.describe_rule_group, RuleGroupArn=arn)
         if got is None:
             return None
-        hosts, group = self._wanted(ctx)
         missing = design.missing_workspace_hosts(group.rule_group, got.get("RuleGroup"), hosts)
         passed = sorted(host for spoke, host in hosts.items() if spoke not in missing)
         return Resource(arn, outputs={"hosts": passed}, live=got)
@@ -69,12 +82,16 @@ class FirewallWorkspaceHosts(Step):
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
+        if res.live.get(PROVEN):  # `find` proved the group as designed, every host in it
+            return changes
         hosts, group = self._wanted(ctx)
         missing = design.missing_workspace_hosts(group.rule_group, res.live.get("RuleGroup"), hosts)
         described = "workspace hosts not passed yet: " + ", ".join(f"{s} ({h})" for s, h in sorted(missing.items()))
         if aspect(changes, apply, described, bool(missing)):
             update_rules(ctx, res, group)
             res.outputs["hosts"] = sorted(hosts.values())
+            # The group's new version, for the rule group step and the next command.
+            record_verified(ctx, self.group_key, res.live["UpdateToken"], group.rule_group)
         return changes
 
     def delete(self, ctx: Context, res: Resource) -> None:

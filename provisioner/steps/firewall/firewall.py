@@ -34,6 +34,8 @@ from provisioner.steps.firewall.common import (
     _token,
     _wait_gone,
     dropped_az_subnets,
+    firewall_changed,
+    firewall_gone,
 )
 
 # -- the firewall -----------------------------------------------------------------------------------------------
@@ -86,6 +88,7 @@ class Firewall(Step):
                     Description=f"Egress firewall of deployment {ctx.deployment}",
                     Tags=tag_list(ctx.tags(self))),
                 lambda: nfw.describe_firewall(FirewallName=self.name), "Firewall")
+        firewall_changed(ctx)  # a firewall of this name (and so ARN) may have been read as gone
         return self._resource(created)
 
     def poll(self, ctx: Context, res: Resource) -> Resource | Pending:
@@ -172,6 +175,8 @@ class Firewall(Step):
             missing = _missing_tags(ctx, self, tag_map(fw.get("Tags")))
             if aspect(changes, apply, "tags", bool(missing)):
                 nfw.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
+        if apply and changes:
+            firewall_changed(ctx)
         if add:  # the new AZs' endpoints, which their routes need (the engine records `res` after ensure)
             ready = self._wait_ready(ctx, self._resource(nfw.describe_firewall(FirewallArn=res.id)))
             res.outputs, res.live = ready.outputs, ready.live
@@ -190,6 +195,7 @@ class Firewall(Step):
             if fw.get("DeleteProtection"):
                 self._protect(nfw, res.id, "DeleteProtection", False, res.live.get("UpdateToken"))
             gone_if_missing(NOT_FOUND, nfw.delete_firewall, FirewallArn=res.id)
+        firewall_changed(ctx)
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
         # Its endpoints go with it; the policy can be deleted only once no firewall uses it.
@@ -197,6 +203,7 @@ class Firewall(Step):
                    lambda: none_if_missing(NOT_FOUND, ctx.aws.network_firewall.describe_firewall, FirewallArn=res.id),
                    status=lambda got: _describe_status(got or {}), poll=FIREWALL_POLL_SECONDS,
                    deadline=FIREWALL_DEADLINE_SECONDS, failed=lambda got: _deletion_failure(got or {}))
+        firewall_gone(ctx, res.id)
 
 
     @staticmethod
@@ -243,7 +250,7 @@ def firewall_problems(got: dict[str, Any]) -> list[str]:
         if attachment.get("Status") in FAILED_ATTACHMENT_STATUSES:
             problems.append(f"its endpoint in {az} is {attachment['Status']}: "
                             f"{attachment.get('StatusMessage') or 'AWS gives no reason'}")
-        objects = [arn.rsplit("/", 1)[-1] for arn, config in sorted((sync.get("Config") or {}).items())
+        objects = [name for name, config in sorted((sync.get("Config") or {}).items())
                    if config.get("SyncStatus") == CAPACITY_CONSTRAINED]
         if objects:
             constrained = True

@@ -16,6 +16,7 @@ from provisioner.steps.firewall.common import (
     NOT_FOUND,
     _described_firewall,
     _require_owned,
+    firewall_changed,
     log_group_key,
 )
 from provisioner.steps.logs import LogGroup
@@ -50,7 +51,7 @@ class FirewallLogging(Step):
         nfw = ctx.aws.network_firewall
         name = design.firewall_name(ctx.deployment)
         arn = ctx.state.resource_id(FIREWALL_KEY)
-        got = _described_firewall(ctx, arn, keep=False)
+        got = _described_firewall(ctx, arn)
         if got is None:
             got = none_if_missing(NOT_FOUND, nfw.describe_firewall, FirewallName=name)
         if got is None:
@@ -74,6 +75,7 @@ class FirewallLogging(Step):
         for configs in calls:
             ctx.aws.network_firewall.update_logging_configuration(
                 FirewallArn=arn, LoggingConfiguration={"LogDestinationConfigs": configs})
+            firewall_changed(ctx)  # a logging change gives the firewall a new UpdateToken
 
     def create(self, ctx: Context) -> Resource:
         wanted = self.wanted()

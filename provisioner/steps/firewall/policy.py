@@ -21,6 +21,8 @@ from provisioner.steps.firewall.common import (
     POLICY_DEADLINE_SECONDS,
     POLICY_KEY,
     POLICY_POLL_SECONDS,
+    PROVEN,
+    VERIFIED,
     _create_or_adopt,
     _delete_once_released,
     _describe_recorded,
@@ -29,7 +31,11 @@ from provisioner.steps.firewall.common import (
     _recorded,
     _require_owned,
     _wait_gone,
+    firewall_changed,
+    proven_as,
+    proven_by_firewall,
     rule_group_key,
+    verified,
 )
 
 # -- policy -----------------------------------------------------------------------------------------------------
@@ -52,6 +58,11 @@ class FirewallPolicy(Step):
         return design.firewall_policy(layout(self.config), refs)
 
     def find(self, ctx: Context) -> Resource | None:
+        """The recorded policy, unread while the firewall proves its content (`proven_by_firewall`); else
+        described by the recorded ARN, else by name."""
+        proven = proven_by_firewall(ctx, self.key)
+        if proven is not None:
+            return proven
         nfw = ctx.aws.network_firewall
         with translate(f"read firewall policy {self.name}"):
             got = (_describe_recorded(ctx, self.key, nfw.describe_firewall_policy, "FirewallPolicyArn")
@@ -73,10 +84,10 @@ class FirewallPolicy(Step):
                     Description="Default-deny egress for the Databricks spokes (strict order)",
                     Tags=tag_list(ctx.tags(self))),
                 lambda: nfw.describe_firewall_policy(FirewallPolicyName=self.name), "FirewallPolicyResponse")
-        return _policy_resource({"FirewallPolicy": policy, **created})
+        return _verified_if(_policy_resource({"FirewallPolicy": policy, **created}), policy)
 
     def wait(self, ctx: Context, res: Resource) -> Resource:
-        if res.live["FirewallPolicyResponse"].get("FirewallPolicyStatus", "ACTIVE") == "ACTIVE":
+        if res.live.get(PROVEN) or res.live["FirewallPolicyResponse"].get("FirewallPolicyStatus", "ACTIVE") == "ACTIVE":
             return res
         nfw = ctx.aws.network_firewall
         with translate(f"wait for firewall policy {self.name}"):
@@ -85,19 +96,26 @@ class FirewallPolicy(Step):
                         lambda g: g["FirewallPolicyResponse"].get("FirewallPolicyStatus") == "ACTIVE",
                         lambda g: str(g["FirewallPolicyResponse"].get("FirewallPolicyStatus")),
                         POLICY_POLL_SECONDS, POLICY_DEADLINE_SECONDS)
-        return _policy_resource(got)
+        return _verified_if(_policy_resource(got), self.wanted(ctx))
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
         nfw = ctx.aws.network_firewall
         policy = self.wanted(ctx)
+        if proven_as(res, policy):
+            return changes
+        if res.live.get(PROVEN):  # the design changed since the content was verified: read it now
+            with translate(f"read firewall policy {self.name}"):
+                res.live = nfw.describe_firewall_policy(FirewallPolicyArn=res.id)
         live = res.live.get("FirewallPolicy") or {}
         diff = design.differences(policy, live)
         if aspect(changes, apply, f"policy ({', '.join(diff)})", bool(diff)):
             with translate(f"update firewall policy {self.name}"):
                 updated = nfw.update_firewall_policy(FirewallPolicyArn=res.id, UpdateToken=res.live["UpdateToken"],
                                                      FirewallPolicy=policy)
+                firewall_changed(ctx)
                 res.live["UpdateToken"] = updated["UpdateToken"]
+                res.live["FirewallPolicy"] = policy
                 before = {r["ResourceArn"] for r in live.get("StatefulRuleGroupReferences") or []}
                 after = {r["ResourceArn"] for r in policy["StatefulRuleGroupReferences"]}
                 self._delete_superseded(ctx, sorted(before - after))
@@ -105,6 +123,8 @@ class FirewallPolicy(Step):
         if aspect(changes, apply, "tags", bool(missing)):
             with translate(f"tag firewall policy {self.name}"):
                 nfw.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
+        if apply or not diff:
+            _verified_if(res, policy)
         return changes
 
     def _delete_superseded(self, ctx: Context, arns: list[str]) -> None:
@@ -145,6 +165,13 @@ class FirewallPolicy(Step):
         _wait_gone(ctx, self.key, f"firewall policy {self.name}",
                    lambda: none_if_missing(NOT_FOUND, ctx.aws.network_firewall.describe_firewall_policy,
                                            FirewallPolicyArn=res.id))
+
+
+def _verified_if(res: Resource, policy: dict[str, Any]) -> Resource:
+    """`res` with its UpdateToken recorded as verified when its content is `policy` (as designed)."""
+    if not design.differences(policy, res.live.get("FirewallPolicy")):
+        res.outputs[VERIFIED] = verified(res.live["UpdateToken"], policy)
+    return res
 
 
 def _policy_resource(got: dict[str, Any]) -> Resource:

@@ -17,6 +17,8 @@ from provisioner.steps.firewall.common import (
     METASTORE_OBSERVATION,
     NOT_FOUND,
     OBSERVATIONS,
+    PROVEN,
+    VERIFIED,
     _create_or_adopt,
     _delete_once_released,
     _describe_recorded,
@@ -24,7 +26,11 @@ from provisioner.steps.firewall.common import (
     _require_owned,
     _utc_now,
     _wait_gone,
+    firewall_changed,
+    proven_as,
+    proven_by_firewall,
     rule_group_key,
+    verified,
 )
 from provisioner.steps.firewall.metastore import recorded_metastore, resolve_metastore
 
@@ -86,6 +92,11 @@ class FirewallRuleGroup(Step):
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def find(self, ctx: Context) -> Resource | None:
+        """The recorded group, unread while the firewall proves its content (`proven_by_firewall`); else
+        described by the recorded ARN, else found by name and tags."""
+        proven = proven_by_firewall(ctx, self.key)
+        if proven is not None:
+            return proven
         nfw = ctx.aws.network_firewall
         with translate(f"read firewall rule group {self.name}"):
             got = _describe_recorded(ctx, self.key, nfw.describe_rule_group, "RuleGroupArn") or self._find_by_name(ctx)
@@ -136,11 +147,22 @@ class FirewallRuleGroup(Step):
                     RuleGroupName=name, Type="STATEFUL", Capacity=group.capacity, RuleGroup=dict(group.rule_group),
                     Description=group.description, Tags=tag_list(ctx.tags(self, name))),
                 lambda: nfw.describe_rule_group(RuleGroupName=name, Type="STATEFUL"), "RuleGroupResponse")
-        return _rule_group_resource({"RuleGroup": dict(group.rule_group), **created})
+        # An adopted group (the name was taken) carries its own content: verified only if it is the design.
+        res = _rule_group_resource({"RuleGroup": dict(group.rule_group), **created})
+        if not design.differences(group.rule_group, res.live.get("RuleGroup")):
+            res.outputs[VERIFIED] = verified(res.live["UpdateToken"], group.rule_group)
+        return res
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
         group = self.wanted(ctx, resolve=apply)
+        if proven_as(res, group.rule_group):
+            if apply:
+                self._remember_addresses(ctx, group)
+            return changes
+        if res.live.get(PROVEN):  # the design changed since the content was verified: read it now
+            with translate(f"read firewall rule group {res.outputs.get('name', res.id)}"):
+                res.live = ctx.aws.network_firewall.describe_rule_group(RuleGroupArn=res.id)
         response = res.live["RuleGroupResponse"]
         name = response["RuleGroupName"]
         capacity = int(response["Capacity"])
@@ -164,6 +186,8 @@ class FirewallRuleGroup(Step):
         if aspect(changes, apply, "tags", bool(missing)):
             with translate(f"tag firewall rule group {name}"):
                 ctx.aws.network_firewall.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
+        if apply or not diff:
+            res.outputs[VERIFIED] = verified(res.live["UpdateToken"], group.rule_group)
         if apply:
             self._remember_addresses(ctx, group)
         return changes
@@ -205,7 +229,9 @@ def update_rules(ctx: Context, res: Resource, group: design.RuleGroupDesign) -> 
             if design.differences(group.rule_group, got.get("RuleGroup")):
                 raise
             res.live.update(got)
+            firewall_changed(ctx)
             return
+    firewall_changed(ctx)
     res.live["UpdateToken"] = updated["UpdateToken"]
     res.live["RuleGroup"] = dict(group.rule_group)
 

@@ -24,6 +24,7 @@ from provisioner.steps.firewall.common import (
     FIREWALL_POLL_SECONDS,
     NOT_FOUND,
     _poll,
+    firewall_changed,
 )
 from provisioner.steps.firewall.firewall import Firewall
 
@@ -82,6 +83,7 @@ class DroppedAzEndpoint(Step):
             answer = nfw.disassociate_subnets(FirewallArn=arn, SubnetIds=[res.id],
                                               **({"UpdateToken": token} if token else {}))
             Firewall._protect(nfw, arn, "SubnetChangeProtection", True, answer.get("UpdateToken"))
+        firewall_changed(ctx)
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
         """Until the firewall no longer lists the AZ: its endpoint's interface then no longer holds the subnet."""
