@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from provisioner.aws.errors import CloudError, error_code, gone_if_missing, none_if_missing, translate
 from provisioner.context import Context
+from provisioner.design import firewall as design
 from provisioner.design.naming import is_owned, tag_map
 from provisioner.poll import Read, block, poll_once
 from provisioner.steps import keys
@@ -147,6 +148,24 @@ def content_digest(document: Any) -> str:
 
 def verified(token: str, document: Any) -> dict[str, str]:
     return {"token": token, "digest": content_digest(document)}
+
+
+def verified_if_designed(res: Resource, document: Any, member: str) -> Resource:
+    """`res` (a policy or rule group whose content, as read or written, is `res.live[member]`) with its UpdateToken
+    recorded as verified when that content is `document`, the design; left unverified when not."""
+    if not design.differences(document, res.live.get(member)):
+        res.outputs[VERIFIED] = verified(res.live["UpdateToken"], document)
+    return res
+
+
+def read_unless_proven(res: Resource, document: Any, describe: Callable[[], Any]) -> bool:
+    """True when `res` is proven as `document` (`proven_as`): nothing to compare. A resource proven at a content
+    other than `document` (the design changed since) gets its content read now, for the caller to compare."""
+    if proven_as(res, document):
+        return True
+    if res.live.get(PROVEN):
+        res.live = describe()
+    return False
 
 
 def proven_by_firewall(ctx: Context, key: str) -> Resource | None:

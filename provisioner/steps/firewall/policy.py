@@ -22,7 +22,6 @@ from provisioner.steps.firewall.common import (
     POLICY_KEY,
     POLICY_POLL_SECONDS,
     PROVEN,
-    VERIFIED,
     _create_or_adopt,
     _delete_once_released,
     _describe_recorded,
@@ -32,10 +31,10 @@ from provisioner.steps.firewall.common import (
     _require_owned,
     _wait_gone,
     firewall_changed,
-    proven_as,
     proven_by_firewall,
+    read_unless_proven,
     rule_group_key,
-    verified,
+    verified_if_designed,
 )
 
 # -- policy -----------------------------------------------------------------------------------------------------
@@ -84,7 +83,7 @@ class FirewallPolicy(Step):
                     Description="Default-deny egress for the Databricks spokes (strict order)",
                     Tags=tag_list(ctx.tags(self))),
                 lambda: nfw.describe_firewall_policy(FirewallPolicyName=self.name), "FirewallPolicyResponse")
-        return _verified_if(_policy_resource({"FirewallPolicy": policy, **created}), policy)
+        return verified_if_designed(_policy_resource({"FirewallPolicy": policy, **created}), policy, "FirewallPolicy")
 
     def wait(self, ctx: Context, res: Resource) -> Resource:
         if res.live.get(PROVEN) or res.live["FirewallPolicyResponse"].get("FirewallPolicyStatus", "ACTIVE") == "ACTIVE":
@@ -96,17 +95,15 @@ class FirewallPolicy(Step):
                         lambda g: g["FirewallPolicyResponse"].get("FirewallPolicyStatus") == "ACTIVE",
                         lambda g: str(g["FirewallPolicyResponse"].get("FirewallPolicyStatus")),
                         POLICY_POLL_SECONDS, POLICY_DEADLINE_SECONDS)
-        return _verified_if(_policy_resource(got), self.wanted(ctx))
+        return verified_if_designed(_policy_resource(got), self.wanted(ctx), "FirewallPolicy")
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
         nfw = ctx.aws.network_firewall
         policy = self.wanted(ctx)
-        if proven_as(res, policy):
-            return changes
-        if res.live.get(PROVEN):  # the design changed since the content was verified: read it now
-            with translate(f"read firewall policy {self.name}"):
-                res.live = nfw.describe_firewall_policy(FirewallPolicyArn=res.id)
+        with translate(f"read firewall policy {self.name}"):
+            if read_unless_proven(res, policy, lambda: nfw.describe_firewall_policy(FirewallPolicyArn=res.id)):
+                return changes
         live = res.live.get("FirewallPolicy") or {}
         diff = design.differences(policy, live)
         if aspect(changes, apply, f"policy ({', '.join(diff)})", bool(diff)):
@@ -123,8 +120,7 @@ class FirewallPolicy(Step):
         if aspect(changes, apply, "tags", bool(missing)):
             with translate(f"tag firewall policy {self.name}"):
                 nfw.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
-        if apply or not diff:
-            _verified_if(res, policy)
+        verified_if_designed(res, policy, "FirewallPolicy")
         return changes
 
     def _delete_superseded(self, ctx: Context, arns: list[str]) -> None:
@@ -165,13 +161,6 @@ class FirewallPolicy(Step):
         _wait_gone(ctx, self.key, f"firewall policy {self.name}",
                    lambda: none_if_missing(NOT_FOUND, ctx.aws.network_firewall.describe_firewall_policy,
                                            FirewallPolicyArn=res.id))
-
-
-def _verified_if(res: Resource, policy: dict[str, Any]) -> Resource:
-    """`res` with its UpdateToken recorded as verified when its content is `policy` (as designed)."""
-    if not design.differences(policy, res.live.get("FirewallPolicy")):
-        res.outputs[VERIFIED] = verified(res.live["UpdateToken"], policy)
-    return res
 
 
 def _policy_resource(got: dict[str, Any]) -> Resource:

@@ -17,8 +17,6 @@ from provisioner.steps.firewall.common import (
     METASTORE_OBSERVATION,
     NOT_FOUND,
     OBSERVATIONS,
-    PROVEN,
-    VERIFIED,
     _create_or_adopt,
     _delete_once_released,
     _describe_recorded,
@@ -27,10 +25,10 @@ from provisioner.steps.firewall.common import (
     _utc_now,
     _wait_gone,
     firewall_changed,
-    proven_as,
     proven_by_firewall,
+    read_unless_proven,
     rule_group_key,
-    verified,
+    verified_if_designed,
 )
 from provisioner.steps.firewall.metastore import recorded_metastore, resolve_metastore
 
@@ -148,21 +146,18 @@ class FirewallRuleGroup(Step):
                     Description=group.description, Tags=tag_list(ctx.tags(self, name))),
                 lambda: nfw.describe_rule_group(RuleGroupName=name, Type="STATEFUL"), "RuleGroupResponse")
         # An adopted group (the name was taken) carries its own content: verified only if it is the design.
-        res = _rule_group_resource({"RuleGroup": dict(group.rule_group), **created})
-        if not design.differences(group.rule_group, res.live.get("RuleGroup")):
-            res.outputs[VERIFIED] = verified(res.live["UpdateToken"], group.rule_group)
-        return res
+        return verified_if_designed(_rule_group_resource({"RuleGroup": dict(group.rule_group), **created}),
+                                    group.rule_group, "RuleGroup")
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
         group = self.wanted(ctx, resolve=apply)
-        if proven_as(res, group.rule_group):
-            if apply:
-                self._remember_addresses(ctx, group)
-            return changes
-        if res.live.get(PROVEN):  # the design changed since the content was verified: read it now
-            with translate(f"read firewall rule group {res.outputs.get('name', res.id)}"):
-                res.live = ctx.aws.network_firewall.describe_rule_group(RuleGroupArn=res.id)
+        with translate(f"read firewall rule group {res.outputs.get('name', res.id)}"):
+            if read_unless_proven(res, group.rule_group,
+                                  lambda: ctx.aws.network_firewall.describe_rule_group(RuleGroupArn=res.id)):
+                if apply:
+                    self._remember_addresses(ctx, group)
+                return changes
         response = res.live["RuleGroupResponse"]
         name = response["RuleGroupName"]
         capacity = int(response["Capacity"])
@@ -186,8 +181,7 @@ class FirewallRuleGroup(Step):
         if aspect(changes, apply, "tags", bool(missing)):
             with translate(f"tag firewall rule group {name}"):
                 ctx.aws.network_firewall.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
-        if apply or not diff:
-            res.outputs[VERIFIED] = verified(res.live["UpdateToken"], group.rule_group)
+        verified_if_designed(res, group.rule_group, "RuleGroup")
         if apply:
             self._remember_addresses(ctx, group)
         return changes
