@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import botocore.exceptions
 import botocore.session
 import pytest
 from moto.moto_api import state_manager
@@ -374,6 +375,61 @@ def test_status_reports_a_policy_changed_outside_the_tool_and_up_repairs_it(aws,
     assert _policy(deployment)["FirewallPolicy"]["StatefulDefaultActions"] == [
         "aws:drop_established", "aws:alert_established"]
     assert _status(workdir)[0] == 0
+
+
+_TOKEN = "11111111-2222-3333-4444-555555555555"
+_OTHER = "66666666-7777-8888-9999-000000000000"
+
+
+def _sync_states(*configs: dict[str, Any] | None) -> dict[str, Any]:
+    """A DescribeFirewall answer (READY) whose AZs' Config is each of `configs` (None: the AZ has no Config yet)."""
+    states = {f"eu-central-1{'abc'[i]}": {"Attachment": {"Status": "READY"}, **({"Config": c} if c is not None else {})}
+              for i, c in enumerate(configs)}
+    return {"Firewall": {}, "FirewallStatus": {"Status": "READY", "SyncStates": states}}
+
+
+_RUNS = {"grp": {"SyncStatus": "IN_SYNC", "UpdateToken": _TOKEN}}
+
+
+@pytest.mark.parametrize(("firewall", "recorded", "proven"), [
+    (_sync_states(_RUNS, _RUNS), {"token": _TOKEN}, True),
+    (_sync_states(_RUNS, {"grp": {"SyncStatus": "PENDING", "UpdateToken": _TOKEN}}), {"token": _TOKEN}, False),
+    (_sync_states(_RUNS, {"grp": {"SyncStatus": "IN_SYNC", "UpdateToken": _OTHER}}), {"token": _TOKEN}, False),
+    (_sync_states(_RUNS, {}), {"token": _TOKEN}, False),  # not run in one AZ
+    (_sync_states(_RUNS, None), {"token": _TOKEN}, False),
+    (_sync_states(), {"token": _TOKEN}, False),  # no AZ at all
+    ({**_sync_states(_RUNS), "FirewallStatus": {**_sync_states(_RUNS)["FirewallStatus"], "Status": "DELETING"}},
+     {"token": _TOKEN}, False),
+    (None, {"token": _TOKEN}, False),  # the firewall is gone
+    (_sync_states(_RUNS, _RUNS), None, False),  # never verified
+], ids=["in-sync-everywhere", "pending", "other-token", "absent-in-an-az", "az-without-config", "no-az", "deleting",
+        "no-firewall", "nothing-recorded"])
+def test_the_firewall_proves_a_group_only_in_sync_at_the_recorded_token_in_every_az(firewall, recorded, proven):
+    from types import SimpleNamespace
+
+    from provisioner.context import Reads
+    from provisioner.steps.firewall.common import PROVEN, proven_by_firewall
+
+    entries = {fwsteps.FIREWALL_KEY: {"id": "arn:firewall"},
+               "group": {"id": "arn:grp", "outputs": {"name": "grp", **({"verified": recorded} if recorded else {})}}}
+    described: list[str] = []
+
+    def describe_firewall(**kwargs: Any) -> Any:
+        described.append(kwargs["FirewallArn"])
+        if firewall is None:
+            raise botocore.exceptions.ClientError({"Error": {"Code": "ResourceNotFoundException"}}, "DescribeFirewall")
+        return firewall
+
+    state = SimpleNamespace(resource=lambda key: entries.get(key),
+                            resource_id=lambda key: (entries.get(key) or {}).get("id"))
+    ctx: Any = SimpleNamespace(state=state, reads=Reads(),
+                               aws=SimpleNamespace(network_firewall=SimpleNamespace(describe_firewall=describe_firewall)))
+    found = proven_by_firewall(ctx, "group")
+    assert (found is not None) == proven
+    if proven:
+        assert found.id == "arn:grp" and found.live == {PROVEN: True, "UpdateToken": _TOKEN}
+    proven_by_firewall(ctx, "group")
+    assert described == ([] if recorded is None else ["arn:firewall"])  # once per command, and only if needed
 
 
 @pytest.mark.parametrize("sync", ["in sync", "pending"])
