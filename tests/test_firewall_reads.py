@@ -4,6 +4,8 @@ it as designed (the control-plane group's included, whose last write is the work
 
 from __future__ import annotations
 
+import json
+
 from provisioner.steps import firewall as fwsteps
 from tests.conftest import client, config_text
 from tests.hub_readback import recorded_state
@@ -38,3 +40,30 @@ def test_a_no_op_up_and_status_of_a_deployment_read_only_the_firewall(aws, datab
         assert calls.mutating == []
         assert {op: calls.calls.count(op) for op in FIREWALL_READS} == {
             "DescribeFirewall": 1, "DescribeFirewallPolicy": 0, "DescribeRuleGroup": 0}, command
+
+
+def test_a_tag_removed_outside_from_a_proven_policy_or_group_is_reported_and_put_back(aws, databricks, workdir,
+                                                                                      calls):
+    """A tag change gives an object no new UpdateToken: its tags come from the Tagging API's one read instead."""
+    deployment = "fwtags"
+    workdir.write_config(config_text(deployment))
+    assert workdir.run("up").code == 0
+    resources = recorded_state(workdir, deployment)["resources"]
+    nfw = client("network-firewall")
+    group = resources[fwsteps.rule_group_key("deny")]["id"]
+    policy = resources[fwsteps.POLICY_KEY]["id"]
+    for arn in (group, policy):
+        nfw.untag_resource(ResourceArn=arn, TagKeys=["provisioner:component"])
+
+    calls.clear()
+    status = workdir.run("status", "--json")
+    assert status.code == 3, status.out
+    drifted = {r["key"]: r for r in json.loads(status.out)["resources"] if r["status"] == "drifted"}
+    assert set(drifted) == {fwsteps.rule_group_key("deny"), fwsteps.POLICY_KEY}, drifted
+    assert calls.calls.count("DescribeRuleGroup") == calls.calls.count("DescribeFirewallPolicy") == 0
+
+    assert workdir.run("up").code == 0
+    for arn in (group, policy):
+        tags = {t["Key"]: t["Value"] for t in nfw.list_tags_for_resource(ResourceArn=arn)["Tags"]}
+        assert tags["provisioner:component"] in (fwsteps.rule_group_key("deny"), fwsteps.POLICY_KEY)
+    assert workdir.run("status").code == 0

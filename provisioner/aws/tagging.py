@@ -25,8 +25,11 @@ from provisioner.design.naming import DEPLOYMENT_TAG, tag_map
 #   arn:aws:logs:<region>:<account>:log-group:<name>
 #   arn:aws:route53resolver:<region>:<account>:firewall-domain-list/<id>   (also firewall-rule-group/<id>,
 #   resolver-query-log-config/<id>)
+#   arn:aws:network-firewall:<region>:<account>:stateful-rulegroup/<name>   (also firewall-policy/<name>)
 RESOURCE_TYPES = (
     "logs:log-group",
+    "network-firewall:firewall-policy",
+    "network-firewall:stateful-rulegroup",
     "route53resolver:firewall-domain-list",
     "route53resolver:firewall-rule-group",
     "route53resolver:resolver-query-log-config",

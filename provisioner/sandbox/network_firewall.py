@@ -34,7 +34,7 @@ import inspect
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +43,7 @@ from uuid import uuid4
 import moto
 from moto.core.exceptions import JsonRESTError
 from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.core.resource_tagging import TaggableResourcesMixin, TaggedResource
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import InvalidSubnetIdError, InvalidVPCIdError
 from moto.ec2.models import EC2Backend, ec2_backends
@@ -1559,6 +1560,37 @@ def compatibility_problems() -> list[str]:
     return problems + _missing_internals()
 
 
+# -- the Resource Groups Tagging API -----------------------------------------------------------------------------
+# moto's GetResources asks every backend that mixes in TaggableResourcesMixin (moto/core/resource_tagging.py) for
+# its resources; NetworkFirewallBackend does not, so install() makes the service's backends instances of this
+# subclass. AWS names the types as the ARNs write them: `network-firewall:stateful-rulegroup`, `:firewall-policy`,
+# `:firewall`.
+
+
+class TaggableNetworkFirewallBackend(NetworkFirewallBackend, TaggableResourcesMixin):
+    """moto's Network Firewall backend (with this module's rule groups and policies), taking part in GetResources."""
+
+    SERVICE_NAMESPACE = "network-firewall"
+    # moto finds a backend's URL table by the module its class is defined in (BaseBackend._url_module).
+    __module__ = NetworkFirewallBackend.__module__
+
+    def iter_tagged_resources(self) -> Iterator[TaggedResource]:
+        arns = [*(g.arn for g in _rule_groups(self).values()), *(p.arn for p in _policies(self).values()),
+                *self.firewalls]
+        for arn in sorted(arns):
+            yield TaggedResource(arn=arn, tags=self.tagger.get_tag_dict_for_resource(arn),
+                                 resource_type="network-firewall:" + arn.split(":", 5)[5].split("/", 1)[0])
+
+
+def _make_taggable() -> None:
+    """New backends of the service are made of the taggable class; ones made before install() become it."""
+    networkfirewall_backends.backend = TaggableNetworkFirewallBackend
+    for account_backends in networkfirewall_backends.values():
+        account_backends.backend = TaggableNetworkFirewallBackend
+        for backend in account_backends.values():
+            backend.__class__ = TaggableNetworkFirewallBackend
+
+
 def install() -> None:
     """Patch moto's Network Firewall in this process; safe to call more than once.
 
@@ -1579,4 +1611,5 @@ def install() -> None:
         state_manager.register_default_transition(FIREWALL_MODEL, {"progression": "immediate"})
         state_manager.register_default_transition(FIREWALL_DELETE_MODEL, {"progression": "immediate"})
         state_manager.register_default_transition(CONFIG_SYNC_MODEL, {"progression": "immediate"})
+        _make_taggable()
         setattr(NetworkFirewallResponse, _INSTALLED_MARKER, True)

@@ -12,12 +12,14 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 
 from provisioner.aws.errors import CloudError, error_code, gone_if_missing, none_if_missing, translate
+from provisioner.aws.paging import next_token_pages
+from provisioner.aws.tagging import tags_of
 from provisioner.context import Context
 from provisioner.design import firewall as design
-from provisioner.design.naming import is_owned, tag_map
+from provisioner.design.naming import is_owned, tag_list, tag_map
 from provisioner.poll import Read, block, poll_once
 from provisioner.steps import keys
-from provisioner.steps.base import Resource, Step
+from provisioner.steps.base import Resource, Step, aspect
 from provisioner.steps.ec2_common import retry_while
 
 T = TypeVar("T")
@@ -212,6 +214,21 @@ def _require_owned(ctx: Context, what: str, tags: dict[str, str]) -> None:
 
 def _missing_tags(ctx: Context, step: Step, have: dict[str, str], name: str | None = None) -> dict[str, str]:
     return {k: v for k, v in ctx.tags(step, name).items() if have.get(k) != v}
+
+
+def ensure_proven_tags(ctx: Context, step: Step, res: Resource, changes: list[str], apply: bool,
+                       name: str | None = None) -> None:
+    """The tags of a policy or rule group proven by the firewall (its content unread: a tag change gives it no new
+    UpdateToken): from the command's one Tagging API read when that lists it, else its own ListTagsForResource."""
+    nfw = ctx.aws.network_firewall
+
+    def read() -> dict[str, str]:
+        return tag_map(list(next_token_pages(nfw.list_tags_for_resource, "Tags", ResourceArn=res.id)))
+
+    missing = _missing_tags(ctx, step, tags_of(ctx, res.id, read), name)
+    if aspect(changes, apply, "tags", bool(missing)):
+        with translate(f"tag {step.kind} {name or step.name}"):
+            nfw.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
 
 
 def _recorded(ctx: Context, key: str, what: str, output: str = "id") -> Any:

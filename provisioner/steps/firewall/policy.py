@@ -30,6 +30,7 @@ from provisioner.steps.firewall.common import (
     _recorded,
     _require_owned,
     _wait_gone,
+    ensure_proven_tags,
     firewall_changed,
     proven_by_firewall,
     read_unless_proven,
@@ -103,6 +104,7 @@ class FirewallPolicy(Step):
         policy = self.wanted(ctx)
         with translate(f"read firewall policy {self.name}"):
             if read_unless_proven(res, policy, lambda: nfw.describe_firewall_policy(FirewallPolicyArn=res.id)):
+                ensure_proven_tags(ctx, self, res, changes, apply)
                 return changes
         live = res.live.get("FirewallPolicy") or {}
         diff = design.differences(policy, live)

@@ -24,6 +24,7 @@ from provisioner.steps.firewall.common import (
     _require_owned,
     _utc_now,
     _wait_gone,
+    ensure_proven_tags,
     firewall_changed,
     proven_by_firewall,
     read_unless_proven,
@@ -155,6 +156,7 @@ class FirewallRuleGroup(Step):
         with translate(f"read firewall rule group {res.outputs.get('name', res.id)}"):
             if read_unless_proven(res, group.rule_group,
                                   lambda: ctx.aws.network_firewall.describe_rule_group(RuleGroupArn=res.id)):
+                ensure_proven_tags(ctx, self, res, changes, apply, res.outputs.get("name"))
                 if apply:
                     self._remember_addresses(ctx, group)
                 return changes
