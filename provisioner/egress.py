@@ -39,7 +39,7 @@ from provisioner.design.walk import (
 from provisioner.steps.base import Check
 
 if TYPE_CHECKING:
-    from provisioner.context import Context, Reads
+    from provisioner.context import Context
     from provisioner.design.config import Config
 
 __all__ = [
@@ -51,51 +51,64 @@ __all__ = [
 
 
 def read_network(ec2: Any, vpc_ids: Sequence[str], transit_gateway_id: str | None,
-                 reads: Reads | None = None) -> NetworkData:
-    """Read what the walk needs for these VPCs and this Transit Gateway (about ten describe calls). With `reads`
-    (a command's shared answers), each TGW route table's associations and routes are those its step read."""
-    in_vpcs = [{"Name": "vpc-id", "Values": list(vpc_ids)}]
+                 ctx: Context | None = None) -> NetworkData:
+    """Read what the walk needs for these VPCs and this Transit Gateway: everything in them, whoever made it.
 
-    def pages(operation: str, result: str, **params: Any) -> list[dict[str, Any]]:
-        return [item for page in ec2.get_paginator(operation).paginate(**params) for item in page[result]]
+    With `ctx` (a command's), each kind is the command's one read of it (`ec2_common.within_deployment`), shared
+    with the steps: `status` reads each kind once. Without, read now (about eight describe calls).
+    """
+    from provisioner.steps import ec2_common as ec
+    from provisioner.steps.transit_gateway import associated_with, search_routes, table_routes
 
-    data = NetworkData(
-        route_tables=pages("describe_route_tables", "RouteTables", Filters=in_vpcs),
-        subnets=pages("describe_subnets", "Subnets", Filters=in_vpcs),
-        nat_gateways=pages("describe_nat_gateways", "NatGateways", Filter=in_vpcs),
-        vpc_endpoints=pages("describe_vpc_endpoints", "VpcEndpoints", Filters=in_vpcs),
-        internet_gateways=pages("describe_internet_gateways", "InternetGateways",
-                                Filters=[{"Name": "attachment.vpc-id", "Values": list(vpc_ids)}]),
-    )
+    vpcs = sorted(set(vpc_ids))
+    tgws = [transit_gateway_id] if transit_gateway_id else []
+
+    def within(kind: ec.Ec2Kind, parents: list[str]) -> list[dict[str, Any]]:
+        if ctx is not None:
+            return ec.within_deployment(ctx, kind, covering=parents)
+        _, _, filter_name = ec.PARENTS[kind.within]
+        return ec.describe(ec2, kind, **{kind.filters_param: [{"Name": filter_name, "Values": parents}]})
+
+    def in_vpcs(kind: ec.Ec2Kind) -> list[dict[str, Any]]:
+        return [item for item in within(kind, vpcs) if item.get("VpcId") in vpcs]
+
+    data = NetworkData(route_tables=in_vpcs(ec.ROUTE_TABLE), subnets=in_vpcs(ec.SUBNET),
+                       nat_gateways=in_vpcs(ec.NAT_GATEWAY), vpc_endpoints=in_vpcs(ec.VPC_ENDPOINT))
+    data.internet_gateways = _internet_gateways(ec2, vpcs, data.route_tables, ctx)
     if transit_gateway_id:
-        on_tgw = [{"Name": "transit-gateway-id", "Values": [transit_gateway_id]}]
-        data.tgw_attachments = pages("describe_transit_gateway_vpc_attachments", "TransitGatewayVpcAttachments",
-                                     Filters=on_tgw)
-        for table in pages("describe_transit_gateway_route_tables", "TransitGatewayRouteTables", Filters=on_tgw):
+        def on_tgw(kind: ec.Ec2Kind) -> list[dict[str, Any]]:
+            return [item for item in within(kind, tgws) if item.get("TransitGatewayId") == transit_gateway_id]
+
+        data.tgw_attachments = on_tgw(ec.TGW_ATTACHMENT)
+        attachments = on_tgw(ec.TGW_ANY_ATTACHMENT)
+        for table in on_tgw(ec.TGW_ROUTE_TABLE):
             if table.get("State") not in ("available", "pending"):
                 continue
             table_id = table["TransitGatewayRouteTableId"]
-            def load_associations(table_id: str = table_id) -> list[dict[str, Any]]:
-                return pages("get_transit_gateway_route_table_associations", "Associations",
-                             TransitGatewayRouteTableId=table_id)
-
-            def load_routes(table_id: str = table_id) -> list[dict[str, Any]]:
-                return list(ec2.search_transit_gateway_routes(
-                    TransitGatewayRouteTableId=table_id,
-                    Filters=[{"Name": "type", "Values": ["static", "propagated"]}])["Routes"])
-
-            if reads is None:
-                associations, routes = load_associations(), load_routes()
-            else:  # the same keys as the TGW route table steps' (steps/transit_gateway.py)
-                associations = reads.get(f"tgw associations {table_id}", load_associations)
-                routes = reads.get(f"tgw routes {table_id}", load_routes)
             data.tgw_route_tables.append({
                 "TransitGatewayRouteTableId": table_id,
-                "Associations": [a["TransitGatewayAttachmentId"] for a in associations
-                                 if a.get("State") in ("associated", "associating")],
-                "Routes": routes,
+                "Associations": associated_with(attachments, table_id, ("associated", "associating")),
+                "Routes": search_routes(ec2, table_id) if ctx is None else table_routes(ctx, table_id),
             })
     return data
+
+
+def _internet_gateways(ec2: Any, vpcs: list[str], route_tables: list[dict[str, Any]],
+                       ctx: Context | None) -> list[dict[str, Any]]:
+    """The internet gateways the walk may meet: those attached to these VPCs. With `ctx`, the deployment's (the
+    steps' read) and any other that a route sends to, read by ID: the walk only meets a gateway through a route,
+    and an internet gateway made but not yet attached must stay visible to its step (by its tags)."""
+    from provisioner.design.routes import route_target
+    from provisioner.steps import ec2_common as ec
+
+    if ctx is None:
+        return ec.describe(ec2, ec.INTERNET_GATEWAY, Filters=[{"Name": "attachment.vpc-id", "Values": vpcs}])
+    ours = ec.deployment_items(ctx, ec.INTERNET_GATEWAY)
+    known = {g["InternetGatewayId"] for g in ours}
+    others = sorted({route_target(r) for t in route_tables for r in t.get("Routes", [])
+                     if route_target(r).startswith("igw-")} - known)
+    return ours + (ec.describe(ec2, ec.INTERNET_GATEWAY, Filters=[{"Name": "internet-gateway-id", "Values": others}])
+                   if others else [])
 
 
 # -- the status check ---------------------------------------------------------------------------------------------
@@ -126,7 +139,7 @@ class EgressCheck(Check):
         except RuntimeError as e:
             raise CloudError(f"cannot trace egress: {e}") from e
         with translate("read the network to trace egress"):
-            return read_network(ctx.aws.ec2, vpcs, tgw, ctx.reads), sources
+            return read_network(ctx.aws.ec2, vpcs, tgw, ctx), sources
 
     def report(self, ctx: Context) -> EgressReport:
         return trace_egress(*self.network(ctx))

@@ -775,3 +775,64 @@ def test_a_recorded_resource_whose_tags_were_removed_is_not_deleted(aws, workdir
     assert workdir.run("up").code == 0
     assert workdir.run("down", "--yes").code == 0
 
+
+
+# -- reads: each EC2 kind once per command ------------------------------------------------------------------------
+
+
+def _ec2_reads(calls: Any) -> dict[str, int]:
+    ec2 = {operation for service, operation in calls.operations if service == "ec2"}
+    counts: dict[str, int] = {}
+    for call in calls.calls:
+        if call in ec2 and not clients.is_mutating(call):
+            counts[call] = counts.get(call, 0) + 1
+    return counts
+
+
+def test_a_no_op_up_and_status_read_each_ec2_kind_once(aws, workdir, calls, monkeypatch):
+    # The whole deployment (firewall, DNS Firewall, flow logs, Databricks...), not the network families alone.
+    monkeypatch.setattr(steps, "FAMILIES", steps._families())
+    workdir.write_config(config_text("reads", spokes=SPOKES[:2], hub_azs=2))
+    assert workdir.run("up").code == 0
+    once = {"DescribeVpcs", "DescribeSubnets", "DescribeRouteTables", "DescribeSecurityGroups", "DescribeNatGateways",
+            "DescribeAddresses", "DescribeInternetGateways", "DescribeVpcEndpoints", "DescribeFlowLogs",
+            "DescribeTransitGateways", "DescribeTransitGatewayRouteTables", "DescribeTransitGatewayVpcAttachments",
+            "DescribeTransitGatewayAttachments"}
+    # Per spoke VPC its two DNS attributes (none for the hub's); per TGW route table its routes. Nothing else: the
+    # routes show the propagations as they should be, and one describe of the attachments has every association.
+    expected = {**dict.fromkeys(once, 1), "DescribeVpcAttribute": 2 * 2, "SearchTransitGatewayRoutes": 2}
+    for command in ("up", "status"):
+        calls.clear()
+        result = workdir.run(command)
+        assert result.code == 0, result.out + result.err
+        assert _ec2_reads(calls) == expected, command
+        assert calls.mutating == []
+
+
+def test_propagations_are_read_only_when_the_routes_do_not_show_exactly_the_wanted_ones(aws, workdir, calls):
+    workdir.write_config(config_text("propagate", spokes=SPOKES[:2], hub_azs=1))
+    assert workdir.run("up").code == 0
+    ids = _ids(workdir, "propagate")
+    ec2 = client("ec2")
+    hub_table, hub_attachment = ids["hub/tgw-route-table/hub"], ids["hub/tgw-attachment"]
+    # The hub's own CIDR propagated into the hub table (a route the design does not have), and bu2's CIDR no longer
+    # propagated there (the hub could not answer bu2).
+    ec2.enable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=hub_table,
+                                                       TransitGatewayAttachmentId=hub_attachment)
+    ec2.disable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=hub_table,
+                                                        TransitGatewayAttachmentId=ids["spoke/bu2/tgw-attachment"])
+    calls.clear()
+    code, items = _status(workdir)
+    assert code == 3
+    assert items["hub/tgw-route-table/hub"]["drift"] == [
+        "spoke/bu2/tgw-attachment not propagating", f"unexpected propagation from {hub_attachment}"]
+    assert calls.calls.count("GetTransitGatewayRouteTablePropagations") == 1  # the hub table's; not the spokes'
+
+    assert workdir.run("up").code == 0
+    got = ec2.get_transit_gateway_route_table_propagations(TransitGatewayRouteTableId=hub_table)
+    assert sorted(p["TransitGatewayAttachmentId"] for p in got["TransitGatewayRouteTablePropagations"]) == sorted(
+        ids[f"spoke/{s}/tgw-attachment"] for s in ("bu1", "bu2"))
+    calls.clear()
+    assert workdir.run("up").code == 0
+    assert calls.mutating == []
+    assert "GetTransitGatewayRouteTablePropagations" not in calls.calls

@@ -316,6 +316,7 @@ _SOURCE_TARGETS: Final[list[tuple[type, str]]] = [
     (TransitGateway, 'self.state = "available"'),
     (TgwAttachmentModel, 'self.state = "available"'),
     (TgwAttachmentModel, "self.transit_gateway_route_table = transit_gateway.default_route_table"),
+    (TgwAttachmentModel, "def association(self)"),
     (VPCEndPoint, 'self.state = "available"'),
     (VPCBackend, 'vpc_endpoint.state = "deleted"'),
     (FlowLog, "self.deliver_logs_status = deliver_logs_status"),
@@ -752,6 +753,16 @@ def _install_tgw_attachments() -> None:
 
     for name in ("describe_transit_gateway_attachments", "describe_transit_gateway_vpc_attachments"):
         _patch(TgwAttachmentResponses, name, _advancing_attachment_describe(getattr(TgwAttachmentResponses, name)))
+
+    def association(self: Any) -> dict[str, str] | None:
+        # AWS lists an attachment's association (DescribeTransitGatewayAttachments) in every state that keeps
+        # one, `modifying` included; moto only while `available`.
+        table = self.transit_gateway_route_table
+        if table is None or self.state in _GONE:
+            return None
+        return {"State": "associated", "TransitGatewayRouteTableId": table.id}
+
+    _patch(TgwAttachmentModel, "association", property(association))
 
 
 def _advancing_attachment_describe(original: Callable[[Any], Any]) -> Callable[[Any], Any]:

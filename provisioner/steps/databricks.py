@@ -433,10 +433,12 @@ class Network(AccountObject):
                 differences.append(f"{field} is {res.live.get(field)}, not {wanted}")
         self.immutable(changes, apply, differences)
         # Databricks' own verdict on the VPC, from its last validation: drift to report (the workspace step
-        # stops `up` on a FAILED workspace with these details). Not part of the recorded outputs: `status` reads it.
+        # stops `up` on a FAILED workspace with these details). Not part of the recorded outputs: `status` reads it,
+        # from one list of the account's networks for every spoke.
         if not apply and "vpc_status" not in res.live:
             with calling(f"read Databricks {self.noun} {self.name}"):
-                obj = none_if_missing(self.account(ctx).networks.get, res.id)
+                networks = ctx.reads.get("databricks/networks", lambda: list(self.account(ctx).networks.list()))
+            obj = next((n for n in networks if n.network_id == res.id), None)
             if obj is not None:
                 res.live.update(self.resource(ctx, obj).live)
         if not apply and res.live.get("vpc_status") in ("BROKEN", "WARNED"):

@@ -49,6 +49,9 @@ class Ec2Kind:
     missing: tuple[str, ...]  # error codes meaning "no such ID"
     tag_type: str           # TagSpecifications ResourceType
     filters_param: str = "Filters"
+    # For a kind that lives in a VPC or on a Transit Gateway: which ("vpc", "tgw", see PARENTS). Such a kind is read
+    # for the deployment's VPCs (or Transit Gateways), whoever tagged what is in them; the others by their tag.
+    within: str = ""
     # States in which the resource exists and is ours to use; empty when the kind has no state. A deleted NAT
     # gateway (or VPC endpoint, TGW...) stays listed for a while: it must not be mistaken for a live one.
     live_states: tuple[str, ...] = ()
@@ -62,9 +65,9 @@ class Ec2Kind:
 VPC = Ec2Kind("VPC", "describe_vpcs", "VpcIds", "Vpcs", "VpcId", ("InvalidVpcID.NotFound",), "vpc",
               live_states=("pending", "available"))
 SUBNET = Ec2Kind("subnet", "describe_subnets", "SubnetIds", "Subnets", "SubnetId", ("InvalidSubnetID.NotFound",),
-                 "subnet", live_states=("pending", "available"))
+                 "subnet", live_states=("pending", "available"), within="vpc")
 ROUTE_TABLE = Ec2Kind("route table", "describe_route_tables", "RouteTableIds", "RouteTables", "RouteTableId",
-                      ("InvalidRouteTableID.NotFound",), "route-table")
+                      ("InvalidRouteTableID.NotFound",), "route-table", within="vpc")
 INTERNET_GATEWAY = Ec2Kind("internet gateway", "describe_internet_gateways", "InternetGatewayIds",
                            "InternetGateways", "InternetGatewayId", ("InvalidInternetGatewayID.NotFound",),
                            "internet-gateway")
@@ -72,12 +75,12 @@ ADDRESS = Ec2Kind("Elastic IP", "describe_addresses", "AllocationIds", "Addresse
                   ("InvalidAllocationID.NotFound",), "elastic-ip")
 NAT_GATEWAY = Ec2Kind("NAT gateway", "describe_nat_gateways", "NatGatewayIds", "NatGateways", "NatGatewayId",
                       ("NatGatewayNotFound", "InvalidNatGatewayID.NotFound"), "natgateway", filters_param="Filter",
-                      live_states=("pending", "available"))
+                      live_states=("pending", "available"), within="vpc")
 SECURITY_GROUP = Ec2Kind("security group", "describe_security_groups", "GroupIds", "SecurityGroups", "GroupId",
-                         ("InvalidGroup.NotFound", "InvalidGroupId.NotFound"), "security-group")
+                         ("InvalidGroup.NotFound", "InvalidGroupId.NotFound"), "security-group", within="vpc")
 VPC_ENDPOINT = Ec2Kind("VPC endpoint", "describe_vpc_endpoints", "VpcEndpointIds", "VpcEndpoints", "VpcEndpointId",
                        ("InvalidVpcEndpointId.NotFound",), "vpc-endpoint",
-                       live_states=("pendingacceptance", "pending", "available", "modifying"))
+                       live_states=("pendingacceptance", "pending", "available", "modifying"), within="vpc")
 TRANSIT_GATEWAY = Ec2Kind("Transit Gateway", "describe_transit_gateways", "TransitGatewayIds", "TransitGateways",
                           "TransitGatewayId", ("InvalidTransitGatewayID.NotFound",), "transit-gateway",
                           live_states=("pending", "available", "modifying"))
@@ -85,11 +88,20 @@ TGW_ATTACHMENT = Ec2Kind("TGW attachment", "describe_transit_gateway_vpc_attachm
                          "TransitGatewayVpcAttachments", "TransitGatewayAttachmentId",
                          ("InvalidTransitGatewayAttachmentID.NotFound",), "transit-gateway-attachment",
                          live_states=("initiating", "initiatingrequest", "pendingacceptance", "pending", "available",
-                                      "modifying"))
+                                      "modifying"), within="tgw")
 TGW_ROUTE_TABLE = Ec2Kind("TGW route table", "describe_transit_gateway_route_tables", "TransitGatewayRouteTableIds",
                           "TransitGatewayRouteTables", "TransitGatewayRouteTableId",
                           ("InvalidRouteTableID.NotFound", "InvalidTransitGatewayRouteTableID.NotFound"),
-                          "transit-gateway-route-table", live_states=("pending", "available"))
+                          "transit-gateway-route-table", live_states=("pending", "available"), within="tgw")
+# Every attachment of the Transit Gateway, of any type, with its route table association (`Association`): the
+# VPC attachments' describe has no association, and GetTransitGatewayRouteTableAssociations reads one table.
+TGW_ANY_ATTACHMENT = Ec2Kind("TGW attachment", "describe_transit_gateway_attachments", "TransitGatewayAttachmentIds",
+                             "TransitGatewayAttachments", "TransitGatewayAttachmentId",
+                             ("InvalidTransitGatewayAttachmentID.NotFound",), "transit-gateway-attachment",
+                             live_states=TGW_ATTACHMENT.live_states, within="tgw")
+# What a kind's `within` names: the kind of its parents, how their IDs begin (`tgw-attach-...` is not a TGW) and
+# the describe filter that names them.
+PARENTS = {"vpc": (VPC, "vpc-", "vpc-id"), "tgw": (TRANSIT_GATEWAY, "tgw-", "transit-gateway-id")}
 
 
 def describe(ec2: Any, kind: Ec2Kind, **params: Any) -> list[dict[str, Any]]:
@@ -121,8 +133,8 @@ def find_owned(ctx: Context, step: Step, kind: Ec2Kind, fresh: bool = False) -> 
     resources with this step's tags (a create whose reply was lost, then made again). The twins come back under
     `TWINS` in the item: `status` reports them, `up` and `down` delete them.
 
-    The tag search reads every resource of the kind tagged with the deployment once per command (`ctx.reads`),
-    shared by every step of the kind; `fresh` reads again (after a create that may have taken effect).
+    The search is in the command's one read of the kind (`deployment_items`), shared by every step of the kind;
+    `fresh` reads again (after a create that may have taken effect).
     """
     ec2 = ctx.aws.ec2
     with translate(f"read {kind.noun} {step.key}"):
@@ -143,39 +155,73 @@ def find_owned(ctx: Context, step: Step, kind: Ec2Kind, fresh: bool = False) -> 
 
 
 def deployment_items(ctx: Context, kind: Ec2Kind, fresh: bool = False) -> list[dict[str, Any]]:
-    """Every resource of `kind` tagged with this deployment: one paginated describe per kind and command."""
+    """Every resource of `kind` tagged with this deployment, from one paginated describe per kind and command:
+    of the deployment's VPCs (or Transit Gateways) for a kind that lives in one (`within_deployment`), else by
+    the tag."""
+    if kind.within:
+        return [item for item in within_deployment(ctx, kind, fresh=fresh)
+                if tag_map(item.get("Tags")).get(DEPLOYMENT_TAG) == ctx.deployment]
     filters = [{"Name": f"tag:{DEPLOYMENT_TAG}", "Values": [ctx.deployment]}]
     items: list[dict[str, Any]] = ctx.reads.get(
         kind.describe, lambda: describe(ctx.aws.ec2, kind, **{kind.filters_param: filters}), fresh=fresh)
     return items
 
 
+def recorded_ids(ctx: Context, kind: Ec2Kind) -> set[str]:
+    """The IDs of this kind (a parent kind of PARENTS) that the state file records, under any key."""
+    prefix = next(p for parent, p, _ in PARENTS.values() if parent is kind)
+    return {str(entry["id"]) for entry in ctx.state.resources().values()
+            if str(entry.get("id", "")).startswith(prefix) and "-" not in str(entry["id"])[len(prefix):]}
+
+
+# EC2 takes at most 200 values in one filter.
+FILTER_VALUES = 200
+
+
+def within_deployment(ctx: Context, kind: Ec2Kind, fresh: bool = False, covering: Iterable[str] = ()) \
+        -> list[dict[str, Any]]:
+    """Every resource of `kind` (one that lives in a VPC or on a Transit Gateway) in the deployment's VPCs (or on
+    its Transit Gateways), whoever made it: one paginated describe per kind and command, shared by the steps of
+    the kind (which keep what the deployment tags) and by `status`'s egress check (which must see everything).
+
+    The deployment's VPCs are those it tags, as read once, and those the state file records. A VPC made in this
+    run after the read holds only what this run makes, which its steps look for with a fresh read; `covering`
+    names parents the answer must include (read again if the shared one does not).
+    """
+    parent, _, filter_name = PARENTS[kind.within]
+    wanted = set(covering)
+
+    def load() -> tuple[frozenset[str], list[dict[str, Any]]]:
+        parents = sorted({str(item[parent.id_field]) for item in deployment_items(ctx, parent)}
+                         | recorded_ids(ctx, parent) | wanted)
+        items = [item for at in range(0, len(parents), FILTER_VALUES)
+                 for item in describe(ctx.aws.ec2, kind, **{kind.filters_param: [
+                     {"Name": filter_name, "Values": parents[at:at + FILTER_VALUES]}]})]
+        return frozenset(parents), items
+
+    key = f"{kind.describe} within the deployment"
+    parents, items = ctx.reads.get(key, load, fresh=fresh)
+    if not wanted <= parents:
+        parents, items = ctx.reads.get(key, load, fresh=True)
+    return list(items)
+
+
 def route_tables(ctx: Context, table_ids: Iterable[str]) -> list[dict[str, Any]]:
-    """The deployment's route tables with these IDs: from the command's one read of every route table it tags
+    """The deployment's route tables with these IDs: from the command's one read of the route tables of its VPCs
     when that has them all (a table made later in the run is not in it), else read now. A table deleted outside
     provision is absent, not an error."""
     wanted = sorted(set(table_ids))
-    shared = {t["RouteTableId"]: t for t in deployment_items(ctx, ROUTE_TABLE)}
+    shared = {t["RouteTableId"]: t for t in within_deployment(ctx, ROUTE_TABLE)}
     if all(t in shared for t in wanted):
         return [shared[t] for t in wanted]
     return describe(ctx.aws.ec2, ROUTE_TABLE, Filters=[{"Name": "route-table-id", "Values": wanted}])
 
 
 def default_security_groups(ctx: Context, vpc_id: str) -> list[dict[str, Any]]:
-    """The default security group of a VPC: one describe for every VPC of the deployment per command (the VPCs
-    it tags, as read once), else, for a VPC made in this run, of this one now."""
-    vpc_ids = sorted(str(v["VpcId"]) for v in deployment_items(ctx, VPC))
-    if vpc_id not in vpc_ids:
-        vpc_ids = [vpc_id]
-        groups = describe(ctx.aws.ec2, SECURITY_GROUP, Filters=[{"Name": "vpc-id", "Values": vpc_ids},
-                                                                {"Name": "group-name", "Values": ["default"]}])
-    else:
-        # Keyed by the VPCs asked for: a VPC read later (a create that met a fault reads the VPCs again) gets
-        # a read that has it.
-        groups = ctx.reads.get(f"default security groups {','.join(vpc_ids)}", lambda: describe(
-            ctx.aws.ec2, SECURITY_GROUP, Filters=[{"Name": "vpc-id", "Values": vpc_ids},
-                                                  {"Name": "group-name", "Values": ["default"]}]))
-    return [g for g in groups if g.get("VpcId") == vpc_id]
+    """The default security group of a VPC, from the command's one read of the security groups of the
+    deployment's VPCs (read again when that does not cover this VPC: one made in this run)."""
+    return [g for g in within_deployment(ctx, SECURITY_GROUP, covering=[vpc_id])
+            if g.get("VpcId") == vpc_id and g.get("GroupName") == "default"]
 
 
 # After a create that may have taken effect, how long (seconds, at full speed) to keep looking for what it made

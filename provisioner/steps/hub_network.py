@@ -184,7 +184,8 @@ def _route_table_name(deployment: str, table: rt.RouteTable) -> str:
 def steps(config: Config) -> list[Step]:
     plan = layout(config)
     d = config.deployment
-    found: list[Step] = [Vpc(keys.hub("vpc"), resource_name(d, "hub"), config.hub_cidr), InternetGateway(config)]
+    found: list[Step] = [Vpc(keys.hub("vpc"), resource_name(d, "hub"), config.hub_cidr, dns=False),
+                         InternetGateway(config)]
     for hub_az in plan.hub_azs:
         found += _subnets(config, hub_az.az, hub_az.cidrs)
         found += [ElasticIp(config, hub_az.az), NatGateway(config, hub_az.az, hub_az.cidrs.nat_subnet)]

@@ -28,12 +28,14 @@ from provisioner.design.naming import resource_name
 from provisioner.steps import keys
 from provisioner.steps.base import Resource, Step, aspect, cannot_fix
 from provisioner.steps.ec2_common import (
+    TGW_ANY_ATTACHMENT,
     TGW_ATTACHMENT,
     TGW_ROUTE_TABLE,
     TRANSIT_GATEWAY,
     Ec2Step,
     create_once,
     retry_while,
+    within_deployment,
 )
 
 # A TGW whose attachments were just deleted can answer IncorrectState for a short while.
@@ -161,13 +163,15 @@ class TgwRouteTable(Ec2Step):
     def _ensure_associations(self, ctx: Context, table_id: str, apply: bool, changes: list[str]) -> None:
         ec2 = ctx.aws.ec2
         wanted = {ctx.output(k): k for k in self.table.associations}
-        have = {a["TransitGatewayAttachmentId"] for a in table_associations(ctx, table_id)}
+        have = set(table_associations(ctx, table_id))
         for attachment_id, key in wanted.items():
             if attachment_id in have or not aspect(changes, apply, f"{key} not associated", True):
                 continue
             # An attachment is associated with one TGW route table at most: take it from wherever it is.
             current = ec2.describe_transit_gateway_attachments(
                 TransitGatewayAttachmentIds=[attachment_id])["TransitGatewayAttachments"][0].get("Association")
+            if current and current.get("TransitGatewayRouteTableId") == table_id:
+                continue  # associated since the command's read
             if current and current.get("State") in ("associated", "associating"):
                 # The other table's step may be removing the same association at the same time.
                 gone_if_missing(NO_ASSOCIATION, ec2.disassociate_transit_gateway_route_table,
@@ -191,6 +195,11 @@ class TgwRouteTable(Ec2Step):
     def _ensure_propagations(self, ctx: Context, table_id: str, apply: bool, changes: list[str]) -> None:
         ec2 = ctx.aws.ec2
         wanted = {ctx.output(k): k for k in self.table.propagations}
+        # A propagated route names the attachment whose propagation made it: when the routes (read anyway) show
+        # exactly the wanted attachments, every wanted propagation is there and no other made a route. Otherwise
+        # (one missing, one unwanted, or hidden by a static route to the same CIDR) the propagations are read.
+        if propagated_from(table_routes(ctx, table_id)) == set(wanted):
+            return
         have = {p["TransitGatewayAttachmentId"] for p in _propagations(ec2, table_id)}
         for attachment_id, key in wanted.items():
             if attachment_id not in have and aspect(changes, apply, f"{key} not propagating", True):
@@ -265,23 +274,37 @@ def _propagations(ec2: Any, table_id: str) -> list[dict[str, Any]]:
     return [p for page in pages for p in page["TransitGatewayRouteTablePropagations"] if p.get("State") != "disabled"]
 
 
-def static_routes(ec2: Any, table_id: str) -> list[dict[str, Any]]:
+def associated_with(attachments: list[dict[str, Any]], table_id: str,
+                    states: tuple[str, ...] = ("associating", "associated", "disassociating")) -> list[str]:
+    """The attachments (as DescribeTransitGatewayAttachments lists them, each with its `Association`) associated
+    with this TGW route table."""
+    return [a["TransitGatewayAttachmentId"] for a in attachments
+            if (a.get("Association") or {}).get("TransitGatewayRouteTableId") == table_id
+            and a["Association"].get("State") in states and a.get("State") != "deleted"]
+
+
+def table_associations(ctx: Context, table_id: str) -> list[str]:
+    """The attachments associated with a TGW route table, from the command's one read of the Transit Gateway's
+    attachments (one describe for every table), shared with `status`'s egress check."""
+    return associated_with(within_deployment(ctx, TGW_ANY_ATTACHMENT), table_id)
+
+
+def propagated_from(routes: list[dict[str, Any]]) -> set[str]:
+    """The attachments named by a TGW route table's propagated routes."""
+    return {str(a.get("TransitGatewayAttachmentId")) for r in routes if r.get("Type") == "propagated"
+            for a in r.get("TransitGatewayAttachments") or []}
+
+
+def search_routes(ec2: Any, table_id: str) -> list[dict[str, Any]]:
+    """A TGW route table's static and propagated routes."""
     return list(ec2.search_transit_gateway_routes(
-        TransitGatewayRouteTableId=table_id, Filters=[{"Name": "type", "Values": ["static"]}])["Routes"])
-
-
-def table_associations(ctx: Context, table_id: str) -> list[dict[str, Any]]:
-    """A TGW route table's associations, read once per command for this step and `status`'s egress check."""
-    shared = ctx.reads.get(f"tgw associations {table_id}", lambda: _associations(ctx.aws.ec2, table_id))
-    return [a for a in shared if a.get("State") != "disassociated"]
+        TransitGatewayRouteTableId=table_id, Filters=[{"Name": "type", "Values": ["static", "propagated"]}])["Routes"])
 
 
 def table_routes(ctx: Context, table_id: str) -> list[dict[str, Any]]:
     """A TGW route table's static and propagated routes, read once per command for this step and `status`'s
     egress check."""
-    return list(ctx.reads.get(f"tgw routes {table_id}", lambda: list(ctx.aws.ec2.search_transit_gateway_routes(
-        TransitGatewayRouteTableId=table_id, Filters=[{"Name": "type", "Values": ["static", "propagated"]}])[
-            "Routes"])))
+    return list(ctx.reads.get(f"tgw routes {table_id}", lambda: search_routes(ctx.aws.ec2, table_id)))
 
 
 def steps(config: Config) -> list[Step]:

@@ -44,8 +44,11 @@ class Vpc(Ec2Step):
     replace_on = ("cidr",)
     available_waiter = "VpcAvailable"
 
-    def __init__(self, key: str, name: str, cidr: str) -> None:
+    def __init__(self, key: str, name: str, cidr: str, dns: bool = True) -> None:
         self.cidr = cidr
+        # DNS support and hostnames, which a spoke needs (Databricks, and private DNS on its interface endpoints).
+        # The hub runs nothing that resolves a name: its VPC keeps what it has, unread (docs/network.md).
+        self.dns = dns
         super().__init__(key, name)
 
     def details(self) -> dict[str, Any]:
@@ -63,15 +66,20 @@ class Vpc(Ec2Step):
         if res.live.get("CidrBlock") != self.cidr:
             cannot_fix(changes, apply, self.name, f"CIDR is {res.live.get('CidrBlock')}, config says {self.cidr} "
                        "(needs `down`, then `up`)")
+        if self.dns:
+            self._dns_on(ctx, res.id, changes, apply)
+        self._empty_default_group(ctx, res.id, changes, apply)
+
+    @staticmethod
+    def _dns_on(ctx: Context, vpc_id: str, changes: list[str], apply: bool) -> None:
+        """Databricks needs both (and private DNS on interface endpoints needs both); AWS takes one attribute per
+        call, and hostnames only once DNS support is on."""
         ec2 = ctx.aws.ec2
-        # Databricks needs both (and private DNS on interface endpoints needs both); AWS takes one attribute per
-        # call, and hostnames only once DNS support is on.
         for attribute, field in (("enableDnsSupport", "EnableDnsSupport"),
                                  ("enableDnsHostnames", "EnableDnsHostnames")):
-            value = ec2.describe_vpc_attribute(VpcId=res.id, Attribute=attribute)[field]["Value"]
+            value = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)[field]["Value"]
             if aspect(changes, apply, f"{attribute} off", not value):
-                ec2.modify_vpc_attribute(VpcId=res.id, **{field: {"Value": True}})
-        self._empty_default_group(ctx, res.id, changes, apply)
+                ec2.modify_vpc_attribute(VpcId=vpc_id, **{field: {"Value": True}})
 
     @staticmethod
     def _empty_default_group(ctx: Context, vpc_id: str, changes: list[str], apply: bool) -> None:

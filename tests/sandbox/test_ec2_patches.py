@@ -129,6 +129,19 @@ def _attachment_state(ec2: Any, attachment_id: str) -> str:
     return str(found["TransitGatewayVpcAttachments"][0]["State"])
 
 
+def _tgw_table_and_attachment(ec2: Any) -> tuple[str, str, str, str]:
+    """A Transit Gateway with one route table and one VPC's attachment (available, associated with nothing)."""
+    tgw_id = _tgw(ec2)
+    table_id: str = ec2.create_transit_gateway_route_table(TransitGatewayId=tgw_id)["TransitGatewayRouteTable"][
+        "TransitGatewayRouteTableId"
+    ]
+    vpc_id = _vpc(ec2)
+    attachment_id: str = _attach(ec2, tgw_id, vpc_id, [_subnet(ec2, vpc_id, "10.0.0.0/24")])[
+        "TransitGatewayAttachmentId"
+    ]
+    return tgw_id, table_id, vpc_id, attachment_id
+
+
 def _nat_state(ec2: Any, nat_id: str) -> str:
     return str(ec2.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0]["State"])
 
@@ -527,6 +540,20 @@ def test_attachment_can_be_associated_with_one_route_table_only(ec2: Any) -> Non
     assert [a["TransitGatewayAttachmentId"] for a in associations] == [attachment_id]
 
 
+def test_attachment_reports_its_association_while_modifying(ec2: Any) -> None:
+    tgw_id, table_id, _, attachment_id = _tgw_table_and_attachment(ec2)
+    ec2.associate_transit_gateway_route_table(
+        TransitGatewayRouteTableId=table_id, TransitGatewayAttachmentId=attachment_id
+    )
+    # As AWS lists it while ModifyTransitGatewayVpcAttachment takes effect.
+    _backend().transit_gateway_attachments[attachment_id].state = "modifying"
+
+    on_tgw = ec2.describe_transit_gateway_attachments(Filters=[{"Name": "transit-gateway-id", "Values": [tgw_id]}])
+    (listed,) = on_tgw["TransitGatewayAttachments"]
+    assert listed["State"] == "modifying"
+    assert listed["Association"] == {"State": "associated", "TransitGatewayRouteTableId": table_id}
+
+
 # --------------------------------------------------------------------------------------------------- TGW route tables
 
 
@@ -544,12 +571,7 @@ def test_tgw_route_table_tag_filters(ec2: Any) -> None:
 
 
 def test_static_route_reports_its_attachment_and_cannot_be_duplicated(ec2: Any) -> None:
-    tgw_id = _tgw(ec2)
-    table_id = ec2.create_transit_gateway_route_table(TransitGatewayId=tgw_id)["TransitGatewayRouteTable"][
-        "TransitGatewayRouteTableId"
-    ]
-    vpc_id = _vpc(ec2)
-    attachment_id = _attach(ec2, tgw_id, vpc_id, [_subnet(ec2, vpc_id, "10.0.0.0/24")])["TransitGatewayAttachmentId"]
+    _, table_id, vpc_id, attachment_id = _tgw_table_and_attachment(ec2)
     route = {"TransitGatewayRouteTableId": table_id, "DestinationCidrBlock": "0.0.0.0/0"}
 
     created = ec2.create_transit_gateway_route(**route, TransitGatewayAttachmentId=attachment_id)["Route"]
