@@ -467,6 +467,7 @@ def down(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_D
     with _session(opts, cfg, "down", workers=workers, fit_hub=True) as (ctx, steps):
         ctx.delete_data = delete_data
         ctx.delete_logs = delete_logs
+        ctx.proofs = False  # what it deletes, and every twin of it, is described
         # What the config no longer has but the state records (a spoke removed, fewer hub AZs, without
         # `up --prune` since) goes too, in one graph with the rest: a dropped AZ's subnets once the hub's
         # attachment that still holds them is gone, a removed spoke's attachment before the Transit Gateway.

@@ -99,6 +99,9 @@ class Context:
     delete_data: bool = False
     # `down --delete-logs`: also delete the log groups (kept by default: they are the audit trail).
     delete_logs: bool = False
+    # Whether a step may take a resource as proven by what other reads show (a route to it, a NAT gateway holding
+    # it) instead of describing it; `down`, which must find every twin it deletes, describes everything.
+    proofs: bool = True
     _aws: Aws | None = None
     _databricks: Any = None
     # Set when the command is interrupted: steps still running stop at their next progress report.

@@ -259,15 +259,15 @@ def test_up_builds_the_databricks_objects_and_down_removes_them(aws, databricks,
     assert _api_calls(databricks, "POST", "DELETE", "PATCH") == []
     assert "failed" not in again.out
     assert "UpdateRuleGroup" not in calls.calls
-    # Reads: the sign-in (the discovery document and the token), the account's workspaces once (proving each
-    # spoke's credentials, storage and network: no read of those), and per spoke its network policy, the
-    # workspace's binding to it and its token, read with the token itself (no sign-in to the workspace).
+    # Reads: the sign-in (the token, from the endpoint Databricks documents), the account's workspaces once
+    # (proving each spoke's credentials, storage and network: no read of those), and per spoke its network policy,
+    # the workspace's binding to it and its token, read with the token itself (no sign-in to the workspace).
     requests = list(databricks.requests)
     assert not [r for r in requests if "databricks-config" in r or ("/ws/" in r and "/oidc/" in r)], requests
     assert not [r for r in requests if any(f"/{kind}/" in r for kind in ("credentials", "storage-configurations",
                                                                           "networks"))], requests
     assert len([r for r in requests if r.startswith("GET ") and r.split()[1].endswith("/workspaces")]) == 1
-    assert len(requests) == 3 + 3 * len(spokes), requests
+    assert len(requests) == 2 + 3 * len(spokes), requests
 
     status = workdir.run("status", "--json")
     assert status.code == 0, status.out

@@ -77,11 +77,18 @@ def refused(workdir: Any, calls: Any, code: int) -> str:
     return result.err
 
 
+def not_where_documented(monkeypatch: pytest.MonkeyPatch, route: str) -> None:
+    """The token endpoint answers 404 once, as where an account's is elsewhere: the discovery document is read."""
+    if route == "account_discovery":
+        fail(monkeypatch, "account_token", 404, times=1)
+
+
 @pytest.mark.parametrize(("route", "status"), [("account_token", 429), ("account_token", 503),
                                                ("account_discovery", 429), ("account_discovery", 500)])
 def test_a_passing_sign_in_fault_is_retried_and_the_command_signs_in_once(aws, databricks, workdir, clock,
                                                                          monkeypatch, route, status):
     seen = fail(monkeypatch, route, status, times=2)
+    not_where_documented(monkeypatch, route)
     workdir.write_config(config_text("signin"))
     result = workdir.run("status")
     assert result.code == 3, result.out + result.err  # signed in; the probe reads the account and finds nothing
@@ -100,6 +107,7 @@ def test_a_passing_sign_in_fault_is_retried_and_the_command_signs_in_once(aws, d
 def test_a_sign_in_fault_that_persists_is_exit_1_and_says_rerun(aws, databricks, workdir, calls, clock,
                                                                monkeypatch, route, status):
     fail(monkeypatch, route, status)
+    not_where_documented(monkeypatch, route)
     err = refused(workdir, calls, 1)
     assert "rerun" in err and "transient" in err
     assert "check the credentials" not in err
@@ -107,23 +115,36 @@ def test_a_sign_in_fault_that_persists_is_exit_1_and_says_rerun(aws, databricks,
 
 
 def test_unavailable_host_metadata_is_transient(aws, databricks, workdir, calls, clock, monkeypatch):
-    """The host's metadata is read only when the discovery document is not where Databricks documents it (to
-    tell a wrong host from an unknown account): then its failing is transient too."""
+    """The host's metadata is read only when neither the token endpoint nor the discovery document is where
+    Databricks documents it (to tell a wrong host from an unknown account): then its failing is transient too."""
     monkeypatch.setattr(dbx, "CHECK_RETRY_SECONDS", 1)
+    fail(monkeypatch, "account_token", 404)
     fail(monkeypatch, "account_discovery", 404)
     fail(monkeypatch, "account_metadata", 503)
     err = refused(workdir, calls, 1)
     assert "databricks-config answered HTTP 503" in err and "rerun" in err
 
 
-def test_signing_in_reads_neither_the_host_s_metadata_nor_a_second_discovery(aws, databricks, workdir, clock,
-                                                                            monkeypatch):
+def test_signing_in_reads_neither_the_host_s_metadata_nor_the_discovery_document(aws, databricks, workdir, clock,
+                                                                                 monkeypatch):
+    """The token comes from the endpoint Databricks documents for an account: one request signs in."""
     seen = fail(monkeypatch, "account_metadata", 503)
     workdir.write_config(config_text("signin"))
     result = workdir.run("status")
     assert result.code == 3, result.out + result.err  # signed in; the probe reads the account and finds nothing
     assert seen == []
+    assert requests_to(databricks, "GET", "oauth-authorization-server") == []
+    assert len(requests_to(databricks, "POST", f"/oidc/accounts/{ACCOUNT_ID}/v1/token")) == 1
+
+
+def test_a_token_endpoint_elsewhere_is_found_through_the_discovery_document(aws, databricks, workdir, clock,
+                                                                            monkeypatch):
+    fail(monkeypatch, "account_token", 404, times=1)
+    workdir.write_config(config_text("signin"))
+    result = workdir.run("status")
+    assert result.code == 3, result.out + result.err
     assert len(requests_to(databricks, "GET", "oauth-authorization-server")) == 1
+    assert len([r for r in requests_to(databricks, "POST", "/v1/token") if r.endswith("200")]) == 1
 
 
 def test_a_refused_connection_is_transient(aws, databricks, workdir, calls, clock, monkeypatch):

@@ -73,8 +73,9 @@ def test_resources_the_tagging_api_does_not_list_are_read_on_their_own(aws, work
                                                                        monkeypatch):
     workdir.write_config(config_text("taglag", hub_azs=2))
     assert workdir.run("up").code == 0
-    # As while the Tagging API lags behind: it lists the log groups but none of the Resolver objects.
-    monkeypatch.setattr(tagging, "RESOURCE_TYPES", ("logs:log-group",))
+    # As while the Tagging API lags behind: it lists none of the Resolver objects.
+    monkeypatch.setattr(tagging, "RESOURCE_TYPES",
+                        tuple(t for t in tagging.RESOURCE_TYPES if not t.startswith("route53resolver:")))
     _restart(calls)
     assert workdir.run("up").code == 0
     assert calls.mutating == []

@@ -26,7 +26,10 @@ from provisioner.design.naming import DEPLOYMENT_TAG, tag_map
 #   arn:aws:route53resolver:<region>:<account>:firewall-domain-list/<id>   (also firewall-rule-group/<id>,
 #   resolver-query-log-config/<id>)
 #   arn:aws:network-firewall:<region>:<account>:stateful-rulegroup/<name>   (also firewall-policy/<name>)
+#   arn:aws:ec2:<region>:<account>:elastic-ip/<allocation id>   (also internet-gateway/<id>)
 RESOURCE_TYPES = (
+    "ec2:elastic-ip",
+    "ec2:internet-gateway",
     "logs:log-group",
     "network-firewall:firewall-policy",
     "network-firewall:stateful-rulegroup",

@@ -277,7 +277,10 @@ class _SignIn:
     The SDK's own sign-in cannot tell a fault that passes from a mistake: a throttled or failing token endpoint
     comes out as a ValueError without its status (read as bad credentials), and a throttled discovery document
     is retried for five minutes on a clock tests cannot move. Here the host's metadata (when the SDK could not
-    read it), the OIDC discovery document and the token are fetched directly: 429, 5xx and connection faults
+    read it), the OIDC discovery document and the token are fetched directly (the token from the endpoint
+    Databricks documents for an account, `{host}/oidc/accounts/{account_id}/v1/token`, with no discovery request
+    first; the discovery document is read when that endpoint is not found, or when a discovery URL is
+    configured): 429, 5xx and connection faults
     are retried with backoff on the injectable clock until `deadline_seconds` have passed, and then reported as
     transient (`SignInError`, exit 1); any other answer is reported at once as the user's to fix (exit 2). The
     token is kept and renewed 40 s before it expires, so a command signs in once.
@@ -294,6 +297,8 @@ class _SignIn:
         self._lock = threading.Lock()
         self._token: Any = None
         self._token_url: str | None = None
+        # The token endpoint is where Databricks documents it (no discovery request) until it answers 404.
+        self._documented = False
         self._auth_type = "oauth-m2m"
         self._deadline: float | None = None
 
@@ -311,7 +316,10 @@ class _SignIn:
             return provider
         from databricks.sdk.credentials_provider import OAuthCredentialsProvider
 
-        self._token_url = self._token_endpoint(cfg)
+        if cfg.discovery_url:
+            self._token_url = self._token_endpoint(cfg)
+        else:
+            self._token_url, self._documented = f"{self.host}/oidc/accounts/{cfg.account_id or ''}/v1/token", True
 
         def headers() -> dict[str, str]:
             token = self.token(cfg)
@@ -331,7 +339,7 @@ class _SignIn:
     def token(self, cfg: Any) -> Any:
         with self._lock:
             if self._token is None or self._token.expired:
-                self._token = self._retrying(f"cannot sign in to Databricks at {self.host}",
+                self._token = self._retrying(f"cannot reach the Databricks account API at {self.host} to sign in",
                                              lambda: self._fetch_token(cfg))
             return self._token
 
@@ -433,6 +441,12 @@ class _SignIn:
             params["assume_group"] = cfg.group_id
         assert self._token_url is not None
         response = self._request("POST", self._token_url, data=params, auth=(cfg.client_id, cfg.client_secret))
+        if response.status_code == 404 and self._documented:
+            # Not where Databricks documents it: the discovery document says where it is, or why there is none
+            # (a wrong host, an unknown account).
+            self._documented = False
+            self._token_url = self._token_endpoint(cfg)
+            response = self._request("POST", self._token_url, data=params, auth=(cfg.client_id, cfg.client_secret))
         doc = self._json(response)
         if not response.ok or "access_token" not in doc:
             code = doc.get("error") or doc.get("errorCode") or f"HTTP {response.status_code}"

@@ -10,7 +10,10 @@
 - `ReplaceTransitGatewayRoute` does not exist. AWS replaces the target of an existing static route (to an
   attachment, or a blackhole); a route that does not exist is `InvalidRoute.NotFound`.
 
-Both matter to the firewall-before-NAT conversion, which moves default routes from a NAT to a firewall endpoint
+- A route to an internet gateway stays `active` in moto after the gateway is detached from the route table's VPC
+  (or deleted); AWS reports it `blackhole`, and `up` takes an active route as proof the gateway is attached.
+
+The first two matter to the firewall-before-NAT conversion, which moves default routes from a NAT to a firewall endpoint
 and from an endpoint to the internet gateway with single ReplaceRoute calls (never a delete and a create, which
 would leave a moment with no route).
 """
@@ -22,7 +25,7 @@ from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError
-from moto.ec2.models.route_tables import RouteBackend
+from moto.ec2.models.route_tables import Route, RouteBackend
 from moto.ec2.models.transit_gateway_route_tables import TransitGatewayRouteTableBackend
 from moto.ec2.models.vpcs import VPCBackend
 from moto.ec2.responses.route_tables import RouteTables
@@ -90,6 +93,16 @@ def _delete_vpc_endpoints(self: Any, vpce_ids: list[str] | None = None) -> None:
     _ORIGINAL_DELETE_ENDPOINTS(self, pending)
 
 
+def _route_state(self: Route) -> str:
+    """`blackhole` for a route to an internet gateway no longer attached to the table's VPC, as AWS reports it."""
+    gateway = self.gateway
+    if gateway is not None and str(gateway.id).startswith("igw-"):
+        attached = getattr(gateway, "vpc", None)
+        if attached is None or attached.id != self.route_table.vpc_id:
+            return "blackhole"
+    return "active"
+
+
 def install() -> None:
     """Patch moto in this process; safe to call more than once."""
     global _ORIGINAL_REPLACE, _ORIGINAL_DELETE_ENDPOINTS
@@ -104,6 +117,9 @@ def install() -> None:
         RouteTables.replace_route = _replace_route  # type: ignore[method-assign]
         _ORIGINAL_DELETE_ENDPOINTS = VPCBackend.delete_vpc_endpoints
         VPCBackend.delete_vpc_endpoints = _delete_vpc_endpoints  # type: ignore[method-assign]
+        if not isinstance(getattr(Route, "state", None), property):
+            raise RuntimeError("moto's Route no longer has a state property")
+        Route.state = property(_route_state)  # type: ignore[method-assign,assignment]
         tgw_responses: Any = TransitGatewayRouteTable
         tgw_responses.replace_transit_gateway_route = _replace_transit_gateway_route
         setattr(RouteTables, _INSTALLED_MARKER, True)

@@ -28,6 +28,7 @@ from provisioner.aws.errors import (
     none_if_missing,
     translate,
 )
+from provisioner.aws.tagging import tags_by_arn
 from provisioner.design.naming import COMPONENT_TAG, DEPLOYMENT_TAG, is_owned, tag_list, tag_map
 from provisioner.poll import Pending, block
 from provisioner.steps.base import Resource, Step, aspect
@@ -204,6 +205,22 @@ def within_deployment(ctx: Context, kind: Ec2Kind, fresh: bool = False, covering
     if not wanted <= parents:
         parents, items = ctx.reads.get(key, load, fresh=True)
     return list(items)
+
+
+def listed_by_tags(ctx: Context, step: Step, kind: Ec2Kind) -> dict[str, Any] | None:
+    """The resource recorded for `step`, as the command's one Tagging API read lists it (its ID and tags, no
+    describe), when it alone carries the step's tags there. None when nothing is recorded, the answer does not
+    list it (that API lags behind creates and tag changes), or lists another resource with the step's tags (a
+    twin: the step's own describe then finds and handles it)."""
+    recorded = ctx.state.resource_id(step.key)
+    if not recorded:
+        return None
+    ours = {arn.rsplit("/", 1)[1]: tags for arn, tags in tags_by_arn(ctx).items()
+            if arn.split(":", 5)[2] == "ec2" and arn.split(":", 5)[5].split("/", 1)[0] == kind.tag_type
+            and tags.get(COMPONENT_TAG) == step.key}
+    if set(ours) != {recorded}:
+        return None
+    return {kind.id_field: recorded, "Tags": tag_list(ours[recorded])}
 
 
 def route_tables(ctx: Context, table_ids: Iterable[str]) -> list[dict[str, Any]]:

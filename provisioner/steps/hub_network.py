@@ -18,22 +18,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from provisioner.aws.errors import CloudError, applied, gone_if_missing
+from provisioner.aws.errors import CloudError, applied, gone_if_missing, translate
 from provisioner.context import Context
 from provisioner.design import routes as rt
 from provisioner.design.cidr import HubAzCidrs
 from provisioner.design.config import Config
 from provisioner.design.layout import layout
-from provisioner.design.naming import resource_name
+from provisioner.design.naming import COMPONENT_TAG, resource_name, tag_map
 from provisioner.steps import keys
 from provisioner.steps.base import Check, Resource, Retired, Step, aspect, cannot_fix
 from provisioner.steps.ec2_common import (
     ADDRESS,
     INTERNET_GATEWAY,
     NAT_GATEWAY,
+    ROUTE_TABLE,
     Ec2Step,
     client_token,
     create_once,
+    deployment_items,
+    listed_by_tags,
     retry_while,
 )
 from provisioner.steps.vpc import RouteTable, Subnet, Vpc
@@ -60,6 +63,21 @@ class InternetGateway(Ec2Step):
 
     def __init__(self, config: Config) -> None:
         super().__init__(keys.hub("igw"), resource_name(config.deployment, "hub-igw"), (keys.hub("vpc"),))
+
+    def find(self, ctx: Context) -> Resource | None:
+        """Without a describe of its own when the hub's route tables (read anyway) route to the recorded gateway
+        and AWS calls that route active: a route to a gateway detached from its VPC, or deleted, is a blackhole.
+        Its tags then come from the Tagging API's one read (`listed_by_tags`); anything short of that proof
+        describes it."""
+        with translate(f"read {self.kind} {self.key}"):
+            listed = listed_by_tags(ctx, self, INTERNET_GATEWAY) if ctx.proofs else None
+            vpc_id = ctx.output(keys.hub("vpc"))
+            tables = [] if listed is None else [t for t in deployment_items(ctx, ROUTE_TABLE)
+                                                if t.get("VpcId") == vpc_id]
+            if listed is not None and any(r.get("GatewayId") == listed["InternetGatewayId"]
+                                          and r.get("State") == "active" for t in tables for r in t.get("Routes", [])):
+                return self.found({**listed, "Attachments": [{"VpcId": vpc_id, "State": "available"}]})
+        return super().find(ctx)
 
     def create(self, ctx: Context) -> Resource:
         igw = create_once(ctx, self, INTERNET_GATEWAY, lambda ec2: ec2.create_internet_gateway(
@@ -108,6 +126,22 @@ class ElasticIp(Ec2Step):
 
     def outputs(self, item: Any) -> dict[str, Any]:
         return {"public_ip": item.get("PublicIp")}
+
+    def find(self, ctx: Context) -> Resource | None:
+        """Without a describe of its own when this AZ's NAT gateway (read anyway) is live with the recorded
+        address: AWS releases no address a NAT gateway holds. Its tags then come from the Tagging API's one read
+        (`listed_by_tags`); anything short of that proof describes it."""
+        with translate(f"read {self.kind} {self.key}"):
+            listed = listed_by_tags(ctx, self, ADDRESS) if ctx.proofs else None
+            nat_key = keys.hub("nat", self.az)
+            nats = [] if listed is None else [n for n in deployment_items(ctx, NAT_GATEWAY)
+                                              if tag_map(n.get("Tags")).get(COMPONENT_TAG) == nat_key
+                                              and NAT_GATEWAY.is_live(n)]
+            held = [a for n in nats for a in n.get("NatGatewayAddresses", [])
+                    if listed is not None and a.get("AllocationId") == listed["AllocationId"]]
+            if listed is not None and held:
+                return self.found({**listed, "PublicIp": held[0].get("PublicIp")})
+        return super().find(ctx)
 
     def create(self, ctx: Context) -> Resource:
         got = create_once(ctx, self, ADDRESS, lambda ec2: ec2.allocate_address(
