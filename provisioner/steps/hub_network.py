@@ -70,8 +70,8 @@ class InternetGateway(Ec2Step):
         Its tags then come from the Tagging API's one read (`listed_by_tags`); anything short of that proof
         describes it."""
         with translate(f"read {self.kind} {self.key}"):
-            listed = listed_by_tags(ctx, self, INTERNET_GATEWAY) if ctx.proofs else None
-            vpc_id = ctx.output(keys.hub("vpc"))
+            vpc_id = ctx.state.resource_id(keys.hub("vpc"))
+            listed = listed_by_tags(ctx, self, INTERNET_GATEWAY) if ctx.proofs and vpc_id else None
             tables = [] if listed is None else [t for t in deployment_items(ctx, ROUTE_TABLE)
                                                 if t.get("VpcId") == vpc_id]
             if listed is not None and any(r.get("GatewayId") == listed["InternetGatewayId"]
