@@ -11,7 +11,9 @@ A step is one resource (or one tightly bound group, such as a role and its inlin
   worker is held meanwhile. A step with only a blocking `wait` still works (the default `poll` calls it).
 - `ensure` compares each aspect of the live resource with what it should be (policies, tags, routes...) and,
   with `apply`, fixes it; it returns what differed, so `status` reports drift and a second `up` makes no call.
-- `delete` removes it (ownership already checked by `find`); already gone is success.
+- `delete` removes it (ownership already checked by `find`); already gone is success. `wait_deleted` waits
+  until it is gone (what stands on it can go only then); a step may instead define `poll_deleted`, one read
+  that answers None (gone) or `poll.Pending`, and `down` then holds no worker while it waits.
 """
 
 from __future__ import annotations
@@ -98,6 +100,12 @@ class Step:
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
         return None
 
+    def poll_deleted(self, ctx: Context, res: Resource) -> Pending | None:
+        """One read of the wait for `res` to be gone: None once it is, or `Pending` (read again later). By
+        default the whole (blocking) `wait_deleted`."""
+        self.wait_deleted(ctx, res)
+        return None
+
 
 class Retired(Step):
     """Something earlier versions of the design (or settings since changed) made that the deployment no longer
@@ -118,6 +126,9 @@ class Retired(Step):
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
         self.step.wait_deleted(ctx, res)
+
+    def poll_deleted(self, ctx: Context, res: Resource) -> Pending | None:
+        return self.step.poll_deleted(ctx, res)
 
 
 class Check:

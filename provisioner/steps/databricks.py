@@ -646,27 +646,24 @@ class Workspace(DatabricksStep):
                 gone_if_missing(self.account(ctx).workspaces.delete, int(res.id))
             except InvalidState:
                 # A rerun of `down` while the first DELETE is still being carried out: the workspace is on its
-                # way out already, so wait for it (wait_deleted has the deadline) instead of failing.
+                # way out already, so wait for it (poll_deleted has the deadline) instead of failing.
                 ctx.report(self.key, "deleting", "already being deleted")
 
-    def wait_deleted(self, ctx: Context, res: Resource) -> None:
-        seen: dict[str, str] = {}
+    def poll_deleted(self, ctx: Context, res: Resource) -> Pending | None:
+        """One read of the wait for the workspace to go (minutes): `down` holds no worker meanwhile."""
 
-        def check() -> tuple[bool, None]:
+        def read() -> Read:
             obj = self.read(ctx, res.id)
-            if obj is not None and seen.get("status") != _status(obj.workspace_status):
-                seen["status"] = _status(obj.workspace_status)
-                ctx.report(self.key, "deleting", f"workspace still there ({seen['status']})")
-            return obj is None, None
+            return Read(obj is None, note="" if obj is None else
+                        f"workspace still there ({_status(obj.workspace_status)})")
 
         with calling(f"wait for Databricks workspace {self.name} to go"):
-            try:
-                wait_until(check, clock=ctx.clock, timeout_seconds=WORKSPACE_DELETED_TIMEOUT,
-                           what=f"workspace {self.name} to be deleted", scale=ctx.poll_scale)
-            except WaitTimeout as e:
-                raise CloudError(f"{e} (status {seen.get('status', 'unknown')}); run `provision down` again to keep "
-                                 "waiting") from e
+            got = poll_once(res, f"workspace {self.name} to be deleted", read, every=WORKSPACE_POLL_SECONDS,
+                            deadline=WORKSPACE_DELETED_TIMEOUT, first=WORKSPACE_FIRST_POLL_SECONDS, clock=ctx.clock)
+        if isinstance(got, Pending):
+            return got
         ctx.state.drop("outputs", workspace_url_output(self.spoke))
+        return None
 
 
 # -- token --------------------------------------------------------------------------------------------------

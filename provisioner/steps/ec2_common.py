@@ -512,3 +512,11 @@ class Ec2Step(Step):
         if self.deleted_waiter is not None:
             waiters.wait(ctx, ctx.aws.ec2, self.deleted_waiter, f"{self.kind} {res.id} ({self.key}) to go",
                          **{self.resource.ids_param: [res.id]})
+
+    def poll_deleted(self, ctx: Context, res: Resource) -> Pending | None:
+        """One read of the wait for `res` to go (`deleted_waiter`): `down` holds no worker meanwhile."""
+        if self.deleted_waiter is None:
+            return None
+        got = waiters.poll(res, ctx.aws.ec2, self.deleted_waiter, f"{self.kind} {res.id} ({self.key}) to go", None,
+                           **{self.resource.ids_param: [res.id]})
+        return got if isinstance(got, Pending) else None
