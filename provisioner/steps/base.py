@@ -5,7 +5,8 @@ A step is one resource (or one tightly bound group, such as a role and its inlin
 - `find` asks the cloud: the recorded ID first, then the ownership tags (AWS) or the deterministic name
   (Databricks). It returns only what this deployment owns; a foreign resource in the way is an error.
 - `create` makes the one call that brings the resource into being and returns as soon as the API gives an
-  ID; the engine records it before anything waits.
+  ID; the engine records it before anything waits. What it needs from another party that is not there yet (a
+  new workspace's API, which answers a while after the workspace is RUNNING) is `poll_ready`'s to wait for.
 - `wait` polls until the resource is usable. A step may instead define `poll`, one read that answers the
   resource (ready) or `poll.Pending` (ask again in N seconds): the engine then schedules the next read and no
   worker is held meanwhile. A step with only a blocking `wait` still works (the default `poll` calls it).
@@ -82,6 +83,11 @@ class Step:
 
     def create(self, ctx: Context) -> Resource:
         raise NotImplementedError
+
+    def poll_ready(self, ctx: Context) -> Pending | None:
+        """Before `create`: one read of what it needs from another party, None once that is there, or `Pending`
+        (read again later; its `res` is any placeholder). By default nothing is needed."""
+        return None
 
     def wait(self, ctx: Context, res: Resource) -> Resource:
         return res

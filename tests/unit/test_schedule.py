@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from provisioner.engine import remaining_seconds, up
 from provisioner.poll import Pending
-from provisioner.steps.base import Step
+from provisioner.steps.base import Resource, Step
 from tests.unit.test_engine import FakeStep, PollingStep, ctx  # noqa: F401 (a fixture)
 
 
@@ -103,7 +103,9 @@ def test_next_read():
 # -- what starts first ------------------------------------------------------------------------------------------
 
 
-def test_steps_with_minutes_to_spare_wait_while_the_critical_path_is_under_way(ctx):  # noqa: F811
+def _critical_path_and_a_bucket(wait_for_bucket: float):
+    """A VPC (its create waits up to `wait_for_bucket` s for the bucket to start), the firewall on it, and a
+    bucket with minutes to spare. What the VPC saw is in the list returned."""
     import threading
 
     cloud: dict[str, str] = {}
@@ -112,21 +114,34 @@ def test_steps_with_minutes_to_spare_wait_while_the_critical_path_is_under_way(c
     seen: list[bool] = []
 
     class Bucket(FakeStep):
-        def find(self, ctx):
+        def find(self, context):
             bucket_started.set()
-            return super().find(ctx)
+            return super().find(context)
 
     class Vpc(FakeStep):
-        def create(self, ctx):
-            seen.append(bucket_started.wait(0.5))  # True at once if the bucket were running beside it
-            return super().create(ctx)
+        def create(self, context):
+            seen.append(bucket_started.wait(wait_for_bucket))  # True as soon as the bucket is under way
+            return super().create(context)
 
     steps = [Bucket("bucket", cloud=cloud, log=log), Vpc("vpc", cloud=cloud, log=log),
              Slow("firewall", ["vpc"], cloud=cloud, log=log), FakeStep("routes", ["firewall"], cloud=cloud, log=log)]
-    result = up(ctx, steps, workers=8)
-    assert not result.failures
+    return steps, seen, log
+
+
+def test_steps_with_minutes_to_spare_wait_while_the_critical_path_is_under_way(ctx):  # noqa: F811
+    steps, seen, log = _critical_path_and_a_bucket(0.5)
+    assert not up(ctx, steps, workers=8).failures
     assert seen == [False]
     assert [k for _, k in log].index("firewall") < [k for _, k in log].index("bucket")
+
+
+def test_the_hold_ends_after_its_time_even_while_the_critical_path_is_busy(ctx):  # noqa: F811
+    """A step on the longest path that blocks (an `ensure` waiting for AWS) does not hold the others for long:
+    at poll scale 0.001 the hold is 30 ms."""
+    ctx.poll_scale = 0.001
+    steps, seen, _ = _critical_path_and_a_bucket(30)
+    assert not up(ctx, steps, workers=8).failures
+    assert seen == [True]
 
 
 # -- down ------------------------------------------------------------------------------------------------------
@@ -143,21 +158,45 @@ class SlowToGo(PollingStep):
         return None if got is res else Pending(res, got.after, "still deleting")
 
 
-def test_a_delete_being_waited_for_holds_no_worker(ctx):  # noqa: F811
-    from provisioner.engine import down
+class NeedsAnAnswer(SlowToGo):
+    """Its create needs another party to answer first: `poll_ready` says not yet `reads - 1` times."""
 
+    def poll_ready(self, context):
+        got = self.poll_deleted(context, Resource(""))
+        return None if got is None else Pending(got.res, got.after, "does not answer yet")
+
+
+def _one_worker(ctx, slow, run):  # noqa: F811
+    """`run(ctx, steps, workers=1)` over `slow` and two quick steps, one standing on the other: the outcomes,
+    the progress lines, and how many reads `slow` made."""
     cloud: dict[str, str] = {}
     log: list[tuple[str, str]] = []
     threads: list[str] = []
-    steps = [SlowToGo("nat", 4, threads, cloud=cloud, log=log),
-             FakeStep("a", cloud=cloud, log=log), FakeStep("b", ["a"], cloud=cloud, log=log)]
-    assert not up(ctx, steps).failures
+    steps = [slow(threads, cloud=cloud, log=log), FakeStep("a", cloud=cloud, log=log),
+             FakeStep("b", ["a"], cloud=cloud, log=log)]
+    if run is not up:
+        assert not up(ctx, steps).failures
     reports: list[tuple[str, str, str]] = []
     ctx.report = lambda key, state, message: reports.append((key, state, message))
-    result = down(ctx, steps, workers=1)
-    assert [o.result for o in result.outcomes] == ["deleted"] * 3
-    assert len(threads) == 4
+    result = run(ctx, steps, workers=1)
+    return [o.result for o in result.outcomes], reports, len(threads), log
+
+
+def test_a_delete_being_waited_for_holds_no_worker(ctx):  # noqa: F811
+    from provisioner.engine import down
+
+    results, reports, reads, _ = _one_worker(ctx, lambda threads, **kw: SlowToGo("nat", 4, threads, **kw), down)
+    assert results == ["deleted"] * 3 and reads == 4
     order = [key for key, state, _ in reports if state == "deleted"]
     assert order.index("a") < order.index("nat")  # deleted while the slow one was still going
     assert [m for k, s, m in reports if k == "nat" and s == "deleting" and m] == ["still deleting"]
     assert ctx.state.resource("nat") is None
+
+
+def test_a_create_waiting_for_another_party_holds_no_worker(ctx):  # noqa: F811
+    results, reports, reads, log = _one_worker(ctx, lambda threads, **kw: NeedsAnAnswer("token", 3, threads, **kw),
+                                               up)
+    assert results == ["created"] * 3 and reads == 3 and log.count(("create", "token")) == 1
+    order = [key for key, state, _ in reports if state == "done"]
+    assert order.index("b") < order.index("token")  # made while the slow one was still waiting
+    assert [m for k, s, m in reports if k == "token" and s == "waiting" and m] == ["does not answer yet"]
