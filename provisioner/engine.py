@@ -319,7 +319,10 @@ def up(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> R
 
         return _guarded(ctx, step, begin)
 
-    return _run_graph(steps, run, reverse=False, workers=workers, ctx=ctx, hold=ctx.poll_delay(HOLD_SECONDS))
+    # A run that only checks what exists has no minutes-long create to put first.
+    creates = any(ctx.state.resource(s.key) is None for s in steps if not isinstance(s, Retired))
+    return _run_graph(steps, run, reverse=False, workers=workers, ctx=ctx,
+                      hold=ctx.poll_delay(HOLD_SECONDS) if creates else 0.0)
 
 
 def _guarded(ctx: Context, step: Step, work: Callable[[], Outcome | Later]) -> Outcome | Later:
