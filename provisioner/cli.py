@@ -166,13 +166,36 @@ def _aws_factory(config: Config, workers: int) -> Callable[[], Any]:
     return lambda: Aws(config.region, session=session, max_pool_connections=workers)
 
 
-def _databricks_factory(config: Config) -> Callable[[], Any] | None:
-    """The Databricks account client factory, checked before any AWS call (None while no step needs it)."""
+def _databricks_factory(config: Config, sign_in_now: bool = True) -> Callable[[], Any] | None:
+    """The Databricks account client factory, its environment checked before any AWS call and, with
+    `sign_in_now`, its credentials too (None while no step needs it)."""
     try:
         from provisioner.databricks.client import account_client_factory
     except ImportError:
         return None
-    return account_client_factory(config)
+    return account_client_factory(config, sign_in_now=sign_in_now)
+
+
+class _SignInWhenNeeded:
+    """`up`'s Databricks sign-in, made when a step first needs Databricks rather than before the first step:
+    the calls on the firewall's path go first, and the sign-in (with the SDK's import, a second of CPU) happens
+    while the firewall is being made. Made once: a failure is every later caller's too, and stops the run
+    (`stop`), whose command then ends with it as it would have before the first step."""
+
+    def __init__(self, sign_in: Callable[[], Any]) -> None:
+        self.sign_in = sign_in
+        self.error: Exception | None = None
+        self.stop: Callable[[], None] = lambda: None
+
+    def __call__(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        try:
+            return self.sign_in()
+        except Exception as e:
+            self.error = e
+            self.stop()
+            raise
 
 
 def _poll_scale() -> float:
@@ -208,16 +231,21 @@ def _steps(config: Config) -> list[Step]:
 
 @contextmanager
 def _session(opts: Options, config: Config, command: str, *, workers: int, databricks: bool = True,
-             fit_hub: bool = False) -> Iterator[tuple[Context, list[Step]]]:
+             fit_hub: bool = False, sign_in_when_needed: bool = False) -> Iterator[tuple[Context, list[Step]]]:
     """Lock the deployment, load its state and build the context for a command that talks to the clouds. The
-    context's config is the deployment's as it stands (the hub's subnet split kept): use `ctx.config`."""
+    context's config is the deployment's as it stands (the hub's subnet split kept): use `ctx.config`.
+
+    With `sign_in_when_needed`, the Databricks environment is checked now, and the sign-in is made by the first
+    `ctx.databricks` (`_SignInWhenNeeded`)."""
     poll_scale = _poll_scale()
     before = opts.load(config)
     _check_kind(before, opts.sandbox)
     with_hub_split(config, before, fit_hub)  # hub AZs that no longer fit: bad input, before the lock
     _require_account(config)
     aws_factory = _aws_factory(config, workers)
-    db_factory = _databricks_factory(config) if databricks else None
+    db_factory = _databricks_factory(config, sign_in_now=not sign_in_when_needed) if databricks else None
+    if db_factory is not None and sign_in_when_needed:
+        db_factory = _SignInWhenNeeded(db_factory)
     with opts.backend(config).locked(config.deployment, command):
         state = opts.load(config)
         _check_kind(state, opts.sandbox)
@@ -226,6 +254,8 @@ def _session(opts: Options, config: Config, command: str, *, workers: int, datab
             state.set_meta(last_command=command)  # what `state list` shows
         ctx = Context(config=config, state=state, aws_factory=aws_factory, databricks_factory=db_factory,
                       poll_scale=poll_scale)
+        if isinstance(db_factory, _SignInWhenNeeded):
+            db_factory.stop = ctx.cancelled.set  # steps under way stop at their next report, as on Ctrl-C
         if opts.sandbox:
             from provisioner.sandbox.server import metastore_resolver
 
@@ -352,7 +382,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
             err.print("The config no longer has: " + ", ".join(removed), markup=False, soft_wrap=True)
             typer.confirm(f"Delete these {len(removed)} resources of deployment {cfg.deployment} in {cfg.region}?",
                           abort=True)
-    with _session(opts, cfg, "up", workers=workers) as (ctx, steps):
+    with _session(opts, cfg, "up", workers=workers, sign_in_when_needed=True) as (ctx, steps):
         cfg = ctx.config
         removed_steps = pruning.removed_steps(ctx.state, steps, all_steps) if prune else []
         engine.check_plan(steps, ctx.state)  # before anything is written
@@ -370,11 +400,11 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
         keys += [s.key for s in reversed(removed_steps)]
         with render.progress_view(progress.value, out, keys) as view:
             ctx.report = view.report
-            result = engine.up(ctx, steps, workers=workers)
+            result = _signed_in_or_stopped(ctx, lambda: engine.up(ctx, steps, workers=workers))
             # The shared resources learn first that the removed parts are gone (the firewall stops using the
             # subnets of an AZ removed, say); then the removed parts go, in `down`'s order.
             if removed_steps and not result.failures:
-                pruned = engine.prune(ctx, removed_steps, workers=workers)
+                pruned = _signed_in_or_stopped(ctx, lambda: engine.prune(ctx, removed_steps, workers=workers))
                 result = engine.RunResult(result.outcomes + pruned.outcomes)
                 if not pruned.failures and not pruning.orphan_keys(ctx.state, steps):
                     pruning.remember_config(ctx.state, cfg, pruned=True)
@@ -389,7 +419,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
 
 def _preflight_for_up(ctx: Context, cfg: Config, steps: list[Step], human: Console) -> None:
     """`up` checks first what would make it fail, when it has something to create or change (the Databricks
-    credentials were checked when the session began)."""
+    credentials sign in when a step first needs them)."""
     from provisioner import engine
     from provisioner.preflight import FAIL, Preflight
 
@@ -405,6 +435,19 @@ def _preflight_for_up(ctx: Context, cfg: Config, steps: list[Step], human: Conso
         raise UsageError(f"preflight: {len(failed)} check{'s' if len(failed) > 1 else ''} failed (above); up would "
                          "fail: fix them, or pass --skip-preflight")
     human.print(f"preflight: {len(findings)} checks passed", markup=False)
+
+
+def _signed_in_or_stopped(ctx: Context, run: Callable[[], engine.RunResult]) -> engine.RunResult:
+    """`run()`; when a Databricks sign-in it made failed (and so stopped it), that failure is the command's."""
+    from provisioner.context import Cancelled
+
+    try:
+        return run()
+    except Cancelled:
+        failed = getattr(ctx.databricks_factory, "error", None)
+        if failed is not None:
+            raise failed from None
+        raise
 
 
 def _progress_end(view: Any, result: engine.RunResult) -> None:

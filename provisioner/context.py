@@ -108,6 +108,8 @@ class Context:
     cancelled: threading.Event = field(default_factory=threading.Event)
     reads: Reads = field(default_factory=Reads)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Its own lock: a Databricks sign-in under way must not hold up the steps that only need AWS.
+    _databricks_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Every progress report first checks for an interrupt, whoever set the reporter.
@@ -135,7 +137,7 @@ class Context:
     @property
     def databricks(self) -> Any:
         """The Databricks account client (built on first use, so AWS-only work never needs its auth)."""
-        with self._clients_lock:
+        with self._databricks_lock:
             if self._databricks is None:
                 if self.databricks_factory is None:
                     raise RuntimeError("this command runs without Databricks access")

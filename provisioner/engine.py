@@ -17,7 +17,7 @@ from typing import Any
 
 from provisioner.context import Clock, Context
 from provisioner.errors import CloudError
-from provisioner.poll import MIN_PAUSE_SECONDS, Pending
+from provisioner.poll import MIN_PAUSE_SECONDS, Pending, next_read
 from provisioner.state import State
 from provisioner.steps.base import Check, Kept, Resource, Retired, Step
 
@@ -26,6 +26,12 @@ from provisioner.steps.base import Check, Kept, Resource, Retired, Step
 # path against the latency model), 32 lets them overlap (1.4 times). The AWS connection pool follows.
 DEFAULT_WORKERS = 32
 INTERRUPT_GRACE_SECONDS = 3.0
+# At the start of `up`, a ready step whose remaining path is this much shorter (typical seconds) than the
+# longest waits while a step on the longest path is ready or under way, for at most HOLD_SECONDS (times the poll
+# scale): the few seconds of calls before the firewall's minutes-long wait then have the machine and the API to
+# themselves, and what waits has a minute or more to spare. Once over, the hold is over for the run.
+SLACK_SECONDS = 60.0
+HOLD_SECONDS = 30.0
 
 
 class PlanError(Exception):
@@ -151,9 +157,10 @@ def remaining_seconds(steps: Sequence[Step], reverse: bool = False) -> dict[str,
 
 
 def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome | Later], reverse: bool, workers: int,
-               ctx: Context | None = None) -> RunResult:
+               ctx: Context | None = None, hold: float = 0.0) -> RunResult:
     """Run `fn` over the steps in dependency order (or reverse), in parallel where the graph allows. A step
-    whose `fn` answers `Later` sleeps without a worker; its continuation runs once the time has passed."""
+    whose `fn` answers `Later` sleeps without a worker; its continuation runs once the time has passed. For the
+    first `hold` seconds on the clock, steps far off the longest path wait while it is under way (`SLACK_SECONDS`)."""
     by_key = {s.key: s for s in steps}
     if reverse:
         blockers = {s.key: {o.key for o in steps if s.key in o.needs} for s in steps}
@@ -170,6 +177,9 @@ def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome | Later], rev
     # Ready steps start longest-remaining-path first, and only as workers come free: the firewall (minutes to
     # READY, then its routes) is never queued behind a subnet.
     rank = remaining_seconds(steps, reverse)
+    longest = max(rank.values(), default=0.0)
+    hold_until = clock.now() + hold
+    holding = hold > 0
     tie = itertools.count()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="step")
     try:
@@ -192,6 +202,11 @@ def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome | Later], rev
             while sleeping and sleeping[0][0] <= clock.now() and len(running) < workers:
                 _, _, key, then = heapq.heappop(sleeping)
                 running[pool.submit(then)] = key
+            if holding:
+                near = [k for k in [*ready, *running.values()] if longest - rank[k] <= SLACK_SECONDS]
+                holding = bool(near) and clock.now() < hold_until
+                if holding:
+                    ready = [k for k in ready if longest - rank[k] <= SLACK_SECONDS]
             for key in sorted(ready, key=lambda k: -rank[k])[:max(workers - len(running), 0)]:
                 running[pool.submit(fn, by_key[key])] = key
             if not running:
@@ -201,7 +216,10 @@ def _run_graph(steps: Sequence[Step], fn: Callable[[Step], Outcome | Later], rev
                 if len(done) == settled:
                     raise ValueError(f"dependency cycle among {sorted(set(order) - set(done))}")
                 continue
-            timeout = max(0.0, sleeping[0][0] - clock.now()) if sleeping else None
+            due = [sleeping[0][0]] if sleeping else []
+            if holding:
+                due.append(hold_until)
+            timeout = max(0.0, min(due) - clock.now()) if due else None
             finished, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
             for fut in finished:
                 key = running.pop(fut)
@@ -237,43 +255,52 @@ def up(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> R
     check_graph(steps)
     check_plan(steps, ctx.state)
 
-    def guarded(step: Step, work: Callable[[], Outcome | Later]) -> Outcome | Later:
-        try:
-            return work()
-        except (CloudError, PlanError) as e:
-            ctx.report(step.key, "failed", str(e))
-            return Outcome(step.key, "failed", str(e))
-        except Exception as e:
-            ctx.report(step.key, "failed", f"{type(e).__name__}: {e}")
-            return Outcome(step.key, "failed", f"{type(e).__name__}: {e}")
-
     def run(step: Step) -> Outcome | Later:
         if isinstance(step, Retired):
             return _remove(ctx, step, retiring=True)
 
         said = [""]
+        # When the resource was created in this run: how long it has been on its way, for `next_read`.
+        created_at: list[float] = []
 
         def begin() -> Outcome | Later:
             ctx.report(step.key, "checking", "")
             res = step.find(ctx)
             if res is None:
-                ctx.report(step.key, "creating", "")
-                res = step.create(ctx)
-                ctx.record(step, res)
-                _record_spec(ctx, step)
-                ctx.report(step.key, "waiting", "")
-                return waiting(res, created=True)
+                return creating()
             return waiting(res, created=False)
+
+        def creating() -> Outcome | Later:
+            got = step.poll_ready(ctx)
+            if isinstance(got, Pending):
+                return later(got, creating)
+            ctx.report(step.key, "creating", "")
+            res = step.create(ctx)
+            created_at.append(ctx.clock.now())
+            ctx.record(step, res)
+            _record_spec(ctx, step)
+            ctx.report(step.key, "waiting", "")
+            return waiting(res, created=True)
 
         def waiting(res: Resource, created: bool) -> Outcome | Later:
             got = step.poll(ctx, res)
             if isinstance(got, Pending):
-                if got.note and got.note != said[-1]:  # a line when what it waits on changes, not every poll
-                    said.append(got.note)
-                    ctx.report(step.key, "waiting", got.note)
-                return Later(max(ctx.poll_delay(got.after), MIN_PAUSE_SECONDS),
-                             lambda: guarded(step, lambda: waiting(got.res, created)))
+                return later(got, lambda: waiting(got.res, created), after(got.after))
             return finish(got, created)
+
+        def later(got: Pending, then: Callable[[], Outcome | Later], seconds: float | None = None) -> Later:
+            if got.note and got.note != said[-1]:  # a line when what it waits on changes, not every poll
+                said.append(got.note)
+                ctx.report(step.key, "waiting", got.note)
+            pause = got.after if seconds is None else seconds
+            return Later(max(ctx.poll_delay(pause), MIN_PAUSE_SECONDS), lambda: _guarded(ctx, step, then))
+
+        def after(usual: float) -> float:
+            """The next read of a resource this run created comes when its kind is typically done, if sooner."""
+            if not created_at or ctx.poll_scale <= 0:
+                return usual
+            waited = (ctx.clock.now() - created_at[0]) / ctx.poll_scale
+            return next_read(usual, waited, TYPICAL_SECONDS.get(step.kind))
 
         def finish(res: Resource, created: bool) -> Outcome:
             if created:
@@ -290,9 +317,23 @@ def up(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> R
             ctx.report(step.key, "unchanged", "")
             return Outcome(step.key, "unchanged")
 
-        return guarded(step, begin)
+        return _guarded(ctx, step, begin)
 
-    return _run_graph(steps, run, reverse=False, workers=workers, ctx=ctx)
+    # A run that only checks what exists has no minutes-long create to put first.
+    creates = any(ctx.state.resource(s.key) is None for s in steps if not isinstance(s, Retired))
+    return _run_graph(steps, run, reverse=False, workers=workers, ctx=ctx,
+                      hold=ctx.poll_delay(HOLD_SECONDS) if creates else 0.0)
+
+
+def _guarded(ctx: Context, step: Step, work: Callable[[], Outcome | Later]) -> Outcome | Later:
+    """`work()`, or the step's failure: its message as it is for what the clouds or the plan refused, with the
+    error's type for anything else."""
+    try:
+        return work()
+    except Exception as e:
+        message = str(e) if isinstance(e, CloudError | PlanError) else f"{type(e).__name__}: {e}"
+        ctx.report(step.key, "failed", message)
+        return Outcome(step.key, "failed", message)
 
 
 def _record_spec(ctx: Context, step: Step) -> None:
@@ -301,10 +342,13 @@ def _record_spec(ctx: Context, step: Step) -> None:
         ctx.state.record(step.key, entry.get("id", ""), spec=step.spec_hash(), spec_values=step.spec())
 
 
-def _remove(ctx: Context, step: Step, retiring: bool = False) -> Outcome:
+def _remove(ctx: Context, step: Step, retiring: bool = False) -> Outcome | Later:
     """Delete what one step owns (if anything) and forget it: `down`'s work, and `up`'s for a retired step
-    (`retiring`: nothing there is the usual case, not worth a line of its own)."""
-    try:
+    (`retiring`: nothing there is the usual case, not worth a line of its own). The wait for it to be gone is
+    the step's `poll_deleted`, scheduled by the engine like `up`'s polls."""
+    said = [""]
+
+    def begin() -> Outcome | Later:
         # A retired step the state file does not record is, almost always, something this deployment never had:
         # no line for it unless it turns out to exist.
         quiet = retiring and ctx.state.resource(step.key) is None
@@ -322,16 +366,21 @@ def _remove(ctx: Context, step: Step, retiring: bool = False) -> Outcome:
         except Kept as e:
             ctx.report(step.key, "kept", str(e))
             return Outcome(step.key, "kept", str(e))
-        step.wait_deleted(ctx, res)
+        return going(res)
+
+    def going(res: Resource) -> Outcome | Later:
+        got = step.poll_deleted(ctx, res)
+        if isinstance(got, Pending):
+            if got.note and got.note != said[-1]:
+                said.append(got.note)
+                ctx.report(step.key, "deleting", got.note)
+            return Later(max(ctx.poll_delay(got.after), MIN_PAUSE_SECONDS),
+                         lambda: _guarded(ctx, step, lambda: going(res)))
         ctx.state.forget(step.key)
         ctx.report(step.key, "deleted", "")
         return Outcome(step.key, "deleted")
-    except CloudError as e:
-        ctx.report(step.key, "failed", str(e))
-        return Outcome(step.key, "failed", str(e))
-    except Exception as e:
-        ctx.report(step.key, "failed", f"{type(e).__name__}: {e}")
-        return Outcome(step.key, "failed", f"{type(e).__name__}: {e}")
+
+    return _guarded(ctx, step, begin)
 
 
 def down(ctx: Context, steps: Sequence[Step], workers: int = DEFAULT_WORKERS) -> RunResult:

@@ -550,14 +550,18 @@ def _warn_stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def account_client_factory(config: Config, warn: Callable[[str], None] = _warn_stderr) -> Callable[[], Any]:
+def account_client_factory(config: Config, warn: Callable[[str], None] = _warn_stderr,
+                           sign_in_now: bool = True) -> Callable[[], Any]:
     """Check the Databricks environment and credentials now (before any AWS call); return a factory that gives
     the signed-in `AccountClient`. What the user must fix raises `UsageError` (exit 2); a transient fault that
-    outlasted the retries, `CloudError` (exit 1)."""
+    outlasted the retries, `CloudError` (exit 1). Without `sign_in_now`, only the environment is checked now:
+    the factory signs in (and raises those errors) when called, so a caller can sign in beside its AWS reads."""
     auth = resolve_auth(config)
     workspace_url_template()
     if auth.method == "basic" or auth.settings.get("auth_type") == "basic":  # the environment's, or a profile's
         warn(BASIC_AUTH_WARNING)
+    if not sign_in_now:
+        return lambda: _for_the_run(check_credentials(auth))
     client = _for_the_run(check_credentials(auth))
     return lambda: client
 

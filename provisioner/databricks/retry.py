@@ -20,7 +20,8 @@ And what the SDK's retries leave: `transient_cause` says when a failure is throt
 lost connection that outlasted the SDK's retry budget (or a 5xx it does not retry), so the step can say the
 fault was transient and a rerun resumes (`explain_transient`).
 
-Time comes from an injectable clock (`now()`, `sleep(s)`), so tests pass time without waiting. The SDK (and
+Both retry by the project's one rule (`provisioner.poll.retry`). Time comes from an injectable clock (`now()`,
+`sleep(s)`), so tests pass time without waiting. The SDK (and
 `requests`) are imported when an error is classified, not with this module: importing the SDK takes a second,
 and `plan` loads the steps without calling Databricks.
 """
@@ -28,27 +29,16 @@ and `plan` loads the steps without calling Databricks.
 from __future__ import annotations
 
 import contextlib
-import random
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
-
-from tenacity import RetryCallState, Retrying, retry_if_exception
+from typing import Any, TypeVar
 
 from provisioner.databricks.errors import describe
 from provisioner.errors import CloudError
+from provisioner.poll import Backoff, Clock, retry
 
 T = TypeVar("T")
-
-# A floor for every sleep, so a poll scale of 0 (tests, fast sandboxes) polls briskly instead of spinning.
-MIN_SLEEP_SECONDS = 0.05
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -166,79 +156,47 @@ def explain_transient(what: str) -> Iterator[None]:
               "deployment: run the same `provision` command again; it resumes where this run stopped") from e
 
 
-class _Deadline:
-    """Stop once the deadline has passed (measured on the injected clock)."""
-
-    def __init__(self, clock: Clock, deadline: float) -> None:
-        self.clock, self.deadline = clock, deadline
-
-    def __call__(self, state: RetryCallState) -> bool:
-        return self.clock.now() >= self.deadline
-
-
-class _ScaledBackoff:
-    """Exponential backoff with jitter (`initial * 2**(n-1)` plus up to `initial`, at most `maximum`), times the
-    poll scale, never past the deadline."""
-
-    def __init__(self, clock: Clock, deadline: float, scale: float, initial: float, maximum: float) -> None:
-        self.clock, self.deadline, self.scale = clock, deadline, scale
-        self.initial, self.maximum = initial, maximum
-
-    def __call__(self, state: RetryCallState) -> float:
-        exponent = min(state.attempt_number - 1, 30)
-        backoff = min(self.initial * 2.0**exponent + random.uniform(0, self.initial), self.maximum)
-        wanted = max(backoff * self.scale, MIN_SLEEP_SECONDS)
-        return max(0.0, min(wanted, self.deadline - self.clock.now()))
-
-
 def call_with_retry(fn: Callable[[], T], *, condition: Condition, clock: Clock, deadline_seconds: float,
                     on_retry: Callable[[int, BaseException, float], None] | None = None, scale: float = 1.0,
                     initial: float = 2.0, maximum: float = 30.0) -> T:
-    """Call `fn`; while it raises `condition`, back off and call again until `deadline_seconds` have passed.
+    """Call `fn`; while it raises `condition`, back off and call again until `deadline_seconds` have passed on
+    `clock` (`provisioner.poll.retry`: pauses from `initial` doubling to `maximum`, with up to `initial` of
+    jitter, times the poll scale).
 
-    `on_retry(attempt, error, seconds_left)` runs before each sleep (to show the retry on the progress line).
+    `on_retry(attempt, error, seconds_left)` runs before each pause (to show the retry on the progress line).
     Anything else `fn` raises propagates at once; when the deadline passes, the last matching error does.
     """
-    deadline = clock.now() + deadline_seconds
-
-    def before_sleep(state: RetryCallState) -> None:
-        if on_retry is not None and state.outcome is not None:
-            error = state.outcome.exception()
-            if error is not None:
-                on_retry(state.attempt_number, error, max(0.0, deadline - clock.now()))
-
-    retrying = Retrying(
-        retry=retry_if_exception(condition.matches),
-        stop=_Deadline(clock, deadline),
-        wait=_ScaledBackoff(clock, deadline, scale, initial, maximum),
-        sleep=clock.sleep,
-        before_sleep=before_sleep,
-        reraise=True,
-    )
-    return retrying(fn)
+    return retry(fn, when=condition.matches, backoff=Backoff(maximum, first=initial, growth=2.0, jitter=initial),
+                 deadline=deadline_seconds, clock=clock, scale=scale, counted=False, on_retry=on_retry)
 
 
 class WaitTimeout(Exception):
     """`wait_until` ran out of time; the message says what was awaited and the last thing seen."""
 
 
+class _NotYet(Exception):
+    """`wait_until`'s check found it not done yet."""
+
+
 def wait_until(check: Callable[[], tuple[bool, Any]], *, clock: Clock, timeout_seconds: float, what: str,
                scale: float = 1.0, max_interval: float = 10.0) -> Any:
-    """Poll `check` (returning `(done, value)`) until done; sleeps 1, 2, ... `max_interval` s, times `scale`.
+    """Poll `check` (returning `(done, value)`) until done, on `clock` (`provisioner.poll.retry`: pauses from 1 s
+    doubling to `max_interval`, times `scale`).
 
     Returns the last value; raises `WaitTimeout` after `timeout_seconds` on `clock`.
     """
-    deadline = clock.now() + timeout_seconds
-    attempt = 1
-    while True:
+
+    def once() -> Any:
         done, value = check()
-        if done:
-            return value
-        if clock.now() >= deadline:
-            raise WaitTimeout(f"timed out after {duration(timeout_seconds)} waiting for {what}")
-        pause = max(min(attempt, max_interval) * scale, MIN_SLEEP_SECONDS)
-        clock.sleep(max(0.0, min(pause, deadline - clock.now())))
-        attempt += 1
+        if not done:
+            raise _NotYet
+        return value
+
+    try:
+        return retry(once, when=lambda e: isinstance(e, _NotYet), backoff=Backoff(max_interval, first=1.0, growth=2.0),
+                     deadline=timeout_seconds, clock=clock, scale=scale, counted=False)
+    except _NotYet:
+        raise WaitTimeout(f"timed out after {duration(timeout_seconds)} waiting for {what}") from None
 
 
 def duration(seconds: float) -> str:

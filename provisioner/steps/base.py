@@ -5,13 +5,16 @@ A step is one resource (or one tightly bound group, such as a role and its inlin
 - `find` asks the cloud: the recorded ID first, then the ownership tags (AWS) or the deterministic name
   (Databricks). It returns only what this deployment owns; a foreign resource in the way is an error.
 - `create` makes the one call that brings the resource into being and returns as soon as the API gives an
-  ID; the engine records it before anything waits.
+  ID; the engine records it before anything waits. What it needs from another party that is not there yet (a
+  new workspace's API, which answers a while after the workspace is RUNNING) is `poll_ready`'s to wait for.
 - `wait` polls until the resource is usable. A step may instead define `poll`, one read that answers the
   resource (ready) or `poll.Pending` (ask again in N seconds): the engine then schedules the next read and no
   worker is held meanwhile. A step with only a blocking `wait` still works (the default `poll` calls it).
 - `ensure` compares each aspect of the live resource with what it should be (policies, tags, routes...) and,
   with `apply`, fixes it; it returns what differed, so `status` reports drift and a second `up` makes no call.
-- `delete` removes it (ownership already checked by `find`); already gone is success.
+- `delete` removes it (ownership already checked by `find`); already gone is success. `wait_deleted` waits
+  until it is gone (what stands on it can go only then); a step may instead define `poll_deleted`, one read
+  that answers None (gone) or `poll.Pending`, and `down` then holds no worker while it waits.
 """
 
 from __future__ import annotations
@@ -81,6 +84,11 @@ class Step:
     def create(self, ctx: Context) -> Resource:
         raise NotImplementedError
 
+    def poll_ready(self, ctx: Context) -> Pending | None:
+        """Before `create`: one read of what it needs from another party, None once that is there, or `Pending`
+        (read again later; its `res` is any placeholder). By default nothing is needed."""
+        return None
+
     def wait(self, ctx: Context, res: Resource) -> Resource:
         return res
 
@@ -96,6 +104,12 @@ class Step:
         raise NotImplementedError
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
+        return None
+
+    def poll_deleted(self, ctx: Context, res: Resource) -> Pending | None:
+        """One read of the wait for `res` to be gone: None once it is, or `Pending` (read again later). By
+        default the whole (blocking) `wait_deleted`."""
+        self.wait_deleted(ctx, res)
         return None
 
 
@@ -118,6 +132,9 @@ class Retired(Step):
 
     def wait_deleted(self, ctx: Context, res: Resource) -> None:
         self.step.wait_deleted(ctx, res)
+
+    def poll_deleted(self, ctx: Context, res: Resource) -> Pending | None:
+        return self.step.poll_deleted(ctx, res)
 
 
 class Check:

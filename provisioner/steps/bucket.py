@@ -20,6 +20,7 @@ from provisioner.context import Context
 from provisioner.design.config import Config
 from provisioner.design.naming import is_owned, root_bucket_name, tag_list, tag_map
 from provisioner.design.policies import root_bucket_policy, to_json
+from provisioner.poll import Pending, Read, poll_once
 from provisioner.steps import keys
 from provisioner.steps.base import Kept, Resource, Step, aspect
 
@@ -151,10 +152,22 @@ class RootBucket(Step):
                                      f"{first.get('Message')})")
             gone_if_missing(("NoSuchBucket",), s3.delete_bucket, Bucket=b)
 
-    def wait_deleted(self, ctx: Context, res: Resource) -> None:
+    def poll_deleted(self, ctx: Context, res: Resource) -> Pending | None:
+        """One read of the wait for the bucket to go (HeadBucket answers 404 once it has), which the engine
+        schedules."""
+
+        def read() -> Read:
+            try:
+                ctx.aws.s3.head_bucket(Bucket=self.name)
+            except ClientError as e:
+                if error_code(e) in ("404", "NoSuchBucket", "NotFound"):
+                    return Read(True)
+                raise
+            return Read(False, note="still listed")
+
         with translate(f"wait for S3 bucket {self.name} to go"):
-            ctx.aws.s3.get_waiter("bucket_not_exists").wait(
-                Bucket=self.name, WaiterConfig={"Delay": max(ctx.poll_delay(5), 0.05), "MaxAttempts": 20})
+            got = poll_once(res, f"S3 bucket {self.name} to go", read, every=5, deadline=100)
+        return got if isinstance(got, Pending) else None
 
 
 def _all_versions(s3: Any, bucket: str) -> list[dict[str, str]]:

@@ -65,6 +65,8 @@ FAILED_STATUSES = ("FAILED", "BANNED")
 # already, or FAILED at once), then every 10 s as the SDK's own waiter does at most.
 WORKSPACE_FIRST_POLL_SECONDS = 5.0
 WORKSPACE_POLL_SECONDS = 10.0
+# Probing a RUNNING workspace's API before its token: a second after the first try, then every 5 s.
+WORKSPACE_API_POLL_SECONDS = 5.0
 
 
 def workspace_url_output(spoke: str) -> str:
@@ -648,27 +650,24 @@ class Workspace(DatabricksStep):
                 gone_if_missing(self.account(ctx).workspaces.delete, int(res.id))
             except InvalidState:
                 # A rerun of `down` while the first DELETE is still being carried out: the workspace is on its
-                # way out already, so wait for it (wait_deleted has the deadline) instead of failing.
+                # way out already, so wait for it (poll_deleted has the deadline) instead of failing.
                 ctx.report(self.key, "deleting", "already being deleted")
 
-    def wait_deleted(self, ctx: Context, res: Resource) -> None:
-        seen: dict[str, str] = {}
+    def poll_deleted(self, ctx: Context, res: Resource) -> Pending | None:
+        """One read of the wait for the workspace to go (minutes): `down` holds no worker meanwhile."""
 
-        def check() -> tuple[bool, None]:
+        def read() -> Read:
             obj = self.read(ctx, res.id)
-            if obj is not None and seen.get("status") != _status(obj.workspace_status):
-                seen["status"] = _status(obj.workspace_status)
-                ctx.report(self.key, "deleting", f"workspace still there ({seen['status']})")
-            return obj is None, None
+            return Read(obj is None, note="" if obj is None else
+                        f"workspace still there ({_status(obj.workspace_status)})")
 
         with calling(f"wait for Databricks workspace {self.name} to go"):
-            try:
-                wait_until(check, clock=ctx.clock, timeout_seconds=WORKSPACE_DELETED_TIMEOUT,
-                           what=f"workspace {self.name} to be deleted", scale=ctx.poll_scale)
-            except WaitTimeout as e:
-                raise CloudError(f"{e} (status {seen.get('status', 'unknown')}); run `provision down` again to keep "
-                                 "waiting") from e
+            got = poll_once(res, f"workspace {self.name} to be deleted", read, every=WORKSPACE_POLL_SECONDS,
+                            deadline=WORKSPACE_DELETED_TIMEOUT, first=WORKSPACE_FIRST_POLL_SECONDS, clock=ctx.clock)
+        if isinstance(got, Pending):
+            return got
         ctx.state.drop("outputs", workspace_url_output(self.spoke))
+        return None
 
 
 # -- token --------------------------------------------------------------------------------------------------
@@ -695,6 +694,9 @@ class Token(DatabricksStep):
         self.workspace = workspace
         super().__init__(config, spoke, keys.spoke(spoke, "token"), resource_name(config.deployment, spoke, "token"),
                          (workspace.key,))
+        # `poll_ready`'s wait for the workspace API (its reads and when it began), and the client that answered.
+        self._probing = Resource("")
+        self._answering: dict[str, Any] = {}
 
     def details(self) -> dict[str, Any]:
         return {"lifetime_seconds": self.config.pat_lifetime_seconds}
@@ -740,7 +742,7 @@ class Token(DatabricksStep):
             url = self.running_url(ctx)
             if url is None:
                 raise CloudError(f"workspace {self.workspace.name} is not RUNNING; no token can be made in it yet")
-            workspace = self.answering_client(ctx, url)
+            workspace = self._answering.pop(url, None) or self.answering_client(ctx, url)
             # Tokens of ours whose value the state file lost (a crash between create and save, or an expired
             # one) are useless: revoke them rather than let them pile up.
             self.revoke_ours(workspace)
@@ -783,43 +785,76 @@ class Token(DatabricksStep):
         return call_with_retry(sign_in, condition=SIGN_IN, clock=ctx.clock, deadline_seconds=SIGN_IN_TIMEOUT,
                                on_retry=on_retry, scale=ctx.poll_scale)
 
-    def answering_client(self, ctx: Context, url: str) -> Any:
-        """A client of the workspace at `url` once its API answers (it may not at first: see
-        `retry.WORKSPACE_NOT_READY`), probed as the Terraform provider does, with `GET .../scim/v2/Me`; polled on
-        the context's clock for up to `WORKSPACE_API_TIMEOUT`."""
-        from databricks.sdk.errors import PermissionDenied, Unauthenticated
+    def poll_ready(self, ctx: Context) -> Pending | None:
+        """One probe of the workspace API before the token's create (it may not answer at first: see
+        `retry.WORKSPACE_NOT_READY`): the engine schedules the next, so the minutes a new workspace can take to
+        answer hold no worker. Up to `WORKSPACE_API_TIMEOUT` on the context's clock."""
+        url = self.running_url(ctx)
+        if url is None:
+            return None  # `create` says why
+        last: list[BaseException] = []
 
-        account = self.account(ctx)
+        def read() -> Read:
+            answered = self._probe(ctx, url, last)
+            if answered is None:
+                return Read(False, note=f"the workspace API does not answer yet ({describe(last[-1])})")
+            self._answering[url] = answered
+            return Read(True)
+
+        try:
+            got = poll_once(self._probing, f"the API of workspace {self.workspace.name} to answer", read,
+                            every=WORKSPACE_API_POLL_SECONDS, deadline=WORKSPACE_API_TIMEOUT, first=1.0,
+                            clock=ctx.clock)
+        except WaitDeadline as e:
+            raise self._not_answering(ctx, url, last[-1]) from e
+        return got if isinstance(got, Pending) else None
+
+    def _probe(self, ctx: Context, url: str, last: list[BaseException]) -> Any:
+        """A client of the workspace at `url` if its API answers `GET .../scim/v2/Me` (as the Terraform provider
+        probes it), else None with the error in `last`; a refusal of the principal raises CloudError."""
+        try:
+            workspace = dbx.workspace_client(self.account(ctx), url)  # signs in: host metadata, OIDC discovery
+            workspace.current_user.me()  # gets the OAuth token, then asks who we are
+        except Exception as e:
+            if is_sign_in_refused(e):
+                raise CloudError(self.refused(ctx, url, e)) from e
+            if not WORKSPACE_NOT_READY.matches(e):
+                raise
+            last.append(e)
+            return None
+        return workspace
+
+    def answering_client(self, ctx: Context, url: str) -> Any:
+        """A client of the workspace at `url` once its API answers, probed here (`_probe`) on the context's clock
+        for up to `WORKSPACE_API_TIMEOUT`: for a create the engine did not prepare with `poll_ready`."""
         last: list[BaseException] = []
 
         def probe() -> tuple[bool, Any]:
-            try:
-                workspace = dbx.workspace_client(account, url)  # signs in: host metadata, OIDC discovery
-                workspace.current_user.me()  # gets the OAuth token, then asks who we are
-            except Exception as e:
-                if is_sign_in_refused(e):
-                    raise CloudError(self.refused(ctx, url, e)) from e
-                if not WORKSPACE_NOT_READY.matches(e):
-                    raise
-                if not last or type(last[-1]) is not type(e):
-                    ctx.report(self.key, "waiting", f"the workspace API does not answer yet ({describe(e)})")
-                last.append(e)
-                return False, None
-            return True, workspace
+            before = len(last)
+            answered = self._probe(ctx, url, last)
+            if answered is None and (before == 0 or type(last[before - 1]) is not type(last[-1])):
+                ctx.report(self.key, "waiting", f"the workspace API does not answer yet ({describe(last[-1])})")
+            return answered is not None, answered
 
         try:
             return wait_until(probe, clock=ctx.clock, timeout_seconds=WORKSPACE_API_TIMEOUT,
                               what=f"the API of workspace {self.workspace.name} to answer", scale=ctx.poll_scale)
         except WaitTimeout as e:
-            error = last[-1]
-            cause = error.__cause__ if isinstance(error, TimeoutError) and error.__cause__ else error
-            if isinstance(cause, PermissionDenied | Unauthenticated):
-                raise CloudError(self.refused(ctx, url, cause, waited=WORKSPACE_API_TIMEOUT)) from error
-            raise CloudError(f"create Databricks token {self.name} failed: {e}: the workspace is RUNNING, but its "
-                             f"API at {url} does not answer "
-                             f"({describe(error)}). If the workspace is reached through a private network or a "
-                             "proxy, check that this machine can reach that URL. The workspace is kept: run "
-                             "`provision up` again to make the token") from error
+            raise self._not_answering(ctx, url, last[-1]) from e
+
+    def _not_answering(self, ctx: Context, url: str, error: BaseException) -> CloudError:
+        """The token's failure once the workspace API has not answered for `WORKSPACE_API_TIMEOUT`."""
+        from databricks.sdk.errors import PermissionDenied, Unauthenticated
+
+        cause = error.__cause__ if isinstance(error, TimeoutError) and error.__cause__ else error
+        if isinstance(cause, PermissionDenied | Unauthenticated):
+            return CloudError(self.refused(ctx, url, cause, waited=WORKSPACE_API_TIMEOUT))
+        return CloudError(f"create Databricks token {self.name} failed: timed out after "
+                          f"{duration(WORKSPACE_API_TIMEOUT)} waiting for the API of workspace {self.workspace.name} "
+                          f"to answer: the workspace is RUNNING, but its API at {url} does not answer "
+                          f"({describe(error)}). If the workspace is reached through a private network or a proxy, "
+                          "check that this machine can reach that URL. The workspace is kept: run `provision up` "
+                          "again to make the token")
 
     def refused(self, ctx: Context, url: str, error: BaseException, waited: float | None = None) -> str:
         """Why the workspace refuses the token, and what to grant so that it makes one."""

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
 from provisioner.aws import waiters
 from provisioner.aws.errors import (
@@ -30,7 +29,7 @@ from provisioner.aws.errors import (
 )
 from provisioner.aws.tagging import tags_by_arn
 from provisioner.design.naming import COMPONENT_TAG, DEPLOYMENT_TAG, is_owned, tag_list, tag_map
-from provisioner.poll import Pending, block
+from provisioner.poll import Backoff, Pending, block, retry
 from provisioner.steps.base import Resource, Step, aspect
 
 if TYPE_CHECKING:
@@ -324,18 +323,13 @@ def retry_while(ctx: Context, codes: tuple[str, ...], deadline: float, fn: Calla
                 **kwargs: Any) -> Any:
     """Call `fn`, retrying while AWS answers one of `codes` (a dependency AWS releases a little later).
 
-    Polls at the context's poll scale, for at most `deadline` seconds (and as many attempts as that allows at
-    full speed, so a scaled-down poll cannot spin for the whole deadline).
+    `provisioner.poll.retry`: pauses from 5 s doubling to 30 s at the context's poll scale, on its clock, for at
+    most `deadline` seconds (and as many tries as that allows at full speed, so a scaled-down poll cannot spin
+    for the whole deadline).
     """
-    base = 5.0
-    retrying = Retrying(
-        retry=retry_if_exception(lambda e: isinstance(e, ClientError) and error_code(e) in codes),
-        wait=wait_exponential(multiplier=ctx.poll_delay(base), max=ctx.poll_delay(30)),
-        stop=stop_after_delay(deadline) | stop_after_attempt(max(2, int(deadline // base))),
-        sleep=ctx.clock.sleep,  # the context's clock, so tests and the sandbox control the time it takes
-        reraise=True,
-    )
-    return retrying(fn, *args, **kwargs)
+    return retry(lambda: fn(*args, **kwargs), when=lambda e: isinstance(e, ClientError) and error_code(e) in codes,
+                 backoff=Backoff(30.0, first=5.0, growth=2.0), deadline=deadline, clock=ctx.clock,
+                 scale=ctx.poll_scale)
 
 
 # -- routes and route table associations -------------------------------------------------------------------------
@@ -581,3 +575,11 @@ class Ec2Step(Step):
         if self.deleted_waiter is not None:
             waiters.wait(ctx, ctx.aws.ec2, self.deleted_waiter, f"{self.kind} {res.id} ({self.key}) to go",
                          **{self.resource.ids_param: [res.id]})
+
+    def poll_deleted(self, ctx: Context, res: Resource) -> Pending | None:
+        """One read of the wait for `res` to go (`deleted_waiter`): `down` holds no worker meanwhile."""
+        if self.deleted_waiter is None:
+            return None
+        got = waiters.poll(res, ctx.aws.ec2, self.deleted_waiter, f"{self.kind} {res.id} ({self.key}) to go", None,
+                           **{self.resource.ids_param: [res.id]})
+        return got if isinstance(got, Pending) else None
