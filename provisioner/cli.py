@@ -14,6 +14,7 @@ import math
 import os
 import shlex
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -176,26 +177,35 @@ def _databricks_factory(config: Config, sign_in_now: bool = True) -> Callable[[]
     return account_client_factory(config, sign_in_now=sign_in_now)
 
 
-class _SignInWhenNeeded:
-    """`up`'s Databricks sign-in, made when a step first needs Databricks rather than before the first step:
-    the calls on the firewall's path go first, and the sign-in (with the SDK's import, a second of CPU) happens
-    while the firewall is being made. Made once: a failure is every later caller's too, and stops the run
-    (`stop`), whose command then ends with it as it would have before the first step."""
+class _SignInBeside:
+    """`up`'s Databricks sign-in (with the SDK's import, most of a second), made in a thread of its own while `up`
+    plans and runs its preflight's AWS reads, instead of before them. It is waited for before the first step:
+    credentials Databricks refuses still stop `up` (exit 2) before any write to either cloud."""
 
     def __init__(self, sign_in: Callable[[], Any]) -> None:
         self.sign_in = sign_in
-        self.error: Exception | None = None
-        self.stop: Callable[[], None] = lambda: None
+        self._client: Any = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def begin(self) -> None:
+        def run() -> None:
+            try:
+                self._client = self.sign_in()
+            except BaseException as e:  # handed to the caller of __call__
+                self._error = e
+
+        self._thread = threading.Thread(target=run, name="databricks-sign-in", daemon=True)
+        self._thread.start()
 
     def __call__(self) -> Any:
-        if self.error is not None:
-            raise self.error
-        try:
-            return self.sign_in()
-        except Exception as e:
-            self.error = e
-            self.stop()
-            raise
+        if self._thread is None:
+            self.begin()
+        assert self._thread is not None
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._client
 
 
 def _poll_scale() -> float:
@@ -231,21 +241,21 @@ def _steps(config: Config) -> list[Step]:
 
 @contextmanager
 def _session(opts: Options, config: Config, command: str, *, workers: int, databricks: bool = True,
-             fit_hub: bool = False, sign_in_when_needed: bool = False) -> Iterator[tuple[Context, list[Step]]]:
+             fit_hub: bool = False, sign_in_beside: bool = False) -> Iterator[tuple[Context, list[Step]]]:
     """Lock the deployment, load its state and build the context for a command that talks to the clouds. The
     context's config is the deployment's as it stands (the hub's subnet split kept): use `ctx.config`.
 
-    With `sign_in_when_needed`, the Databricks environment is checked now, and the sign-in is made by the first
-    `ctx.databricks` (`_SignInWhenNeeded`)."""
+    With `sign_in_beside`, the Databricks environment is checked now, and the sign-in begins in a thread of its
+    own (`_SignInBeside`), for the first `ctx.databricks` to wait for."""
     poll_scale = _poll_scale()
     before = opts.load(config)
     _check_kind(before, opts.sandbox)
     with_hub_split(config, before, fit_hub)  # hub AZs that no longer fit: bad input, before the lock
     _require_account(config)
     aws_factory = _aws_factory(config, workers)
-    db_factory = _databricks_factory(config, sign_in_now=not sign_in_when_needed) if databricks else None
-    if db_factory is not None and sign_in_when_needed:
-        db_factory = _SignInWhenNeeded(db_factory)
+    db_factory = _databricks_factory(config, sign_in_now=not sign_in_beside) if databricks else None
+    if db_factory is not None and sign_in_beside:
+        db_factory = _SignInBeside(db_factory)
     with opts.backend(config).locked(config.deployment, command):
         state = opts.load(config)
         _check_kind(state, opts.sandbox)
@@ -254,8 +264,8 @@ def _session(opts: Options, config: Config, command: str, *, workers: int, datab
             state.set_meta(last_command=command)  # what `state list` shows
         ctx = Context(config=config, state=state, aws_factory=aws_factory, databricks_factory=db_factory,
                       poll_scale=poll_scale)
-        if isinstance(db_factory, _SignInWhenNeeded):
-            db_factory.stop = ctx.cancelled.set  # steps under way stop at their next report, as on Ctrl-C
+        if isinstance(db_factory, _SignInBeside):
+            db_factory.begin()
         if opts.sandbox:
             from provisioner.sandbox.server import metastore_resolver
 
@@ -382,13 +392,15 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
             err.print("The config no longer has: " + ", ".join(removed), markup=False, soft_wrap=True)
             typer.confirm(f"Delete these {len(removed)} resources of deployment {cfg.deployment} in {cfg.region}?",
                           abort=True)
-    with _session(opts, cfg, "up", workers=workers, sign_in_when_needed=True) as (ctx, steps):
+    with _session(opts, cfg, "up", workers=workers, sign_in_beside=True) as (ctx, steps):
         cfg = ctx.config
         removed_steps = pruning.removed_steps(ctx.state, steps, all_steps) if prune else []
         engine.check_plan(steps, ctx.state)  # before anything is written
         privatelink.check_switch(cfg, ctx.state)
         if not skip_preflight:
             _preflight_for_up(ctx, cfg, steps, human)
+        if ctx.databricks_factory is not None:
+            ctx.databricks  # noqa: B018 - the sign-in begun beside the preflight: refused credentials stop here
         ctx.state.set_meta(generated_name=cfg.deployment_generated or ctx.state.get_meta("generated_name"),
                            config_fingerprint=fingerprint(cfg), sandbox=sandbox, last_command="up")
         pruning.remember_config(ctx.state, cfg, pruned=False)
@@ -400,11 +412,11 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
         keys += [s.key for s in reversed(removed_steps)]
         with render.progress_view(progress.value, out, keys) as view:
             ctx.report = view.report
-            result = _signed_in_or_stopped(ctx, lambda: engine.up(ctx, steps, workers=workers))
+            result = engine.up(ctx, steps, workers=workers)
             # The shared resources learn first that the removed parts are gone (the firewall stops using the
             # subnets of an AZ removed, say); then the removed parts go, in `down`'s order.
             if removed_steps and not result.failures:
-                pruned = _signed_in_or_stopped(ctx, lambda: engine.prune(ctx, removed_steps, workers=workers))
+                pruned = engine.prune(ctx, removed_steps, workers=workers)
                 result = engine.RunResult(result.outcomes + pruned.outcomes)
                 if not pruned.failures and not pruning.orphan_keys(ctx.state, steps):
                     pruning.remember_config(ctx.state, cfg, pruned=True)
@@ -419,7 +431,7 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
 
 def _preflight_for_up(ctx: Context, cfg: Config, steps: list[Step], human: Console) -> None:
     """`up` checks first what would make it fail, when it has something to create or change (the Databricks
-    credentials sign in when a step first needs them)."""
+    credentials sign in beside it, and are waited for after it)."""
     from provisioner import engine
     from provisioner.preflight import FAIL, Preflight
 
@@ -435,19 +447,6 @@ def _preflight_for_up(ctx: Context, cfg: Config, steps: list[Step], human: Conso
         raise UsageError(f"preflight: {len(failed)} check{'s' if len(failed) > 1 else ''} failed (above); up would "
                          "fail: fix them, or pass --skip-preflight")
     human.print(f"preflight: {len(findings)} checks passed", markup=False)
-
-
-def _signed_in_or_stopped(ctx: Context, run: Callable[[], engine.RunResult]) -> engine.RunResult:
-    """`run()`; when a Databricks sign-in it made failed (and so stopped it), that failure is the command's."""
-    from provisioner.context import Cancelled
-
-    try:
-        return run()
-    except Cancelled:
-        failed = getattr(ctx.databricks_factory, "error", None)
-        if failed is not None:
-            raise failed from None
-        raise
 
 
 def _progress_end(view: Any, result: engine.RunResult) -> None:
