@@ -104,13 +104,13 @@ def test_a_token_refused_mid_run_is_a_cloud_error_without_the_secret(aws, databr
 def test_a_debug_traceback_is_scrubbed_causes_included(aws, databricks, workdir, monkeypatch):
     echoed = f"Authorization: Bearer eyJ0eXAiOiJKV1Qi.x-y_z secret={DATABRICKS_CLIENT_SECRET}"
 
-    def echoing(auth: Any) -> None:
+    def echoing(auth: Any, clock: Any = None) -> None:
         try:
             raise ValueError(f"the service said: {echoed}")
         except ValueError as e:
             raise UsageError(f"cannot authenticate: {scrub(str(e))}") from e
 
-    monkeypatch.setattr(dbx, "check_credentials", echoing)
+    monkeypatch.setattr(dbx, "signed_in", echoing)
     workdir.write_config(config_text("tb"))
     result = workdir.run("status", "--debug")
     assert result.code == 2

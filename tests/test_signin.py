@@ -183,3 +183,33 @@ def test_the_check_s_client_is_the_command_s_with_the_full_retry_budget(databric
     assert account.config.retry_timeout_seconds == dbx.RUN_RETRY_SECONDS
     assert len(list(account.credentials.list())) == 0
     assert len(requests_to(databricks, "POST", "/v1/token")) == 1
+
+
+CHECK_WITHOUT_THE_SDK = """
+import sys
+from provisioner.databricks import client as dbx
+from provisioner.design.config import build_config, parse_toml
+
+config = build_config(parse_toml(open("provision.toml").read(), "provision.toml"))
+account = dbx.signed_in(dbx.resolve_auth(config))
+assert not [m for m in sys.modules if m.startswith("databricks.sdk")], "the check loaded the SDK"
+workspaces = getattr(account(), dbx.CHECKED_WORKSPACES)
+print(len(workspaces), type(workspaces[0]).__name__ if workspaces else "-")
+"""
+
+
+def test_the_credential_check_loads_no_sdk_and_the_client_comes_signed_in(aws, databricks, workdir):
+    """The check (the token, the account's workspaces) is plain HTTP; the SDK's client, built when first asked
+    for, reuses its token and its list: no second sign-in, no second list."""
+    import os
+    import subprocess
+    import sys
+
+    workdir.write_config(config_text("nosdk"))
+    mark = len(databricks.requests)
+    done = subprocess.run([sys.executable, "-c", CHECK_WITHOUT_THE_SDK], cwd=workdir.path, env=dict(os.environ),
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    made = databricks.requests[mark:]
+    assert len([r for r in made if "/v1/token" in r]) == 1, made
+    assert len([r for r in made if r.split()[1].endswith("/workspaces")]) == 1, made

@@ -318,14 +318,14 @@ class _SignIn:
 
         if cfg.discovery_url:
             self._token_url = self._token_endpoint(cfg)
-        else:
+        elif self._token_url is None:  # (set by `check`, whose token this provider then uses)
             self._token_url, self._documented = f"{self.host}/oidc/accounts/{cfg.account_id or ''}/v1/token", True
 
         def headers() -> dict[str, str]:
             token = self.token(cfg)
             return {"Authorization": f"{token.token_type or 'Bearer'} {token.access_token}"}
 
-        return OAuthCredentialsProvider(headers, lambda: self.token(cfg))
+        return OAuthCredentialsProvider(headers, lambda: self.token(cfg).for_sdk())
 
     # -- the sign-in itself ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -432,8 +432,6 @@ class _SignIn:
         """POST the client credentials to the token endpoint (the SDK's ClientCredentials, with the status kept)."""
         from datetime import datetime, timedelta
 
-        from databricks.sdk.oauth import Token
-
         params = {"grant_type": "client_credentials", "scope": cfg.get_scopes_as_string()}
         if cfg.authorization_details:
             params["authorization_details"] = cfg.authorization_details
@@ -456,8 +454,80 @@ class _SignIn:
                               "databricks_account_id", transient=False)
         remember_secret(str(doc["access_token"]))
         expiry = datetime.now() + timedelta(seconds=int(doc.get("expires_in") or 3600))
-        return Token(access_token=str(doc["access_token"]), token_type=str(doc.get("token_type") or "Bearer"),
-                     refresh_token=doc.get("refresh_token"), expiry=expiry)
+        return _Token(access_token=str(doc["access_token"]), token_type=str(doc.get("token_type") or "Bearer"),
+                      refresh_token=doc.get("refresh_token"), expiry=expiry)
+
+    # -- the credential check, without the SDK ----------------------------------------------------------------
+    def check(self) -> list[dict[str, Any]]:
+        """Sign in and list the account's workspaces with plain HTTP (no SDK: its import is most of a second of
+        CPU, which a command need not spend before its first step): proof that the credentials work for this
+        account. What the user must fix raises `SignInError`, transient or not as the answer says."""
+        cfg = _CheckSettings(self.auth.settings)
+        self._token_url, self._documented = f"{self.host}/oidc/accounts/{cfg.account_id}/v1/token", True
+        url = f"{self.host}/api/2.0/accounts/{cfg.account_id}/workspaces"
+
+        def attempt() -> list[dict[str, Any]]:
+            token = self.token(cfg)
+            response = self._request("GET", url, headers={"Authorization": f"{token.token_type} {token.access_token}"})
+            doc = response.json() if response.ok else self._json(response)
+            if response.ok and isinstance(doc, list):
+                return doc
+            message = _first_line(str(doc.get("message") or doc.get("error") or f"HTTP {response.status_code}")) \
+                if isinstance(doc, dict) else f"HTTP {response.status_code}"
+            source, account = self.auth.source, cfg.account_id
+            if response.status_code == 401:
+                raise SignInError(f"Databricks at {self.host} rejected the credentials from {source} ({message}); "
+                                  "check them, or set DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET",
+                                  transient=False)
+            if response.status_code == 403:
+                raise SignInError(f"the credentials from {source} cannot use Databricks account {account} "
+                                  f"({message}); check databricks_account_id and that the principal is an account "
+                                  "admin", transient=False)
+            raise SignInError(f"the Databricks account API at {self.host} refused the check ({message}); check "
+                              f"DATABRICKS_HOST (default {DEFAULT_ACCOUNT_HOST}) and databricks_account_id",
+                              transient=False)
+
+        return list(self._retrying(f"the Databricks account API at {self.host} cannot be reached", attempt))
+
+
+@dataclass
+class _Token:
+    """An OAuth token as the sign-in keeps it (the SDK's `Token` is made from it when the SDK asks)."""
+
+    access_token: str
+    token_type: str
+    refresh_token: Any
+    expiry: Any
+
+    @property
+    def expired(self) -> bool:
+        from datetime import datetime, timedelta
+
+        return bool(self.expiry <= datetime.now() + timedelta(seconds=40))
+
+    def for_sdk(self) -> Any:
+        from databricks.sdk.oauth import Token
+
+        return Token(access_token=self.access_token, token_type=self.token_type, refresh_token=self.refresh_token,
+                     expiry=self.expiry)
+
+
+class _CheckSettings:
+    """What the sign-in reads of the SDK's configuration, from the environment's OAuth settings (the check runs
+    before the SDK is loaded)."""
+
+    discovery_url = None
+    authorization_details = None
+    group_id = None
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.account_id = str(settings.get("account_id") or "")
+        self.client_id = settings.get("client_id")
+        self.client_secret = settings.get("client_secret")
+
+    @staticmethod
+    def get_scopes_as_string() -> str:
+        return "all-apis"
 
 
 def check_credentials(auth: Auth, clock: Any = None) -> Any:
@@ -561,9 +631,44 @@ def account_client_factory(config: Config, warn: Callable[[str], None] = _warn_s
     if auth.method == "basic" or auth.settings.get("auth_type") == "basic":  # the environment's, or a profile's
         warn(BASIC_AUTH_WARNING)
     if not sign_in_now:
-        return lambda: _for_the_run(check_credentials(auth))
-    client = _for_the_run(check_credentials(auth))
-    return lambda: client
+        return lambda: signed_in(auth)()
+    return signed_in(auth)
+
+
+def signed_in(auth: Auth, clock: Any = None) -> Callable[[], Any]:
+    """Check the credentials now; return what gives the signed-in `AccountClient`. OAuth machine-to-machine from
+    the environment is checked with plain HTTP (`_SignIn.check`), and the SDK's client is built, with the same
+    token and the workspaces the check listed, when first asked for; any other authentication is the SDK's,
+    checked by `check_credentials`."""
+    if auth.method != "oauth-m2m":
+        client = _for_the_run(check_credentials(auth, clock))
+        return lambda: client
+    from provisioner.context import Clock
+
+    clock = clock if clock is not None else Clock()
+    sign_in = _SignIn(auth, clock, CHECK_RETRY_SECONDS)
+    sign_in.start()
+    try:
+        workspaces = sign_in.check()
+    except SignInError as e:
+        raise (CloudError if e.transient else UsageError)(str(e)) from None
+    finally:
+        sign_in.finish()
+    lock = threading.Lock()
+    built: list[Any] = []
+
+    def account() -> Any:
+        with lock:
+            if not built:
+                from databricks.sdk.service.provisioning import Workspace
+
+                made = _build(auth, retry_timeout_seconds=RUN_RETRY_SECONDS, clock=_SdkClock(clock),
+                              credentials_strategy=sign_in)
+                setattr(made, CHECKED_WORKSPACES, [Workspace.from_dict(w) for w in workspaces])
+                built.append(made)
+            return built[0]
+
+    return account
 
 
 # Credential attributes carried from the account client's configuration to a workspace client.
