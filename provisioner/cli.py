@@ -178,34 +178,38 @@ def _databricks_factory(config: Config, sign_in_now: bool = True) -> Callable[[]
 
 
 class _SignInBeside:
-    """`up`'s Databricks sign-in (with the SDK's import, most of a second), made in a thread of its own while `up`
-    plans and runs its preflight's AWS reads, instead of before them. It is waited for before the first step:
-    credentials Databricks refuses still stop `up` (exit 2) before any write to either cloud."""
+    """`up`'s Databricks credential check, made in a thread of its own while `up` plans and runs its preflight's
+    AWS reads, instead of before them; `wait` is called before the first step, so credentials Databricks refuses
+    still stop `up` (exit 2) before any write to either cloud. Called, it gives the signed-in client."""
 
-    def __init__(self, sign_in: Callable[[], Any]) -> None:
-        self.sign_in = sign_in
-        self._client: Any = None
+    def __init__(self, check: Callable[[], Callable[[], Any]]) -> None:
+        self.check = check
+        self._factory: Callable[[], Any] | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
     def begin(self) -> None:
         def run() -> None:
             try:
-                self._client = self.sign_in()
-            except BaseException as e:  # handed to the caller of __call__
+                self._factory = self.check()
+            except BaseException as e:  # handed to whoever waits
                 self._error = e
 
         self._thread = threading.Thread(target=run, name="databricks-sign-in", daemon=True)
         self._thread.start()
 
-    def __call__(self) -> Any:
+    def wait(self) -> None:
         if self._thread is None:
             self.begin()
         assert self._thread is not None
         self._thread.join()
         if self._error is not None:
             raise self._error
-        return self._client
+
+    def __call__(self) -> Any:
+        self.wait()
+        assert self._factory is not None
+        return self._factory()
 
 
 def _poll_scale() -> float:
@@ -399,8 +403,8 @@ def up(config: ConfigOpt = None, state_dir: StateDirOpt = Path(DEFAULT_STATE_DIR
         privatelink.check_switch(cfg, ctx.state)
         if not skip_preflight:
             _preflight_for_up(ctx, cfg, steps, human)
-        if ctx.databricks_factory is not None:
-            ctx.databricks  # noqa: B018 - the sign-in begun beside the preflight: refused credentials stop here
+        if isinstance(ctx.databricks_factory, _SignInBeside):
+            ctx.databricks_factory.wait()  # begun beside the preflight: refused credentials stop here
         ctx.state.set_meta(generated_name=cfg.deployment_generated or ctx.state.get_meta("generated_name"),
                            config_fingerprint=fingerprint(cfg), sandbox=sandbox, last_command="up")
         pruning.remember_config(ctx.state, cfg, pruned=False)

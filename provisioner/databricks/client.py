@@ -624,14 +624,15 @@ def account_client_factory(config: Config, warn: Callable[[str], None] = _warn_s
                            sign_in_now: bool = True) -> Callable[[], Any]:
     """Check the Databricks environment and credentials now (before any AWS call); return a factory that gives
     the signed-in `AccountClient`. What the user must fix raises `UsageError` (exit 2); a transient fault that
-    outlasted the retries, `CloudError` (exit 1). Without `sign_in_now`, only the environment is checked now:
-    the factory signs in (and raises those errors) when called, so a caller can sign in beside its AWS reads."""
+    outlasted the retries, `CloudError` (exit 1). Without `sign_in_now`, only the environment is checked now, and
+    what comes back is the credential check itself: called (beside the caller's AWS reads), it signs in, raises
+    those errors, and returns the factory."""
     auth = resolve_auth(config)
     workspace_url_template()
     if auth.method == "basic" or auth.settings.get("auth_type") == "basic":  # the environment's, or a profile's
         warn(BASIC_AUTH_WARNING)
     if not sign_in_now:
-        return lambda: signed_in(auth)()
+        return lambda: signed_in(auth)
     return signed_in(auth)
 
 
