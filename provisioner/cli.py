@@ -178,20 +178,21 @@ def _databricks_factory(config: Config, sign_in_now: bool = True) -> Callable[[]
 
 
 class _SignInBeside:
-    """`up`'s Databricks credential check, made in a thread of its own while `up` plans and runs its preflight's
-    AWS reads, instead of before them; `wait` is called before the first step, so credentials Databricks refuses
-    still stop `up` (exit 2) before any write to either cloud. Called, it gives the signed-in client."""
+    """`up`'s Databricks sign-in, made in a thread of its own while `up` plans and runs its preflight's AWS reads,
+    instead of before them: the credential check, then the SDK's client (its import is most of a second of CPU).
+    `wait` is called before the first step, so credentials Databricks refuses still stop `up` (exit 2) before any
+    write to either cloud, and no step waits for the SDK. Called, it gives the signed-in client."""
 
     def __init__(self, check: Callable[[], Callable[[], Any]]) -> None:
         self.check = check
-        self._factory: Callable[[], Any] | None = None
+        self._client: Any = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
     def begin(self) -> None:
         def run() -> None:
             try:
-                self._factory = self.check()
+                self._client = self.check()()
             except BaseException as e:  # handed to whoever waits
                 self._error = e
 
@@ -208,8 +209,7 @@ class _SignInBeside:
 
     def __call__(self) -> Any:
         self.wait()
-        assert self._factory is not None
-        return self._factory()
+        return self._client
 
 
 def _poll_scale() -> float:

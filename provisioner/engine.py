@@ -31,7 +31,7 @@ INTERRUPT_GRACE_SECONDS = 3.0
 # scale): the few seconds of calls before the firewall's minutes-long wait then have the machine and the API to
 # themselves, and what waits has a minute or more to spare. Once over, the hold is over for the run.
 SLACK_SECONDS = 60.0
-HOLD_SECONDS = 30.0
+HOLD_SECONDS = 10.0
 
 
 class PlanError(Exception):
