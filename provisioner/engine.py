@@ -110,7 +110,7 @@ def plan(steps: Sequence[Step], state: State) -> list[PlanItem]:
             continue
         spec = step.spec()
         if entry is None:
-            action, reason = "create", ""
+            action, reason = ("update", "") if step.writes_in else ("create", "")
         elif entry.get("spec") == step.spec_hash():
             action, reason = "nothing", ""
         else:

@@ -56,6 +56,9 @@ class Step:
     kind: ClassVar[str] = "resource"
     # Spec keys AWS cannot change in place: a change there needs the resource made anew.
     replace_on: ClassVar[tuple[str, ...]] = ()
+    # A step that makes nothing of its own but writes in another step's resource: `plan` calls its first run an
+    # update of that resource, as `up` reports it, not a create.
+    writes_in: ClassVar[bool] = False
 
     def __init__(self, key: str, name: str, needs: tuple[str, ...] = ()) -> None:
         self.key = key

@@ -40,6 +40,7 @@ class FirewallWorkspaceHosts(Step):
     of its own: its rules go with the group (`down` deletes the group), so deleting it changes nothing."""
 
     kind = "firewall workspace hosts"
+    writes_in = True
 
     def __init__(self, config: Config) -> None:
         self.config = config
