@@ -32,6 +32,7 @@ METASTORE_OBSERVATION = "metastore-addresses"
 FIREWALL_POLL_SECONDS = 15
 FIREWALL_DEADLINE_SECONDS = 30 * 60
 POLICY_POLL_SECONDS = 5
+POLICY_FIRST_POLL_SECONDS = 1.0
 # Each protection the firewall keeps on, and how `status` names it when off.
 PROTECTIONS = {"DeleteProtection": "delete protection off",
                "SubnetChangeProtection": "subnet change protection off",

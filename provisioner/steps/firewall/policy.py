@@ -12,6 +12,7 @@ from provisioner.design import firewall as design
 from provisioner.design.config import Config
 from provisioner.design.layout import layout
 from provisioner.design.naming import COMPONENT_TAG, is_owned, tag_list, tag_map
+from provisioner.poll import Pending, Read, block, poll_once
 from provisioner.steps.base import Resource, Step, aspect
 from provisioner.steps.firewall.common import (
     IN_USE,
@@ -19,6 +20,7 @@ from provisioner.steps.firewall.common import (
     NOT_FOUND,
     OBSERVATIONS,
     POLICY_DEADLINE_SECONDS,
+    POLICY_FIRST_POLL_SECONDS,
     POLICY_KEY,
     POLICY_POLL_SECONDS,
     PROVEN,
@@ -26,7 +28,6 @@ from provisioner.steps.firewall.common import (
     _delete_once_released,
     _describe_recorded,
     _missing_tags,
-    _poll,
     _recorded,
     _require_owned,
     _wait_gone,
@@ -86,17 +87,28 @@ class FirewallPolicy(Step):
                 lambda: nfw.describe_firewall_policy(FirewallPolicyName=self.name), "FirewallPolicyResponse")
         return verified_if_designed(_policy_resource({"FirewallPolicy": policy, **created}), policy, "FirewallPolicy")
 
-    def wait(self, ctx: Context, res: Resource) -> Resource:
+    def poll(self, ctx: Context, res: Resource) -> Resource | Pending:
+        """One read of the wait for the policy to be ACTIVE (seconds after its create), scheduled by the engine:
+        it sits on the firewall's path, so no worker is held and the first read comes after a second."""
         if res.live.get(PROVEN) or res.live["FirewallPolicyResponse"].get("FirewallPolicyStatus", "ACTIVE") == "ACTIVE":
             return res
         nfw = ctx.aws.network_firewall
+        got: list[dict[str, Any]] = []
+
+        def read() -> Read:
+            got[:] = [nfw.describe_firewall_policy(FirewallPolicyArn=res.id)]
+            status = got[0]["FirewallPolicyResponse"].get("FirewallPolicyStatus")
+            return Read(status == "ACTIVE", note=f"policy {status}")
+
         with translate(f"wait for firewall policy {self.name}"):
-            got = _poll(ctx, self.key, f"firewall policy {self.name}",
-                        lambda: nfw.describe_firewall_policy(FirewallPolicyArn=res.id),
-                        lambda g: g["FirewallPolicyResponse"].get("FirewallPolicyStatus") == "ACTIVE",
-                        lambda g: str(g["FirewallPolicyResponse"].get("FirewallPolicyStatus")),
-                        POLICY_POLL_SECONDS, POLICY_DEADLINE_SECONDS)
-        return verified_if_designed(_policy_resource(got), self.wanted(ctx), "FirewallPolicy")
+            waited = poll_once(res, f"firewall policy {self.name}", read, every=POLICY_POLL_SECONDS,
+                               deadline=POLICY_DEADLINE_SECONDS, first=POLICY_FIRST_POLL_SECONDS)
+        if isinstance(waited, Pending):
+            return waited
+        return verified_if_designed(_policy_resource(got[0]), self.wanted(ctx), "FirewallPolicy")
+
+    def wait(self, ctx: Context, res: Resource) -> Resource:
+        return block(ctx, self.key, lambda: self.poll(ctx, res))
 
     def ensure(self, ctx: Context, res: Resource, apply: bool) -> list[str]:
         changes: list[str] = []
