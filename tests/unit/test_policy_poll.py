@@ -18,7 +18,7 @@ class Nfw:
         self.statuses = statuses
         self.reads = 0
 
-    def describe_firewall_policy(self, FirewallPolicyArn: str) -> dict[str, Any]:  # noqa: N803 - boto3's name
+    def describe_firewall_policy(self, FirewallPolicyArn: str) -> dict[str, Any]:
         status = self.statuses[min(self.reads, len(self.statuses) - 1)]
         self.reads += 1
         return {"UpdateToken": "t", "FirewallPolicy": {},
