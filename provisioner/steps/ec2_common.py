@@ -210,9 +210,9 @@ def listed_by_tags(ctx: Context, step: Step, kind: Ec2Kind) -> dict[str, Any] | 
     """The resource recorded for `step`, as the command's one Tagging API read lists it (its ID and tags, no
     describe), when it alone carries the step's tags there. None when nothing is recorded, the answer does not
     list it (that API lags behind creates and tag changes), or lists another resource with the step's tags (a
-    twin: the step's own describe then finds and handles it)."""
+    twin: the step's own describe then finds and handles it), or the command describes everything (`down`)."""
     recorded = ctx.state.resource_id(step.key)
-    if not recorded:
+    if not recorded or not ctx.proofs:
         return None
     ours = {arn.rsplit("/", 1)[1]: tags for arn, tags in tags_by_arn(ctx).items()
             if arn.split(":", 5)[2] == "ec2" and arn.split(":", 5)[5].split("/", 1)[0] == kind.tag_type

@@ -70,14 +70,19 @@ class InternetGateway(Ec2Step):
         Its tags then come from the Tagging API's one read (`listed_by_tags`); anything short of that proof
         describes it."""
         with translate(f"read {self.kind} {self.key}"):
-            vpc_id = ctx.state.resource_id(keys.hub("vpc"))
-            listed = listed_by_tags(ctx, self, INTERNET_GATEWAY) if ctx.proofs and vpc_id else None
-            tables = [] if listed is None else [t for t in deployment_items(ctx, ROUTE_TABLE)
-                                                if t.get("VpcId") == vpc_id]
-            if listed is not None and any(r.get("GatewayId") == listed["InternetGatewayId"]
-                                          and r.get("State") == "active" for t in tables for r in t.get("Routes", [])):
-                return self.found({**listed, "Attachments": [{"VpcId": vpc_id, "State": "available"}]})
-        return super().find(ctx)
+            proven = self._proven(ctx)
+        return proven if proven is not None else super().find(ctx)
+
+    def _proven(self, ctx: Context) -> Resource | None:
+        vpc_id = ctx.state.resource_id(keys.hub("vpc"))
+        listed = listed_by_tags(ctx, self, INTERNET_GATEWAY) if vpc_id else None
+        if listed is None:
+            return None
+        routes = [r for t in deployment_items(ctx, ROUTE_TABLE) if t.get("VpcId") == vpc_id
+                  for r in t.get("Routes", [])]
+        if not any(r.get("GatewayId") == listed["InternetGatewayId"] and r.get("State") == "active" for r in routes):
+            return None
+        return self.found({**listed, "Attachments": [{"VpcId": vpc_id, "State": "available"}]})
 
     def create(self, ctx: Context) -> Resource:
         igw = create_once(ctx, self, INTERNET_GATEWAY, lambda ec2: ec2.create_internet_gateway(
@@ -132,16 +137,18 @@ class ElasticIp(Ec2Step):
         address: AWS releases no address a NAT gateway holds. Its tags then come from the Tagging API's one read
         (`listed_by_tags`); anything short of that proof describes it."""
         with translate(f"read {self.kind} {self.key}"):
-            listed = listed_by_tags(ctx, self, ADDRESS) if ctx.proofs else None
-            nat_key = keys.hub("nat", self.az)
-            nats = [] if listed is None else [n for n in deployment_items(ctx, NAT_GATEWAY)
-                                              if tag_map(n.get("Tags")).get(COMPONENT_TAG) == nat_key
-                                              and NAT_GATEWAY.is_live(n)]
-            held = [a for n in nats for a in n.get("NatGatewayAddresses", [])
-                    if listed is not None and a.get("AllocationId") == listed["AllocationId"]]
-            if listed is not None and held:
-                return self.found({**listed, "PublicIp": held[0].get("PublicIp")})
-        return super().find(ctx)
+            proven = self._proven(ctx)
+        return proven if proven is not None else super().find(ctx)
+
+    def _proven(self, ctx: Context) -> Resource | None:
+        listed = listed_by_tags(ctx, self, ADDRESS)
+        if listed is None:
+            return None
+        nat_key = keys.hub("nat", self.az)
+        held = [a for n in deployment_items(ctx, NAT_GATEWAY)
+                if tag_map(n.get("Tags")).get(COMPONENT_TAG) == nat_key and NAT_GATEWAY.is_live(n)
+                for a in n.get("NatGatewayAddresses", []) if a.get("AllocationId") == listed["AllocationId"]]
+        return self.found({**listed, "PublicIp": held[0].get("PublicIp")}) if held else None
 
     def create(self, ctx: Context) -> Resource:
         got = create_once(ctx, self, ADDRESS, lambda ec2: ec2.allocate_address(

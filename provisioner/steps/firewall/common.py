@@ -213,8 +213,13 @@ def _require_owned(ctx: Context, what: str, tags: dict[str, str]) -> None:
                          "not adopt it: delete it or choose another deployment name")
 
 
-def _missing_tags(ctx: Context, step: Step, have: dict[str, str], name: str | None = None) -> dict[str, str]:
-    return {k: v for k, v in ctx.tags(step, name).items() if have.get(k) != v}
+def ensure_tags(ctx: Context, step: Step, arn: str, have: dict[str, str], changes: list[str], apply: bool,
+                name: str | None = None) -> None:
+    """Put back the ownership tags a Network Firewall resource (`have`: its tags now) lacks."""
+    missing = {k: v for k, v in ctx.tags(step, name).items() if have.get(k) != v}
+    if aspect(changes, apply, "tags", bool(missing)):
+        with translate(f"tag {step.kind} {name or step.name}"):
+            ctx.aws.network_firewall.tag_resource(ResourceArn=arn, Tags=tag_list(missing))
 
 
 def ensure_proven_tags(ctx: Context, step: Step, res: Resource, changes: list[str], apply: bool,
@@ -226,10 +231,7 @@ def ensure_proven_tags(ctx: Context, step: Step, res: Resource, changes: list[st
     def read() -> dict[str, str]:
         return tag_map(list(next_token_pages(nfw.list_tags_for_resource, "Tags", ResourceArn=res.id)))
 
-    missing = _missing_tags(ctx, step, tags_of(ctx, res.id, read), name)
-    if aspect(changes, apply, "tags", bool(missing)):
-        with translate(f"tag {step.kind} {name or step.name}"):
-            nfw.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
+    ensure_tags(ctx, step, res.id, tags_of(ctx, res.id, read), changes, apply, name)
 
 
 def _recorded(ctx: Context, key: str, what: str, output: str = "id") -> Any:

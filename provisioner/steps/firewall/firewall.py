@@ -27,13 +27,13 @@ from provisioner.steps.firewall.common import (
     PROTECTIONS,
     _create_or_adopt,
     _described_firewall,
-    _missing_tags,
     _poll,
     _recorded,
     _require_owned,
     _token,
     _wait_gone,
     dropped_az_subnets,
+    ensure_tags,
     firewall_changed,
     firewall_gone,
 )
@@ -172,9 +172,7 @@ class Firewall(Step):
             for flag in PROTECTIONS:
                 if aspect(changes, apply, PROTECTIONS[flag], not fw.get(flag)):
                     token = self._protect(nfw, res.id, flag, True, token)
-            missing = _missing_tags(ctx, self, tag_map(fw.get("Tags")))
-            if aspect(changes, apply, "tags", bool(missing)):
-                nfw.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
+            ensure_tags(ctx, self, res.id, tag_map(fw.get("Tags")), changes, apply)
         if apply and changes:
             firewall_changed(ctx)
         if add:  # the new AZs' endpoints, which their routes need (the engine records `res` after ensure)

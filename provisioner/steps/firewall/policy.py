@@ -27,11 +27,11 @@ from provisioner.steps.firewall.common import (
     _create_or_adopt,
     _delete_once_released,
     _describe_recorded,
-    _missing_tags,
     _recorded,
     _require_owned,
     _wait_gone,
     ensure_proven_tags,
+    ensure_tags,
     firewall_changed,
     proven_by_firewall,
     read_unless_proven,
@@ -130,10 +130,7 @@ class FirewallPolicy(Step):
                 before = {r["ResourceArn"] for r in live.get("StatefulRuleGroupReferences") or []}
                 after = {r["ResourceArn"] for r in policy["StatefulRuleGroupReferences"]}
                 self._delete_superseded(ctx, sorted(before - after))
-        missing = _missing_tags(ctx, self, tag_map(res.live["FirewallPolicyResponse"].get("Tags")))
-        if aspect(changes, apply, "tags", bool(missing)):
-            with translate(f"tag firewall policy {self.name}"):
-                nfw.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
+        ensure_tags(ctx, self, res.id, tag_map(res.live["FirewallPolicyResponse"].get("Tags")), changes, apply)
         verified_if_designed(res, policy, "FirewallPolicy")
         return changes
 

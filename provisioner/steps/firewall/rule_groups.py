@@ -20,11 +20,11 @@ from provisioner.steps.firewall.common import (
     _create_or_adopt,
     _delete_once_released,
     _describe_recorded,
-    _missing_tags,
     _require_owned,
     _utc_now,
     _wait_gone,
     ensure_proven_tags,
+    ensure_tags,
     firewall_changed,
     proven_by_firewall,
     read_unless_proven,
@@ -179,10 +179,7 @@ class FirewallRuleGroup(Step):
             f"; passes what the design does not: {' | '.join(wider)}" if wider else "")
         if aspect(changes, apply, described, bool(diff)):
             update_rules(ctx, res, group)
-        missing = _missing_tags(ctx, self, tag_map(response.get("Tags")), name)
-        if aspect(changes, apply, "tags", bool(missing)):
-            with translate(f"tag firewall rule group {name}"):
-                ctx.aws.network_firewall.tag_resource(ResourceArn=res.id, Tags=tag_list(missing))
+        ensure_tags(ctx, self, res.id, tag_map(response.get("Tags")), changes, apply, name)
         verified_if_designed(res, group.rule_group, "RuleGroup")
         if apply:
             self._remember_addresses(ctx, group)
